@@ -1,0 +1,1 @@
+"""kgctl: the command line. Thin click commands that parse arguments and call the library."""

@@ -1,0 +1,181 @@
+"""The graph-store protocol. Everything above ``kgrec.kg`` talks to a ``Backend`` and never
+knows whether it is the embedded LadybugDB or Neo4j.
+
+Results come back as ``pyarrow.Table`` (columns named by the query's RETURN aliases).
+Bulk writes take Arrow tables with an ``id`` column (nodes) or ``src``/``dst`` columns
+(relationships) plus schema properties; staging and de-duplication live in ``kgrec.etl``.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import json
+import re
+from typing import Any, Iterable, Mapping
+
+import pyarrow as pa
+
+from kgrec.errors import ReadOnlyViolation, SchemaVersionError
+from kgrec.kg.cypher import CypherLibrary, check_identifier
+from kgrec.kg.schema import SCHEMA_VERSION, Schema, load_schema
+
+# Clauses that write. Used to refuse writes early with a clear message; the database's own
+# read-only mode (LadybugDB read-only open, Neo4j READ transactions) is the real guard.
+_WRITE_CLAUSE = re.compile(
+    r"\b(CREATE|MERGE|SET|DELETE|DETACH|REMOVE|DROP|ALTER|COPY|INSTALL|LOAD\s+EXTENSION|IMPORT|CHECKPOINT)\b",
+    re.IGNORECASE,
+)
+_STRING_OR_COMMENT = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`|//[^\n]*|/\*.*?\*/", re.S)
+
+
+def write_clauses(cypher: str) -> list[str]:
+    """Write clauses in ``cypher`` (outside strings and comments), upper-cased, in order."""
+    bare = _STRING_OR_COMMENT.sub(" ", cypher)
+    return [m.group(1).upper() for m in _WRITE_CLAUSE.finditer(bare)]
+
+
+class Backend(abc.ABC):
+    """A knowledge-graph store. Open one with ``kgrec.kg.open_backend``."""
+
+    dialect: str = ""
+
+    def __init__(self, *, read_only: bool = False):
+        self.read_only = read_only
+        self.schema: Schema = load_schema()
+        self.cypher = CypherLibrary(self.dialect)
+
+    # ----------------------------------------------------------------- lifecycle
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> "Backend":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @abc.abstractmethod
+    def describe(self) -> str:
+        """Where this backend points, safe to print (no credentials)."""
+
+    # ----------------------------------------------------------------- queries
+    @abc.abstractmethod
+    def _execute(self, cypher: str, params: Mapping[str, Any] | None, *, write: bool, **bind: Any) -> pa.Table:
+        """Run one statement; ``bind`` holds Arrow tables scanned by name (embedded bulk copy)."""
+
+    def execute(self, cypher: str, params: Mapping[str, Any] | None = None, *, write: bool = False) -> pa.Table:
+        """Run one user-supplied statement. Writes are refused unless ``write=True``."""
+        found = write_clauses(cypher)
+        if found and not write:
+            raise ReadOnlyViolation(
+                f"refused: the query writes ({', '.join(dict.fromkeys(found))}) and this session is read-only",
+                "pass --write to allow writes",
+            )
+        if write and self.read_only:
+            raise ReadOnlyViolation("refused: the database was opened read-only")
+        return self._execute(cypher, params or {}, write=write)
+
+    def run(self, name: str, params: Mapping[str, Any] | None = None, *, write: bool = False) -> pa.Table:
+        """Run the named query from ``kgrec/cypher/<name>.cypher`` with parameters."""
+        statements = self.cypher.statements(name)
+        result = pa.table({})
+        for stmt in statements:
+            result = self._execute(stmt, params or {}, write=write)
+        return result
+
+    # ----------------------------------------------------------------- schema
+    @abc.abstractmethod
+    def _create_schema(self) -> None: ...
+
+    def init_schema(self) -> bool:
+        """Create the schema if missing and record its version. Returns True when anything was created."""
+        found = self.schema_version()
+        if found is not None:
+            self._check_version(found)
+            return False
+        self._create_schema()
+        self.set_meta("schema_version", str(SCHEMA_VERSION))
+        return True
+
+    def _check_version(self, found: int) -> None:
+        if found > SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"{self.describe()} has schema version {found}, newer than this kgrec supports ({SCHEMA_VERSION})",
+                "upgrade kgrec; the database was left untouched",
+            )
+
+    def schema_version(self) -> int | None:
+        value = self.get_meta("schema_version")
+        return int(value) if value is not None else None
+
+    def ensure_schema(self) -> None:
+        """Raise a clear error when the database has no kgrec schema or a newer one."""
+        from kgrec.errors import DatabaseNotFound
+
+        found = self.schema_version()
+        if found is None:
+            raise DatabaseNotFound(f"{self.describe()} has no kgrec schema", "run `kgctl init` first")
+        self._check_version(found)
+
+    @abc.abstractmethod
+    def get_meta(self, key: str) -> str | None: ...
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.run("meta_set", {"key": key, "value": value}, write=True)
+
+    # ----------------------------------------------------------------- bulk writes
+    @abc.abstractmethod
+    def insert_nodes(self, label: str, rows: pa.Table) -> int:
+        """Add nodes whose ids are not in the graph yet (the caller de-duplicates). Returns the count."""
+
+    @abc.abstractmethod
+    def update_nodes(self, label: str, rows: pa.Table) -> int:
+        """Set the given properties on existing nodes, matched by ``id``. Returns the row count."""
+
+    @abc.abstractmethod
+    def insert_relationships(self, rel_type: str, rows: pa.Table) -> int:
+        """Add relationships (``src``, ``dst`` ids plus properties); both ends must exist."""
+
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise ReadOnlyViolation(f"refused: {self.describe()} was opened read-only")
+
+    # ----------------------------------------------------------------- export
+    def export_nodes(self, label: str, properties: Iterable[str] = ()) -> pa.Table:
+        """All nodes of ``label`` as a table: ``id`` then the named properties."""
+        props = list(properties)
+        self.schema.check_node_properties(label, props)
+        returns = "".join(f", n.{check_identifier(p)} AS {p}" for p in props)
+        return self._execute(self.cypher.render("export_nodes", label=label, return_list=returns), {}, write=False)
+
+    def export_relationships(self, rel_type: str, properties: Iterable[str] = ()) -> pa.Table:
+        """All relationships of one type: ``src``, ``dst`` (ids) then the named properties."""
+        rel = self.schema.rel(rel_type)
+        props = list(properties)
+        self.schema.check_rel_properties(rel_type, props)
+        returns = "".join(f", r.{check_identifier(p)} AS {p}" for p in props)
+        text = self.cypher.render(
+            "export_relationships", rel_type=rel.name, src_label=rel.src, dst_label=rel.dst, return_list=returns
+        )
+        return self._execute(text, {}, write=False)
+
+    def _scalar(self, table: pa.Table) -> Any:
+        return table.column(0)[0].as_py() if table.num_rows else None
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """``{"nodes": {label: n}, "relationships": {type: n}}`` over the domain schema."""
+        nodes = {
+            label: int(self._scalar(self._execute(self.cypher.render("count_nodes", label=label), {}, write=False)) or 0)
+            for label in self.schema.labels
+        }
+        rels = {
+            name: int(self._scalar(self._execute(self.cypher.render("count_relationships", rel_type=name), {}, write=False)) or 0)
+            for name in self.schema.relationships
+        }
+        return {"nodes": nodes, "relationships": rels}
+
+    def snapshot_id(self) -> str:
+        """An id of the graph's current content: counts plus the revision that every ingest bumps."""
+        payload = json.dumps({"counts": self.counts(), "revision": self.get_meta("revision")}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]

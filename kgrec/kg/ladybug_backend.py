@@ -1,0 +1,172 @@
+"""The embedded default backend: LadybugDB (the maintained Kuzu fork), in-process, one file on disk.
+
+Concurrency (measured, see README): one process may hold the file read-write; other processes
+may open it read-only at the same time and see committed data; a second read-write open fails
+with a lock error, which is reported as ``DatabaseLocked``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Mapping
+
+import pyarrow as pa
+
+from kgrec.errors import CypherError, DatabaseLocked, DatabaseNotFound, KgrecError
+from kgrec.kg.backend import Backend
+from kgrec.kg.cypher import check_identifier
+
+_ARROW_TYPES = {
+    "STRING": pa.string(),
+    "INT64": pa.int64(),
+    "DOUBLE": pa.float64(),
+    "FLOAT[]": pa.list_(pa.float32()),
+}
+
+
+def _import_ladybug():
+    import ladybug
+
+    return ladybug
+
+
+class LadybugBackend(Backend):
+    dialect = "ladybug"
+
+    def __init__(self, path: str | Path, *, read_only: bool = False, create: bool = True):
+        super().__init__(read_only=read_only)
+        self.path = Path(path)
+        if self.path.is_dir():
+            raise DatabaseNotFound(f"{self.path} is a directory, not a kgrec database file", "give a file path such as ./kgrec.db")
+        if not self.path.exists() and (read_only or not create):
+            raise DatabaseNotFound(f"no database at {self.path}", "run `kgctl init` first, or pass --db")
+        if not self.path.parent.exists():
+            raise DatabaseNotFound(f"folder {self.path.parent} does not exist", "create it or pass another --db path")
+        lb = _import_ladybug()
+        try:
+            self._db = lb.Database(str(self.path), read_only=read_only)
+            self._conn = lb.Connection(self._db)
+        except RuntimeError as exc:
+            raise _translate_open_error(exc, self.path) from exc
+
+    def describe(self) -> str:
+        return f"embedded database {self.path}"
+
+    def close(self) -> None:
+        conn, db = getattr(self, "_conn", None), getattr(self, "_db", None)
+        self._conn = self._db = None
+        if conn is not None:
+            conn.close()
+        if db is not None:
+            db.close()
+
+    # ----------------------------------------------------------------- queries
+    def _execute(self, cypher: str, params: Mapping[str, Any] | None, *, write: bool, **bind: Any) -> pa.Table:
+        if self._conn is None:
+            raise KgrecError(f"{self.describe()} is closed")
+        if write and self.read_only:
+            self._check_writable()
+        _rows = bind.get("_rows")  # noqa: F841 - LadybugDB scans Python objects by variable name
+        try:
+            result = self._conn.execute(cypher, dict(params or {}))
+        except RuntimeError as exc:
+            raise _translate_query_error(exc, cypher) from exc
+        if isinstance(result, list):  # several statements in one string
+            result = result[-1]
+        try:
+            if not result.get_column_names():
+                return pa.table({})
+            return result.get_as_arrow()
+        finally:
+            result.close()
+
+    # ----------------------------------------------------------------- schema
+    def _create_schema(self) -> None:
+        self._check_writable()
+        for stmt in self.cypher.statements("schema"):
+            self._execute(stmt, {}, write=True)
+
+    def get_meta(self, key: str) -> str | None:
+        tables = self._execute("CALL show_tables() RETURN name", {}, write=False).column("name").to_pylist()
+        if "Meta" not in tables:
+            return None
+        return self._scalar(self.run("meta_get", {"key": key}))
+
+    # ----------------------------------------------------------------- bulk writes
+    def _conform_nodes(self, label: str, rows: pa.Table) -> pa.Table:
+        if "id" not in rows.column_names:
+            raise ValueError(f"rows for {label} need an 'id' column")
+        props = self.schema.node(label).properties
+        self.schema.check_node_properties(label, rows.column_names)
+        cols = [rows.column(c).cast(_ARROW_TYPES[props[c]]) for c in rows.column_names]
+        return pa.table(cols, names=rows.column_names)
+
+    def insert_nodes(self, label: str, rows: pa.Table) -> int:
+        self._check_writable()
+        if rows.num_rows == 0:
+            return 0
+        table = self._conform_nodes(label, rows)
+        text = self.cypher.render(
+            "insert_nodes", label=label, column_list=", ".join(check_identifier(c) for c in table.column_names)
+        )
+        self._execute(text, {}, write=True, _rows=table)
+        return table.num_rows
+
+    def update_nodes(self, label: str, rows: pa.Table) -> int:
+        self._check_writable()
+        if rows.num_rows == 0:
+            return 0
+        table = self._conform_nodes(label, rows)
+        sets = [c for c in table.column_names if c != "id"]
+        if not sets:
+            return 0
+        text = self.cypher.render(
+            "update_nodes", label=label, set_list=", ".join(f"n.{check_identifier(c)} = {c}" for c in sets)
+        )
+        self._execute(text, {}, write=True, _rows=table)
+        return table.num_rows
+
+    def insert_relationships(self, rel_type: str, rows: pa.Table) -> int:
+        self._check_writable()
+        rel = self.schema.rel(rel_type)
+        if rows.num_rows == 0:
+            return 0
+        missing = {"src", "dst"} - set(rows.column_names)
+        if missing:
+            raise ValueError(f"rows for {rel_type} need columns src and dst")
+        extra = [c for c in rows.column_names if c not in ("src", "dst")]
+        self.schema.check_rel_properties(rel_type, extra)
+        cols = [rows.column("src").cast(pa.string()), rows.column("dst").cast(pa.string())]
+        names = ["from", "to"]
+        for prop, typ in rel.properties.items():
+            arrow_type = _ARROW_TYPES[typ]
+            cols.append(rows.column(prop).cast(arrow_type) if prop in extra else pa.nulls(rows.num_rows, arrow_type))
+            names.append(prop)
+        table = pa.table(cols, names=names)
+        self._execute(self.cypher.render("insert_relationships", rel_type=rel_type), {}, write=True, _rows=table)
+        return table.num_rows
+
+
+def _translate_open_error(exc: RuntimeError, path: Path) -> KgrecError:
+    text = str(exc)
+    if "Could not set lock" in text or "lock" in text.lower():
+        pid = re.search(r"PID (\d+)", text)
+        holder = f" by process {pid.group(1)}" if pid else ""
+        return DatabaseLocked(
+            f"{path} is locked{holder}: another process has it open for writing",
+            "wait for it to finish; read-only commands (stats, cypher) still work",
+        )
+    if "Cannot create an empty database under READ ONLY" in text:
+        return DatabaseNotFound(f"no database at {path}", "run `kgctl init` first")
+    return DatabaseNotFound(f"cannot open {path} as a LadybugDB database: {text.splitlines()[0]}", "check the --db path")
+
+
+def _translate_query_error(exc: RuntimeError, cypher: str) -> KgrecError:
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else "query failed"
+    if "read-only" in text.lower() or "read only" in text.lower():
+        from kgrec.errors import ReadOnlyViolation
+
+        return ReadOnlyViolation(f"refused: {first}", "pass --write (and close other readers/writers)")
+    return CypherError(first, "check the query" if "Parser" in text or "Binder" in text else None)

@@ -1,0 +1,1 @@
+"""ETL: read product, user and interaction sources, validate, quarantine bad rows, load the graph."""

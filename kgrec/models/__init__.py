@@ -1,0 +1,1 @@
+"""Recommendation models, their shared interface, training and evaluation."""

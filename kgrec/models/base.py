@@ -1,0 +1,112 @@
+"""The one interface every model follows: fit / score / recommend / save / load.
+
+Users and items are dense indices (see ``kgrec.models.data.InteractionData``). ``score`` returns
+a matrix of scores, higher is better; ``recommend`` ranks all items and removes the ones given in
+``exclude``. Models that predict ratings or like/dislike also implement ``predict_rating``.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from kgrec.models.data import InteractionData
+
+_REGISTRY: dict[str, type["Recommender"]] = {}
+
+
+def register(cls: type["Recommender"]) -> type["Recommender"]:
+    """Class decorator: make a model available by its ``name`` (``kgctl train --model NAME``)."""
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def model_names() -> list[str]:
+    _import_all()
+    return sorted(_REGISTRY)
+
+
+def get_model_class(name: str) -> type["Recommender"]:
+    from kgrec.errors import KgrecError
+
+    _import_all()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KgrecError(f"unknown model {name!r}", f"choose one of: {', '.join(sorted(_REGISTRY))}") from None
+
+
+def _import_all() -> None:
+    import importlib
+    import pkgutil
+
+    import kgrec.models as pkg
+
+    for info in pkgutil.walk_packages(pkg.__path__, prefix="kgrec.models."):
+        if info.name.rsplit(".", 1)[-1].startswith("_"):
+            continue
+        importlib.import_module(info.name)
+
+
+class Recommender(abc.ABC):
+    name: ClassVar[str] = ""
+    predicts_rating: ClassVar[bool] = False
+
+    def __init__(self, **hparams: Any):
+        self.hparams = dict(hparams)
+        self.n_users = 0
+        self.n_items = 0
+
+    @abc.abstractmethod
+    def fit(self, train: InteractionData, valid: InteractionData | None = None, **kwargs: Any) -> dict:
+        """Train on ``train``; returns a history dict (losses, validation metrics per epoch)."""
+
+    @abc.abstractmethod
+    def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
+        """Scores of shape (len(users), n_items), or (len(users), len(items)) for given items."""
+
+    def predict_rating(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        raise NotImplementedError(f"{self.name} does not predict ratings")
+
+    def recommend(self, user: int, k: int = 10, exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k item indices and their scores for one user, ``exclude`` removed."""
+        scores = self.score(np.asarray([user]))[0].astype(np.float64)
+        if exclude is not None and len(exclude):
+            scores[np.asarray(exclude)] = -np.inf
+        k = min(k, int(np.isfinite(scores).sum()))
+        top = np.argpartition(-scores, k - 1)[:k] if k else np.zeros(0, np.int64)
+        top = top[np.lexsort((top, -scores[top]))]
+        return top, scores[top]
+
+    # ----------------------------------------------------------------- persistence
+    @abc.abstractmethod
+    def state(self) -> dict[str, Any]:
+        """Everything needed to rebuild the trained model (tensors and arrays allowed)."""
+
+    @abc.abstractmethod
+    def load_state(self, state: dict[str, Any]) -> None: ...
+
+    def save(self, path: str | Path) -> None:
+        import torch
+
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        meta = {"model": self.name, "hparams": self.hparams, "n_users": self.n_users, "n_items": self.n_items}
+        torch.save(self.state(), path / "state.pt")
+        (path / "model.json").write_text(json.dumps(meta, indent=2, default=str))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Recommender":
+        import torch
+
+        path = Path(path)
+        meta = json.loads((path / "model.json").read_text())
+        model_cls = get_model_class(meta["model"]) if cls is Recommender else cls
+        model = model_cls(**meta["hparams"])
+        model.n_users, model.n_items = meta["n_users"], meta["n_items"]
+        model.load_state(torch.load(path / "state.pt", weights_only=False))
+        return model

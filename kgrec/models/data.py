@@ -1,0 +1,145 @@
+"""Training data read from the graph store (never from source files).
+
+``InteractionData`` indexes users and items densely (0..n-1) and keeps interactions in
+time order per user. ``KnowledgeGraphData`` gives every node of the knowledge graph a global
+index in which Product nodes come first, in the same order as the items of
+``InteractionData``, so that item index i is KG entity i.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import scipy.sparse as sp
+
+from kgrec.kg.backend import Backend
+
+# Relationship types that connect catalogue/KG nodes (interactions are handled separately so
+# that the test split never leaks into the graph a model sees).
+KG_RELATIONS = ("IN_CATEGORY", "HAS_BRAND", "SOLD_BY", "HAS_TAG", "SUBCATEGORY_OF", "LINKED_TO", "RELATED_TO")
+
+
+@dataclasses.dataclass
+class InteractionData:
+    user_ids: np.ndarray  # index -> external id (str)
+    item_ids: np.ndarray
+    user: np.ndarray  # int64, one row per interaction, sorted by (user, timestamp)
+    item: np.ndarray
+    timestamp: np.ndarray  # int64
+    rating: np.ndarray  # float32, NaN where the source had none
+    snapshot_id: str = ""
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    def __len__(self) -> int:
+        return len(self.user)
+
+    def subset(self, mask: np.ndarray) -> "InteractionData":
+        return dataclasses.replace(
+            self, user=self.user[mask], item=self.item[mask], timestamp=self.timestamp[mask], rating=self.rating[mask]
+        )
+
+    def csr(self) -> sp.csr_matrix:
+        """Binary user x item matrix (duplicates collapse to 1)."""
+        m = sp.csr_matrix(
+            (np.ones(len(self.user), dtype=np.float32), (self.user, self.item)), shape=(self.n_users, self.n_items)
+        )
+        m.data[:] = 1.0
+        return m
+
+    @classmethod
+    def from_backend(cls, backend: Backend) -> "InteractionData":
+        user_ids = _sorted_ids(backend, "User")
+        item_ids = _sorted_ids(backend, "Product")
+        edges = backend.export_relationships("INTERACTED", ["timestamp", "rating"])
+        u = _index_of(edges.column("src"), user_ids)
+        i = _index_of(edges.column("dst"), item_ids)
+        ts = edges.column("timestamp").fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+        rating = edges.column("rating").cast(pa.float32()).fill_null(float("nan")).to_numpy(zero_copy_only=False)
+        order = np.lexsort((i, ts, u))  # deterministic: user, then time, then item
+        return cls(
+            user_ids=user_ids,
+            item_ids=item_ids,
+            user=u[order],
+            item=i[order],
+            timestamp=ts[order],
+            rating=rating[order].astype(np.float32),
+            snapshot_id=backend.snapshot_id(),
+        )
+
+
+def _sorted_ids(backend: Backend, label: str) -> np.ndarray:
+    ids = backend.export_nodes(label).column("id")
+    return np.asarray(ids.take(pc.sort_indices(ids)).to_pylist(), dtype=object)
+
+
+def _index_of(values: pa.ChunkedArray, ids: np.ndarray) -> np.ndarray:
+    return pc.index_in(values, value_set=pa.array(ids.tolist(), pa.string())).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+@dataclasses.dataclass
+class KnowledgeGraphData:
+    """Typed triples over a global node index; entities 0..n_items-1 are the items."""
+
+    node_labels: np.ndarray  # global index -> label
+    node_ids: np.ndarray  # global index -> external id
+    head: np.ndarray  # int64
+    relation: np.ndarray  # int64 index into relation_names
+    tail: np.ndarray
+    relation_names: list[str]
+    n_items: int
+
+    @property
+    def n_nodes(self) -> int:
+        return len(self.node_ids)
+
+    @classmethod
+    def from_backend(cls, backend: Backend, item_ids: np.ndarray) -> "KnowledgeGraphData":
+        labels = ["Product"] + [label for label in backend.schema.labels if label not in ("Product", "User")]
+        index: dict[tuple[str, str], int] = {("Product", str(i)): n for n, i in enumerate(item_ids)}
+        node_labels, node_ids = ["Product"] * len(item_ids), list(item_ids)
+        for label in labels[1:]:
+            for node_id in backend.export_nodes(label).column("id").to_pylist():
+                index[(label, node_id)] = len(node_ids)
+                node_labels.append(label)
+                node_ids.append(node_id)
+        label_ids = {label: pa.array([nid for (lab, nid) in index if lab == label], pa.string()) for label in labels}
+        label_base = {label: np.asarray([index[(label, nid)] for nid in label_ids[label].to_pylist()], dtype=np.int64) for label in labels}
+        heads, rels, tails, names = [], [], [], []
+        for rel_type in KG_RELATIONS:
+            rel = backend.schema.rel(rel_type)
+            props = ["relation"] if "relation" in rel.properties else []
+            edges = backend.export_relationships(rel_type, props)
+            if edges.num_rows == 0:
+                continue
+            h = pc.index_in(edges.column("src"), value_set=label_ids[rel.src]).to_numpy(zero_copy_only=False)
+            t = pc.index_in(edges.column("dst"), value_set=label_ids[rel.dst]).to_numpy(zero_copy_only=False)
+            ok = ~(np.isnan(h.astype(float)) | np.isnan(t.astype(float))) if h.dtype.kind == "f" else np.ones(len(h), bool)
+            kinds = np.asarray(edges.column("relation").fill_null(rel_type).to_pylist() if props else [rel_type] * edges.num_rows, dtype=object)
+            for kind in dict.fromkeys(kinds[ok].tolist()):
+                if kind not in names:
+                    names.append(kind)
+            kind_index = {k: n for n, k in enumerate(names)}
+            heads.append(label_base[rel.src][h[ok].astype(np.int64)])
+            tails.append(label_base[rel.dst][t[ok].astype(np.int64)])
+            rels.append(np.asarray([kind_index[k] for k in kinds[ok]], dtype=np.int64))
+        cat = (lambda parts: np.concatenate(parts) if parts else np.zeros(0, np.int64))
+        heads, rels, tails = cat(heads), cat(rels), cat(tails)
+        return cls(
+            node_labels=np.asarray(node_labels, dtype=object),
+            node_ids=np.asarray(node_ids, dtype=object),
+            head=heads,
+            relation=rels,
+            tail=tails,
+            relation_names=names,
+            n_items=len(item_ids),
+        )

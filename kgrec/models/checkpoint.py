@@ -1,0 +1,95 @@
+"""Checkpoints: a trained model plus the id maps and the graph snapshot it was trained on.
+
+Layout of a checkpoint folder::
+
+    model.json, state.pt     the model (Recommender.save)
+    checkpoint.json          snapshot id, model name, training config, metrics
+    ids.npz                  user_ids, item_ids (index -> external id)
+
+Written to a temporary sibling folder and renamed into place, so a crash never leaves a
+half-written checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kgrec.errors import KgrecError
+from kgrec.models.base import Recommender
+
+
+class StaleCheckpoint(KgrecError):
+    pass
+
+
+@dataclasses.dataclass
+class Checkpoint:
+    model: Recommender
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+    meta: dict[str, Any]
+
+    @property
+    def user_index(self) -> dict[str, int]:
+        return {u: i for i, u in enumerate(self.user_ids.tolist())}
+
+    @property
+    def item_index(self) -> dict[str, int]:
+        return {p: i for i, p in enumerate(self.item_ids.tolist())}
+
+
+def save_checkpoint(
+    path: str | Path,
+    model: Recommender,
+    user_ids: np.ndarray,
+    item_ids: np.ndarray,
+    snapshot_id: str,
+    config: dict[str, Any] | None = None,
+    metrics: dict[str, Any] | None = None,
+) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        model.save(tmp)
+        np.savez(tmp / "ids.npz", user_ids=np.asarray(user_ids, dtype=str), item_ids=np.asarray(item_ids, dtype=str))
+        meta = {"model": model.name, "snapshot_id": snapshot_id, "config": config or {}, "metrics": metrics or {}}
+        (tmp / "checkpoint.json").write_text(json.dumps(meta, indent=2, default=str))
+        old = None
+        if path.exists():
+            old = path.with_name(f".{path.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(path, old)
+        os.replace(tmp, path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | Path, snapshot_id: str | None = None, *, force: bool = False) -> Checkpoint:
+    """Load a checkpoint; when ``snapshot_id`` differs from the one it was trained on, refuse
+    (``StaleCheckpoint``) unless ``force``, in which case warn."""
+    path = Path(path)
+    if not (path / "checkpoint.json").exists():
+        raise KgrecError(f"no checkpoint at {path}", "train one with `kgctl train`")
+    meta = json.loads((path / "checkpoint.json").read_text())
+    if snapshot_id is not None and meta.get("snapshot_id") != snapshot_id:
+        message = f"checkpoint {path} was trained on graph snapshot {meta.get('snapshot_id')}, the graph is now {snapshot_id}"
+        if not force:
+            raise StaleCheckpoint(message, "retrain, or pass --force to use it anyway")
+        warnings.warn(message, stacklevel=2)
+    ids = np.load(path / "ids.npz", allow_pickle=False)
+    model = Recommender.load(path)
+    return Checkpoint(model, ids["user_ids"].astype(object), ids["item_ids"].astype(object), meta)

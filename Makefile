@@ -8,7 +8,10 @@ DEMO_DB ?= demo-out/kgrec.db
 # torch is pinned here (a local CPU wheel on our machines); setup.cfg only asks for a range.
 TORCH_PIN ?= torch==2.13.0 torchvision==0.28.0
 
-.PHONY: install test demo data clean
+LINT_DIR := tools/cypher-lint
+LINT_STAMP := $(LINT_DIR)/node_modules/.kgrec-installed
+
+.PHONY: install test demo data clean cypher-lint
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +30,18 @@ data:
 	   (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1) || \
 	   echo "note: could not install dataset-fashion-mnist; image tests will be skipped")
 
-test: install data
+# Neo4j's own Cypher parser (npm @neo4j-cypher/language-support) checks every statement the
+# Neo4j backend runs; needs Node.js >= 20 and npm.
+$(LINT_STAMP): $(LINT_DIR)/package.json $(LINT_DIR)/package-lock.json
+	@command -v npm >/dev/null || { echo "error: npm not found; install Node.js >= 20 (the Cypher syntax check needs it)"; exit 1; }
+	cd $(LINT_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+cypher-lint: install $(LINT_STAMP)
+	$(PY) $(LINT_DIR)/render_statements.py > $(LINT_DIR)/statements.json
+	node $(LINT_DIR)/lint.mjs $(LINT_DIR)/statements.json
+
+test: install data cypher-lint
 	$(PY) -m pytest -q
 
 demo: install data
@@ -36,4 +50,4 @@ demo: install data
 	$(KGCTL) --db $(DEMO_DB) stats
 
 clean:
-	rm -rf demo-out .pytest_cache
+	rm -rf demo-out .pytest_cache $(LINT_DIR)/statements.json

@@ -7,15 +7,19 @@ The config file is TOML, read from ``$KGREC_CONFIG`` or ``./kgrec.toml`` when pr
     [neo4j]
     user = "neo4j"
     database = "neo4j"
+    connect_timeout = 5.0      # seconds before an unreachable server is reported
     # password is best kept in KGREC_NEO4J_PASSWORD
 
-Environment: KGREC_DB, KGREC_SEED, KGREC_NEO4J_USER, KGREC_NEO4J_PASSWORD, KGREC_NEO4J_DATABASE.
+Environment: KGREC_DB, KGREC_SEED, KGREC_NEO4J_USER, KGREC_NEO4J_PASSWORD, KGREC_NEO4J_DATABASE,
+KGREC_NEO4J_CONNECT_TIMEOUT. A password may also come inside the URI (``bolt://user:pw@host``);
+it is taken out of the URI before anything is printed, and ``repr``/``redacted`` mask it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Mapping
@@ -24,6 +28,24 @@ from kgrec.errors import ConfigError
 
 DEFAULT_DB = "./kgrec.db"
 NEO4J_SCHEMES = ("bolt://", "bolt+s://", "bolt+ssc://", "neo4j://", "neo4j+s://", "neo4j+ssc://")
+_USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^@/?#]*)@")
+
+
+def split_uri_credentials(uri: str) -> tuple[str, str | None, str | None]:
+    """``bolt://user:pw@host:7687`` -> (``bolt://host:7687``, user, pw); (uri, None, None) without user info."""
+    from urllib.parse import unquote
+
+    m = _USERINFO.match(uri)
+    if not m:
+        return uri, None, None
+    user, sep, password = m.group("userinfo").partition(":")
+    clean = m.group("scheme") + uri[m.end() :]
+    return clean, unquote(user) or None, unquote(password) if sep else None
+
+
+def redact_uri(uri: str) -> str:
+    """The URI without user name and password: safe to print."""
+    return split_uri_credentials(uri)[0]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,17 +55,24 @@ class Settings:
     neo4j_user: str = "neo4j"
     neo4j_password: str | None = dataclasses.field(default=None, repr=False)
     neo4j_database: str | None = None
+    neo4j_connect_timeout: float = 5.0
 
     @property
     def is_neo4j(self) -> bool:
         return self.db.startswith(NEO4J_SCHEMES)
 
     def redacted(self) -> dict[str, Any]:
-        """The settings as a dict with secrets masked: safe to print or log."""
+        """The settings as a dict with secrets masked (password, user info in the URI): safe to print or log."""
         out = dataclasses.asdict(self)
         if out.get("neo4j_password"):
             out["neo4j_password"] = "***"
+        clean, user, password = split_uri_credentials(self.db)
+        if user is not None or password is not None:
+            out["db"] = clean.replace("://", "://***@", 1)
         return out
+
+    def __repr__(self) -> str:
+        return "Settings(" + ", ".join(f"{k}={v!r}" for k, v in self.redacted().items()) + ")"
 
 
 _ENV = {
@@ -52,6 +81,7 @@ _ENV = {
     "KGREC_NEO4J_USER": "neo4j_user",
     "KGREC_NEO4J_PASSWORD": "neo4j_password",
     "KGREC_NEO4J_DATABASE": "neo4j_database",
+    "KGREC_NEO4J_CONNECT_TIMEOUT": "neo4j_connect_timeout",
 }
 
 
@@ -60,9 +90,13 @@ def _from_file(path: Path) -> dict[str, Any]:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}", "fix the file or unset KGREC_CONFIG") from exc
-    out: dict[str, Any] = {k: raw[k] for k in ("db", "seed") if k in raw}
-    for key, value in (raw.get("neo4j") or {}).items():
-        out[f"neo4j_{key}"] = value
+    # top-level keys name settings directly; a [table] prefixes its keys: [neo4j] user -> neo4j_user
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if isinstance(value, dict):
+            out.update({f"{key}_{sub}": v for sub, v in value.items()})
+        else:
+            out[key] = value
     unknown = set(out) - {f.name for f in dataclasses.fields(Settings)}
     if unknown:
         raise ConfigError(f"unknown settings in {path}: {', '.join(sorted(unknown))}")
@@ -83,8 +117,27 @@ def load_settings(overrides: Mapping[str, Any] | None = None, env: Mapping[str, 
         if env.get(var):
             values[key] = env[var]
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    unknown = set(values) - {f.name for f in dataclasses.fields(Settings)}
+    if unknown:
+        raise ConfigError(f"unknown settings: {', '.join(sorted(unknown))}")
     try:
         values["seed"] = int(values.get("seed", 42))
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"seed must be an integer, got {values.get('seed')!r}") from exc
+    except (TypeError, ValueError):
+        raise ConfigError(f"seed must be an integer, got {values.get('seed')!r}", "e.g. KGREC_SEED=42") from None
+    try:
+        timeout = float(values.get("neo4j_connect_timeout", 5.0))
+    except (TypeError, ValueError):
+        timeout = -1.0
+    if not timeout > 0:
+        raise ConfigError(
+            f"neo4j connect_timeout must be a positive number of seconds, got {values.get('neo4j_connect_timeout')!r}"
+        )
+    values["neo4j_connect_timeout"] = timeout
+    db = values.get("db", DEFAULT_DB)
+    if not isinstance(db, str) or not db or ("://" in db and not db.startswith(NEO4J_SCHEMES)):
+        shown = redact_uri(db) if isinstance(db, str) else db
+        raise ConfigError(
+            f"db must be a file path or a Neo4j URI, got {shown!r}",
+            f"URI schemes: {', '.join(s[:-3] for s in NEO4J_SCHEMES)}",
+        )
     return Settings(**values)

@@ -35,6 +35,17 @@ def write_clauses(cypher: str) -> list[str]:
     return [m.group(1).upper() for m in _WRITE_CLAUSE.finditer(bare)]
 
 
+def conform_table(table: pa.Table, columns: Mapping[str, pa.DataType]) -> pa.Table:
+    """``table`` with exactly ``columns`` (in order), each cast to its type; an empty result gets typed columns."""
+    if table.num_columns == 0 and table.num_rows == 0:
+        return pa.table({name: pa.array([], typ) for name, typ in columns.items()})
+    arrays = []
+    for name, typ in columns.items():
+        col = table.column(name)
+        arrays.append(col if col.type.equals(typ) else col.cast(typ))
+    return pa.table(arrays, names=list(columns))
+
+
 class Backend(abc.ABC):
     """A knowledge-graph store. Open one with ``kgrec.kg.open_backend``."""
 
@@ -143,14 +154,16 @@ class Backend(abc.ABC):
 
     # ----------------------------------------------------------------- export
     def export_nodes(self, label: str, properties: Iterable[str] = ()) -> pa.Table:
-        """All nodes of ``label`` as a table: ``id`` then the named properties."""
+        """All nodes of ``label`` as a table: ``id`` then the named properties, typed by the schema."""
         props = list(properties)
         self.schema.check_node_properties(label, props)
         returns = "".join(f", n.{check_identifier(p)} AS {p}" for p in props)
-        return self._execute(self.cypher.render("export_nodes", label=label, return_list=returns), {}, write=False)
+        types = self.schema.node_arrow_types(label)
+        columns = {"id": pa.string(), **{p: types[p] for p in props}}
+        return self._query_table(self.cypher.render("export_nodes", label=label, return_list=returns), columns)
 
     def export_relationships(self, rel_type: str, properties: Iterable[str] = ()) -> pa.Table:
-        """All relationships of one type: ``src``, ``dst`` (ids) then the named properties."""
+        """All relationships of one type: ``src``, ``dst`` (ids) then the named properties, typed by the schema."""
         rel = self.schema.rel(rel_type)
         props = list(properties)
         self.schema.check_rel_properties(rel_type, props)
@@ -158,22 +171,29 @@ class Backend(abc.ABC):
         text = self.cypher.render(
             "export_relationships", rel_type=rel.name, src_label=rel.src, dst_label=rel.dst, return_list=returns
         )
-        return self._execute(text, {}, write=False)
+        types = self.schema.rel_arrow_types(rel_type)
+        columns = {"src": pa.string(), "dst": pa.string(), **{p: types[p] for p in props}}
+        return self._query_table(text, columns)
+
+    def _query_table(self, cypher: str, columns: Mapping[str, pa.DataType]) -> pa.Table:
+        """Run a parameterless read query whose result columns have known types. Backends may stream."""
+        table = self._execute(cypher, {}, write=False)
+        return conform_table(table, columns)
+
+    def _scalars(self, statements: list[str]) -> list[Any]:
+        """The first value of each read statement's result (None when empty). Backends may batch these."""
+        return [self._scalar(self._execute(stmt, {}, write=False)) for stmt in statements]
 
     def _scalar(self, table: pa.Table) -> Any:
         return table.column(0)[0].as_py() if table.num_rows else None
 
     def counts(self) -> dict[str, dict[str, int]]:
         """``{"nodes": {label: n}, "relationships": {type: n}}`` over the domain schema."""
-        nodes = {
-            label: int(self._scalar(self._execute(self.cypher.render("count_nodes", label=label), {}, write=False)) or 0)
-            for label in self.schema.labels
-        }
-        rels = {
-            name: int(self._scalar(self._execute(self.cypher.render("count_relationships", rel_type=name), {}, write=False)) or 0)
-            for name in self.schema.relationships
-        }
-        return {"nodes": nodes, "relationships": rels}
+        labels, types = self.schema.labels, list(self.schema.relationships)
+        statements = [self.cypher.render("count_nodes", label=label) for label in labels]
+        statements += [self.cypher.render("count_relationships", rel_type=name) for name in types]
+        values = [int(v or 0) for v in self._scalars(statements)]
+        return {"nodes": dict(zip(labels, values[: len(labels)])), "relationships": dict(zip(types, values[len(labels) :]))}
 
     def snapshot_id(self) -> str:
         """An id of the graph's current content: counts plus the revision that every ingest bumps."""

@@ -1,26 +1,64 @@
 """Neo4j 5 backend through the official ``neo4j`` Bolt driver (py2neo is end-of-life).
 
-Writes are batched ``UNWIND`` statements; reads that the user asked to be read-only run in READ
-transactions, so the server itself refuses writes. Credentials are never printed or logged:
-``describe()`` shows the URI without user info.
+- Sessions: reads run in READ transactions (``execute_read``), so the server itself refuses a
+  write in a read-only session; writes run in WRITE transactions (``execute_write``). Both are
+  managed transactions, retried by the driver on transient errors. A statement with
+  ``CALL { ... } IN TRANSACTIONS`` cannot run inside a transaction and is sent auto-commit.
+- Bulk writes: batched ``UNWIND $rows`` statements (``batch_size`` rows each, one transaction per
+  batch). The input is checked before the first batch is written (duplicate ids, ids already in
+  the graph, relationship ends that do not exist), so bad input writes nothing, as on the
+  embedded backend.
+- Export: results stream from the server (``fetch_size`` records per round trip) into Arrow
+  record batches typed by the schema; counts run in one read transaction against the count store.
+- Errors become one-line ``KgrecError``s: unreachable server -> ConnectionFailed (after
+  ``connect_timeout`` seconds at most), wrong credentials -> AuthenticationFailed, syntax error ->
+  CypherError, write in a read session -> ReadOnlyViolation.
+- Credentials are never printed or logged: user info is taken out of the URI before the driver
+  sees it, ``describe()`` and every message show the URI without it, and the driver's own logs
+  mask the password.
 """
 
 from __future__ import annotations
 
+import logging
 import re
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from kgrec.errors import AuthenticationFailed, ConnectionFailed, CypherError, KgrecError, ReadOnlyViolation
-from kgrec.kg.backend import Backend
+from kgrec import __version__
+from kgrec.config import redact_uri, split_uri_credentials
+from kgrec.errors import (
+    AuthenticationFailed,
+    ConfigError,
+    ConnectionFailed,
+    CypherError,
+    DatabaseNotFound,
+    KgrecError,
+    ReadOnlyViolation,
+)
+from kgrec.kg.backend import Backend, conform_table
+from kgrec.kg.cypher import check_identifier
+
+__all__ = ["Neo4jBackend", "redact_uri"]
 
 BATCH_SIZE = 5000
-_USERINFO = re.compile(r"//[^@/]*@")
+FETCH_SIZE = 10_000
+CONNECT_TIMEOUT = 5.0
+_IN_TRANSACTIONS = re.compile(r"\bIN\s+(?:\d+\s+|\$\w+\s+)?(?:CONCURRENT\s+)?TRANSACTIONS\b", re.IGNORECASE)
+_ACCESS_MODE_CODES = (
+    "Neo.ClientError.Statement.AccessMode",
+    "Neo.ClientError.Transaction.ForbiddenDueToTransactionType",
+    "Neo.ClientError.General.ForbiddenOnReadOnlyDatabase",
+    "Neo.ClientError.General.ReadOnly",
+)
 
-
-def redact_uri(uri: str) -> str:
-    return _USERINFO.sub("//", uri)
+# The driver logs server notifications (an unknown label in a count on an empty graph, say) and
+# routing retries at WARNING level; with no handler anywhere Python would print them on stderr
+# next to our one-line errors. A NullHandler (the library convention) keeps them quiet; an
+# application that configures logging still receives them through propagation.
+logging.getLogger("neo4j").addHandler(logging.NullHandler())
 
 
 class Neo4jBackend(Backend):
@@ -35,75 +73,168 @@ class Neo4jBackend(Backend):
         database: str | None = None,
         read_only: bool = False,
         batch_size: int = BATCH_SIZE,
+        fetch_size: int = FETCH_SIZE,
+        connect_timeout: float = CONNECT_TIMEOUT,
     ):
         super().__init__(read_only=read_only)
         import neo4j
-        from neo4j import exceptions as nx
 
+        uri, uri_user, uri_password = split_uri_credentials(uri)
         self.uri = uri
-        self.database = database
-        self.batch_size = batch_size
-        self._nx = nx
-        self._access = neo4j.READ_ACCESS if read_only else neo4j.WRITE_ACCESS
+        self.database = database or None
+        self.batch_size = int(batch_size)
+        self.fetch_size = int(fetch_size)
+        self._driver = None
+        self._nx = neo4j.exceptions
+        auth = (uri_user or user or "neo4j", uri_password if uri_password is not None else (password or ""))
         try:
-            self._driver = neo4j.GraphDatabase.driver(uri, auth=(user, password or ""))
+            self._driver = neo4j.GraphDatabase.driver(
+                uri,
+                auth=auth,
+                connection_timeout=connect_timeout,
+                # the Bolt handshake counts against the acquisition deadline, not connection_timeout:
+                # keep both short so a server that accepts TCP but never answers fails fast too
+                connection_acquisition_timeout=2 * connect_timeout,
+                user_agent=f"kgrec/{__version__}",
+            )
             self._driver.verify_connectivity()
-        except nx.AuthError as exc:
-            raise AuthenticationFailed(
-                f"Neo4j at {self.describe()} refused the credentials",
-                "set KGREC_NEO4J_USER / KGREC_NEO4J_PASSWORD",
-            ) from None
-        except (nx.ServiceUnavailable, nx.DriverError, OSError, ValueError) as exc:
-            raise ConnectionFailed(
-                f"cannot reach Neo4j at {self.describe()}: {type(exc).__name__}",
-                "is the server running? `docker compose up -d` starts one",
-            ) from None
+        except Exception as exc:  # noqa: BLE001 - every failure becomes one clear line
+            self.close()
+            raise self._translate(exc, connecting=True) from None
 
     def describe(self) -> str:
         db = f" (database {self.database})" if self.database else ""
-        return f"Neo4j {redact_uri(self.uri)}{db}"
+        return f"Neo4j at {redact_uri(self.uri)}{db}"
 
     def close(self) -> None:
-        driver = getattr(self, "_driver", None)
-        self._driver = None
+        driver, self._driver = self._driver, None
         if driver is not None:
             driver.close()
 
-    # ----------------------------------------------------------------- queries
-    def _session(self, write: bool):
+    # ----------------------------------------------------------------- errors
+    def _translate(self, exc: Exception, *, connecting: bool = False) -> KgrecError:
+        """The one-line error a user sees for a driver or server exception (no credentials in it)."""
+        nx = self._nx
+        if isinstance(exc, KgrecError):
+            return exc
+        where = self.describe()
+        message = _first_line(getattr(exc, "message", None) or str(exc))
+        code = getattr(exc, "code", None) or ""
+        if isinstance(exc, nx.AuthError):
+            return AuthenticationFailed(
+                f"{where} refused the user name or password",
+                "set KGREC_NEO4J_USER and KGREC_NEO4J_PASSWORD (docker-compose.yml takes the password from KGREC_NEO4J_PASSWORD)",
+            )
+        if isinstance(exc, (nx.ServiceUnavailable, nx.SessionExpired, nx.ConnectionAcquisitionTimeoutError, OSError)):
+            reason = _connection_reason(str(exc))
+            verb = "cannot reach" if connecting else "lost the connection to"
+            return ConnectionFailed(
+                f"{verb} {where}{': ' + reason if reason else ''}",
+                "is the server running? `docker compose up -d` starts one; check the host and port in --db",
+            )
+        if isinstance(exc, nx.ConfigurationError) or (connecting and isinstance(exc, ValueError)):
+            return ConfigError(f"cannot use {where}: {redact_uri(message)}", "check the --db URI (bolt://host:7687 or neo4j://host)")
+        if isinstance(exc, nx.CypherSyntaxError):
+            return CypherError(f"Cypher syntax error: {message}", "check the query")
+        if code in _ACCESS_MODE_CODES or isinstance(exc, nx.ForbiddenOnReadOnlyDatabase):
+            return ReadOnlyViolation(f"refused by Neo4j: {message}", "pass --write to allow writes")
+        if code == "Neo.ClientError.Database.DatabaseNotFound":
+            return DatabaseNotFound(
+                f"{where}: the server has no database {self.database!r}",
+                "set KGREC_NEO4J_DATABASE to an existing database (or leave it unset for the default)",
+            )
+        if isinstance(exc, nx.ConstraintError):
+            return CypherError(f"Neo4j constraint violated: {message}")
+        if isinstance(exc, nx.TransientError):
+            return ConnectionFailed(f"{where} is busy or unavailable: {message}", "try again")
+        if isinstance(exc, nx.Neo4jError):
+            return CypherError(f"Neo4j refused the query: {message}" + (f" [{code}]" if code else ""))
+        if isinstance(exc, nx.DriverError):
+            return KgrecError(f"Neo4j driver error with {where}: {type(exc).__name__}: {message}")
+        raise exc
+
+    # ----------------------------------------------------------------- sessions
+    def _session(self, write: bool, fetch_size: int | None = None):
         import neo4j
 
-        return self._driver.session(
-            database=self.database, default_access_mode=neo4j.WRITE_ACCESS if write else neo4j.READ_ACCESS
-        )
-
-    def _execute(self, cypher: str, params: Mapping[str, Any] | None, *, write: bool, **bind: Any) -> pa.Table:
         if self._driver is None:
             raise KgrecError(f"{self.describe()} is closed")
+        return self._driver.session(
+            database=self.database,
+            default_access_mode=neo4j.WRITE_ACCESS if write else neo4j.READ_ACCESS,
+            fetch_size=fetch_size or 1000,
+        )
+
+    def _transact(self, work, *, write: bool, fetch_size: int | None = None):
+        """Run ``work(tx)`` in one managed READ or WRITE transaction, with errors translated."""
         if write:
             self._check_writable()
+        try:
+            with self._session(write, fetch_size) as session:
+                return session.execute_write(work) if write else session.execute_read(work)
+        except Exception as exc:  # noqa: BLE001
+            raise self._translate(exc) from None
+
+    # ----------------------------------------------------------------- queries
+    def _execute(self, cypher: str, params: Mapping[str, Any] | None, *, write: bool, **bind: Any) -> pa.Table:
+        params = dict(params or {})
 
         def work(tx):
-            result = tx.run(cypher, dict(params or {}))
-            keys = list(result.keys())
-            records = [r.values() for r in result]
-            return keys, records
+            result = tx.run(cypher, params)
+            return list(result.keys()), [tuple(r) for r in result]
 
-        nx = self._nx
+        if _IN_TRANSACTIONS.search(_bare(cypher)):
+            keys, records = self._autocommit(cypher, params, write=write)
+        else:
+            keys, records = self._transact(work, write=write)
+        return _to_arrow(keys, records)
+
+    def _autocommit(self, cypher: str, params: dict, *, write: bool):
+        """``CALL {...} IN TRANSACTIONS`` must run outside an explicit transaction."""
+        if write:
+            self._check_writable()
         try:
             with self._session(write) as session:
-                keys, records = session.execute_write(work) if write else session.execute_read(work)
-        except nx.CypherSyntaxError as exc:
-            raise CypherError(f"Cypher syntax error: {exc.message}", "check the query") from None
-        except nx.ClientError as exc:
-            if "read" in (exc.message or "").lower() and "access mode" in (exc.message or "").lower():
-                raise ReadOnlyViolation(f"refused by Neo4j: {exc.message}", "pass --write to allow writes") from None
-            raise CypherError(f"Neo4j refused the query: {exc.message}") from None
-        except nx.AuthError:
-            raise AuthenticationFailed(f"Neo4j at {self.describe()} refused the credentials") from None
-        except (nx.ServiceUnavailable, nx.SessionExpired) as exc:
-            raise ConnectionFailed(f"lost the connection to {self.describe()}: {type(exc).__name__}") from None
-        return _to_arrow(keys, records)
+                result = session.run(cypher, params)
+                return list(result.keys()), [tuple(r) for r in result]
+        except Exception as exc:  # noqa: BLE001
+            raise self._translate(exc) from None
+
+    def _query_table(self, cypher: str, columns: Mapping[str, pa.DataType]) -> pa.Table:
+        """Stream a read query into schema-typed Arrow record batches of ``fetch_size`` rows."""
+        names, types = list(columns), list(columns.values())
+        schema = pa.schema(list(zip(names, types)))
+        chunk = self.fetch_size
+
+        def work(tx):
+            result = tx.run(cypher)
+            keys = list(result.keys())
+            if keys != names:
+                raise KgrecError(f"export query returned columns {keys}, expected {names}")
+            batches, rows = [], []
+            for record in result:
+                rows.append(record)  # a Record is a tuple of the row's values
+                if len(rows) >= chunk:
+                    batches.append(_record_batch(rows, schema))
+                    rows = []
+            if rows:
+                batches.append(_record_batch(rows, schema))
+            return batches
+
+        batches = self._transact(work, write=False, fetch_size=chunk)
+        return conform_table(pa.Table.from_batches(batches, schema=schema), columns)
+
+    def _scalars(self, statements: list[str]) -> list[Any]:
+        """All count queries in one read transaction (Neo4j answers them from its count store)."""
+
+        def work(tx):
+            out = []
+            for stmt in statements:
+                record = tx.run(stmt).single()
+                out.append(record[0] if record is not None else None)
+            return out
+
+        return self._transact(work, write=False)
 
     # ----------------------------------------------------------------- schema
     def _create_schema(self) -> None:
@@ -115,58 +246,191 @@ class Neo4jBackend(Backend):
         return self._scalar(self.run("meta_get", {"key": key}))
 
     # ----------------------------------------------------------------- bulk writes (batched UNWIND)
-    def _batches(self, rows: list[dict]):
-        for start in range(0, len(rows), self.batch_size):
-            yield rows[start : start + self.batch_size]
+    def _slices(self, table: pa.Table) -> Iterator[pa.Table]:
+        for start in range(0, table.num_rows, self.batch_size):
+            yield table.slice(start, self.batch_size)
+
+    def _write_batches(self, text: str, batches: Iterator[list[dict]]) -> None:
+        """One WRITE transaction per batch, all on one session."""
+        self._check_writable()
+        try:
+            with self._session(True) as session:
+                for rows in batches:
+                    session.execute_write(lambda tx, rows=rows: tx.run(text, {"rows": rows}).consume())
+        except Exception as exc:  # noqa: BLE001
+            raise self._translate(exc) from None
+
+    def _existing_ids(self, label: str, ids: pa.Array, limit: int = 5) -> list[str]:
+        """Up to ``limit`` of ``ids`` that already exist as ``label`` nodes (uses the id constraint's index)."""
+        text = f"UNWIND $ids AS id MATCH (n:{check_identifier(label)} {{id: id}}) RETURN n.id AS id LIMIT {int(limit)}"
+        found: list[str] = []
+        for start in range(0, len(ids), self.batch_size):
+            part = ids.slice(start, self.batch_size).to_pylist()
+            found += self._execute(text, {"ids": part}, write=False).column("id").to_pylist()
+            if len(found) >= limit:
+                break
+        return found[:limit]
+
+    def _missing_ids(self, label: str, ids: pa.Array, limit: int = 5) -> list[str]:
+        """Up to ``limit`` of ``ids`` that are not ``label`` nodes."""
+        text = (
+            f"UNWIND $ids AS id OPTIONAL MATCH (n:{check_identifier(label)} {{id: id}}) "
+            f"WITH id, n WHERE n IS NULL RETURN id LIMIT {int(limit)}"
+        )
+        missing: list[str] = []
+        for start in range(0, len(ids), self.batch_size):
+            part = ids.slice(start, self.batch_size).to_pylist()
+            missing += self._execute(text, {"ids": part}, write=False).column("id").to_pylist()
+            if len(missing) >= limit:
+                break
+        return missing[:limit]
 
     def insert_nodes(self, label: str, rows: pa.Table) -> int:
         self._check_writable()
-        self.schema.check_node_properties(label, rows.column_names)
+        table = conform_rows(rows, self.schema.node_arrow_types(label), label, key="id")
+        if table.num_rows == 0:
+            return 0
+        ids = pc.unique(table.column("id").combine_chunks())
+        if len(ids) != table.num_rows:
+            dupes = _duplicates(table.column("id"))
+            raise CypherError(f"{label} rows repeat ids {dupes}; nothing was written", "de-duplicate the input")
+        existing = self._existing_ids(label, ids)
+        if existing:
+            raise CypherError(
+                f"{label} ids already in the graph: {existing}; nothing was written",
+                "insert only new ids (update_nodes changes existing ones)",
+            )
         text = self.cypher.render("insert_nodes", label=label)
-        records = _records(rows)
-        for batch in self._batches(records):
-            self._execute(text, {"rows": batch}, write=True)
-        return len(records)
+        self._write_batches(text, (_node_rows(part) for part in self._slices(table)))
+        return table.num_rows
 
     def update_nodes(self, label: str, rows: pa.Table) -> int:
         self._check_writable()
-        self.schema.check_node_properties(label, rows.column_names)
+        table = conform_rows(rows, self.schema.node_arrow_types(label), label, key="id")
+        if table.num_rows == 0 or table.num_columns == 1:
+            return 0
         text = self.cypher.render("update_nodes", label=label)
-        records = _records(rows)
-        for batch in self._batches(records):
-            self._execute(text, {"rows": batch}, write=True)
-        return len(records)
+        # nulls are kept: SET n += {p: null} removes p, the same as setting it to null on the embedded store
+        self._write_batches(text, (part.to_pylist() for part in self._slices(table)))
+        return table.num_rows
 
     def insert_relationships(self, rel_type: str, rows: pa.Table) -> int:
         self._check_writable()
         rel = self.schema.rel(rel_type)
-        props = [c for c in rows.column_names if c not in ("src", "dst")]
-        self.schema.check_rel_properties(rel_type, props)
+        missing_cols = {"src", "dst"} - set(rows.column_names)
+        if missing_cols:
+            raise ValueError(f"rows for {rel_type} need columns src and dst")
+        types = {"src": pa.string(), "dst": pa.string(), **self.schema.rel_arrow_types(rel_type)}
+        table = conform_rows(rows, types, rel_type)
+        if table.num_rows == 0:
+            return 0
+        for end, label in (("src", rel.src), ("dst", rel.dst)):
+            missing = self._missing_ids(label, pc.unique(table.column(end).combine_chunks()))
+            if missing:
+                raise CypherError(
+                    f"{rel_type} rows name {label} ids that are not in the graph ({end}): {missing}; nothing was written",
+                    f"insert the {label} nodes first",
+                )
         text = self.cypher.render("insert_relationships", rel_type=rel.name, src_label=rel.src, dst_label=rel.dst)
-        records = [
-            {"src": r["src"], "dst": r["dst"], "props": {p: r[p] for p in props if r[p] is not None}}
-            for r in _records(rows)
-        ]
-        for batch in self._batches(records):
-            self._execute(text, {"rows": batch}, write=True)
-        return len(records)
+        self._write_batches(text, (_rel_rows(part) for part in self._slices(table)))
+        return table.num_rows
 
 
-def _records(rows: pa.Table) -> list[dict]:
-    """Arrow rows as dicts with nulls dropped (Neo4j stores no null properties)."""
-    return [{k: v for k, v in row.items() if v is not None} for row in rows.to_pylist()]
+def conform_rows(rows: pa.Table, types: Mapping[str, pa.DataType], what: str, key: str | None = None) -> pa.Table:
+    """The input columns cast to their schema types (ids to strings, embeddings to float32 lists)."""
+    if key is not None and key not in rows.column_names:
+        raise ValueError(f"rows for {what} need an {key!r} column")
+    unknown = [c for c in rows.column_names if c not in types]
+    if unknown:
+        raise ValueError(f"{what} has no properties {unknown}; known: {', '.join(types)}")
+    cols = []
+    for name in rows.column_names:
+        col = rows.column(name)
+        try:
+            cols.append(col if col.type.equals(types[name]) else col.cast(types[name]))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise ValueError(f"{what}.{name}: cannot convert {col.type} to {types[name]}: {exc}") from None
+    table = pa.table(cols, names=rows.column_names)
+    if key is not None and table.column(key).null_count:
+        raise ValueError(f"rows for {what} have a null {key!r}")
+    return table
 
 
-def _to_arrow(keys: list[str], records: list[list]) -> pa.Table:
+def _node_rows(part: pa.Table) -> list[dict]:
+    """Row maps without nulls (Neo4j stores no null properties; a new node simply lacks them)."""
+    return [{k: v for k, v in row.items() if v is not None} for row in part.to_pylist()]
+
+
+def _rel_rows(part: pa.Table) -> list[dict]:
+    props = [c for c in part.column_names if c not in ("src", "dst")]
+    return [
+        {"src": row["src"], "dst": row["dst"], "props": {p: row[p] for p in props if row[p] is not None}}
+        for row in part.to_pylist()
+    ]
+
+
+def _duplicates(column: pa.ChunkedArray, limit: int = 5) -> list:
+    counts = pc.value_counts(column)
+    repeated = counts.filter(pc.greater(counts.field("counts"), 1))
+    return repeated.field("values").to_pylist()[:limit]
+
+
+def _record_batch(rows: list, schema: pa.Schema) -> pa.RecordBatch:
+    arrays = []
+    for col, field in zip(zip(*rows), schema):
+        try:
+            arrays.append(pa.array(col, type=field.type))
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            bad = next((v for v in col if v is not None and not _fits(v, field.type)), None)
+            raise KgrecError(
+                f"property {field.name!r} holds {bad!r} ({type(bad).__name__}), not {field.type}",
+                "fix the values written outside kgrec so that they match kgrec/cypher/ladybug/schema.cypher",
+            ) from None
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _fits(value: Any, typ: pa.DataType) -> bool:
+    try:
+        pa.array([value], type=typ)
+        return True
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return False
+
+
+_STRINGS_AND_COMMENTS = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`|//[^\n]*|/\*.*?\*/", re.S)
+
+
+def _bare(cypher: str) -> str:
+    return _STRINGS_AND_COMMENTS.sub(" ", cypher)
+
+
+def _first_line(text: str) -> str:
+    text = (text or "").strip()
+    return text.splitlines()[0] if text else "no details"
+
+
+def _connection_reason(text: str) -> str:
+    """The useful part of a driver connection error, e.g. '[Errno 111] Connection refused'."""
+    reasons = re.findall(r"reason (.+?)\)*$", text, re.M)
+    if reasons:
+        return reasons[-1].strip()
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    if not lines:
+        return ""
+    last = re.sub(r"Resolved\w*Address\(\('([^']*)', (\d+)[^)]*\)\)", r"\1:\2", lines[-1])
+    return re.sub(r"\s*\(deadline Deadline\([^)]*\)\)", "", last).rstrip(":")
+
+
+def _to_arrow(keys: list[str], records: list[tuple]) -> pa.Table:
     if not records:
         return pa.table({k: pa.array([], pa.null()) for k in keys})
-    columns = list(zip(*records))
     arrays = []
-    for col in columns:
+    for col in zip(*records):
+        values = [_plain(v) for v in col]
         try:
-            arrays.append(pa.array([_plain(v) for v in col]))
+            arrays.append(pa.array(values))
         except (pa.ArrowInvalid, pa.ArrowTypeError):
-            arrays.append(pa.array([None if v is None else str(_plain(v)) for v in col], pa.string()))
+            arrays.append(pa.array([None if v is None else str(v) for v in values], pa.string()))
     return pa.table(arrays, names=keys)
 
 
@@ -180,4 +444,6 @@ def _plain(value: Any) -> Any:
         return {"type": value.type, **dict(value)}
     if isinstance(value, graph.Path):
         return {"nodes": [_plain(n) for n in value.nodes], "relationships": [_plain(r) for r in value.relationships]}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
     return value

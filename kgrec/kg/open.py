@@ -24,6 +24,7 @@ def open_backend(settings: Settings | str | None = None, *, read_only: bool = Fa
             password=settings.neo4j_password,
             database=settings.neo4j_database,
             read_only=read_only,
+            connect_timeout=settings.neo4j_connect_timeout,
         )
     from kgrec.kg.ladybug_backend import LadybugBackend
 

@@ -6,10 +6,20 @@ import dataclasses
 import re
 from functools import lru_cache
 
+import pyarrow as pa
+
 from kgrec.kg.cypher import CYPHER_DIR, split_statements
 
 SCHEMA_VERSION = 1
 META_LABEL = "Meta"
+
+# Arrow type of each schema property type: what export_* return and bulk writes cast to.
+ARROW_TYPES = {
+    "STRING": pa.string(),
+    "INT64": pa.int64(),
+    "DOUBLE": pa.float64(),
+    "FLOAT[]": pa.list_(pa.float32()),
+}
 
 _NODE = re.compile(r"CREATE NODE TABLE IF NOT EXISTS (\w+)\((.*)\)$", re.S)
 _REL = re.compile(r"CREATE REL TABLE IF NOT EXISTS (\w+)\(FROM (\w+) TO (\w+)(.*)\)$", re.S)
@@ -57,6 +67,12 @@ class Schema:
         unknown = [c for c in columns if c not in known]
         if unknown:
             raise ValueError(f"{label} has no properties {unknown}; known: {', '.join(known)}")
+
+    def node_arrow_types(self, label: str) -> dict[str, pa.DataType]:
+        return {name: ARROW_TYPES[typ] for name, typ in self.node(label).properties.items()}
+
+    def rel_arrow_types(self, name: str) -> dict[str, pa.DataType]:
+        return {prop: ARROW_TYPES[typ] for prop, typ in self.rel(name).properties.items()}
 
     def check_rel_properties(self, name: str, columns) -> None:
         known = self.rel(name).properties

@@ -1,2 +1,3 @@
-// Batched upsert of nodes: one row map per node, keyed by id.
-UNWIND $rows AS row MERGE (n:{{label}} {id: row.id}) SET n += row
+// Batched creation of new nodes: one row map per node (nulls left out). The id uniqueness
+// constraint of neo4j/schema.cypher refuses an id that exists already; the backend checks first.
+UNWIND $rows AS row CREATE (n:{{label}}) SET n = row

@@ -39,7 +39,6 @@ from kgrec.errors import (
     ReadOnlyViolation,
 )
 from kgrec.kg.backend import Backend, conform_table
-from kgrec.kg.cypher import check_identifier
 
 __all__ = ["Neo4jBackend", "redact_uri"]
 
@@ -260,30 +259,16 @@ class Neo4jBackend(Backend):
         except Exception as exc:  # noqa: BLE001
             raise self._translate(exc) from None
 
-    def _existing_ids(self, label: str, ids: pa.Array, limit: int = 5) -> list[str]:
-        """Up to ``limit`` of ``ids`` that already exist as ``label`` nodes (uses the id constraint's index)."""
-        text = f"UNWIND $ids AS id MATCH (n:{check_identifier(label)} {{id: id}}) RETURN n.id AS id LIMIT {int(limit)}"
+    def _ids_matching(self, query: str, label: str, ids: pa.Array, limit: int = 5) -> list[str]:
+        """Up to ``limit`` ids that the named id-check query (existing_ids, missing_ids) returns, batch by batch."""
+        text = self.cypher.render(query, label=label)
         found: list[str] = []
         for start in range(0, len(ids), self.batch_size):
             part = ids.slice(start, self.batch_size).to_pylist()
-            found += self._execute(text, {"ids": part}, write=False).column("id").to_pylist()
+            found += self._execute(text, {"ids": part, "limit": limit - len(found)}, write=False).column("id").to_pylist()
             if len(found) >= limit:
                 break
-        return found[:limit]
-
-    def _missing_ids(self, label: str, ids: pa.Array, limit: int = 5) -> list[str]:
-        """Up to ``limit`` of ``ids`` that are not ``label`` nodes."""
-        text = (
-            f"UNWIND $ids AS id OPTIONAL MATCH (n:{check_identifier(label)} {{id: id}}) "
-            f"WITH id, n WHERE n IS NULL RETURN id LIMIT {int(limit)}"
-        )
-        missing: list[str] = []
-        for start in range(0, len(ids), self.batch_size):
-            part = ids.slice(start, self.batch_size).to_pylist()
-            missing += self._execute(text, {"ids": part}, write=False).column("id").to_pylist()
-            if len(missing) >= limit:
-                break
-        return missing[:limit]
+        return found
 
     def insert_nodes(self, label: str, rows: pa.Table) -> int:
         self._check_writable()
@@ -294,7 +279,7 @@ class Neo4jBackend(Backend):
         if len(ids) != table.num_rows:
             dupes = _duplicates(table.column("id"))
             raise CypherError(f"{label} rows repeat ids {dupes}; nothing was written", "de-duplicate the input")
-        existing = self._existing_ids(label, ids)
+        existing = self._ids_matching("existing_ids", label, ids)
         if existing:
             raise CypherError(
                 f"{label} ids already in the graph: {existing}; nothing was written",
@@ -325,7 +310,7 @@ class Neo4jBackend(Backend):
         if table.num_rows == 0:
             return 0
         for end, label in (("src", rel.src), ("dst", rel.dst)):
-            missing = self._missing_ids(label, pc.unique(table.column(end).combine_chunks()))
+            missing = self._ids_matching("missing_ids", label, pc.unique(table.column(end).combine_chunks()))
             if missing:
                 raise CypherError(
                     f"{rel_type} rows name {label} ids that are not in the graph ({end}): {missing}; nothing was written",

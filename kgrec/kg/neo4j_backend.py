@@ -2,7 +2,8 @@
 
 - Sessions: reads run in READ transactions (``execute_read``), so the server itself refuses a
   write in a read-only session; writes run in WRITE transactions (``execute_write``). Both are
-  managed transactions, retried by the driver on transient errors. A statement with
+  managed transactions, retried by the driver on transient errors; all sessions share one
+  bookmark manager, so reads see earlier writes on a cluster too (causal consistency). A statement with
   ``CALL { ... } IN TRANSACTIONS`` cannot run inside a transaction and is sent auto-commit.
 - Bulk writes: batched ``UNWIND $rows`` statements (``batch_size`` rows each, one transaction per
   batch). The input is checked before the first batch is written (duplicate ids, ids already in
@@ -84,7 +85,9 @@ class Neo4jBackend(Backend):
         self.batch_size = int(batch_size)
         self.fetch_size = int(fetch_size)
         self._driver = None
-        self._nx = neo4j.exceptions
+        # every session of this backend shares one bookmark manager, so each read sees the writes
+        # before it even when neo4j:// routes reads to another cluster member
+        self._bookmarks = neo4j.GraphDatabase.bookmark_manager()
         auth = (uri_user or user or "neo4j", uri_password if uri_password is not None else (password or ""))
         try:
             self._driver = neo4j.GraphDatabase.driver(
@@ -112,45 +115,7 @@ class Neo4jBackend(Backend):
 
     # ----------------------------------------------------------------- errors
     def _translate(self, exc: Exception, *, connecting: bool = False) -> KgrecError:
-        """The one-line error a user sees for a driver or server exception (no credentials in it)."""
-        nx = self._nx
-        if isinstance(exc, KgrecError):
-            return exc
-        where = self.describe()
-        message = _first_line(getattr(exc, "message", None) or str(exc))
-        code = getattr(exc, "code", None) or ""
-        if isinstance(exc, nx.AuthError):
-            return AuthenticationFailed(
-                f"{where} refused the user name or password",
-                "set KGREC_NEO4J_USER and KGREC_NEO4J_PASSWORD (docker-compose.yml takes the password from KGREC_NEO4J_PASSWORD)",
-            )
-        if isinstance(exc, (nx.ServiceUnavailable, nx.SessionExpired, nx.ConnectionAcquisitionTimeoutError, OSError)):
-            reason = _connection_reason(str(exc))
-            verb = "cannot reach" if connecting else "lost the connection to"
-            return ConnectionFailed(
-                f"{verb} {where}{': ' + reason if reason else ''}",
-                "is the server running? `docker compose up -d` starts one; check the host and port in --db",
-            )
-        if isinstance(exc, nx.ConfigurationError) or (connecting and isinstance(exc, ValueError)):
-            return ConfigError(f"cannot use {where}: {redact_uri(message)}", "check the --db URI (bolt://host:7687 or neo4j://host)")
-        if isinstance(exc, nx.CypherSyntaxError):
-            return CypherError(f"Cypher syntax error: {message}", "check the query")
-        if code in _ACCESS_MODE_CODES or isinstance(exc, nx.ForbiddenOnReadOnlyDatabase):
-            return ReadOnlyViolation(f"refused by Neo4j: {message}", "pass --write to allow writes")
-        if code == "Neo.ClientError.Database.DatabaseNotFound":
-            return DatabaseNotFound(
-                f"{where}: the server has no database {self.database!r}",
-                "set KGREC_NEO4J_DATABASE to an existing database (or leave it unset for the default)",
-            )
-        if isinstance(exc, nx.ConstraintError):
-            return CypherError(f"Neo4j constraint violated: {message}")
-        if isinstance(exc, nx.TransientError):
-            return ConnectionFailed(f"{where} is busy or unavailable: {message}", "try again")
-        if isinstance(exc, nx.Neo4jError):
-            return CypherError(f"Neo4j refused the query: {message}" + (f" [{code}]" if code else ""))
-        if isinstance(exc, nx.DriverError):
-            return KgrecError(f"Neo4j driver error with {where}: {type(exc).__name__}: {message}")
-        raise exc
+        return translate_error(exc, where=self.describe(), database=self.database, connecting=connecting)
 
     # ----------------------------------------------------------------- sessions
     def _session(self, write: bool, fetch_size: int | None = None):
@@ -162,6 +127,7 @@ class Neo4jBackend(Backend):
             database=self.database,
             default_access_mode=neo4j.WRITE_ACCESS if write else neo4j.READ_ACCESS,
             fetch_size=fetch_size or 1000,
+            bookmark_manager=self._bookmarks,
         )
 
     def _transact(self, work, *, write: bool, fetch_size: int | None = None):
@@ -180,7 +146,7 @@ class Neo4jBackend(Backend):
 
         def work(tx):
             result = tx.run(cypher, params)
-            return list(result.keys()), [tuple(r) for r in result]
+            return list(result.keys()), list(result)
 
         if _IN_TRANSACTIONS.search(_bare(cypher)):
             keys, records = self._autocommit(cypher, params, write=write)
@@ -195,7 +161,7 @@ class Neo4jBackend(Backend):
         try:
             with self._session(write) as session:
                 result = session.run(cypher, params)
-                return list(result.keys()), [tuple(r) for r in result]
+                return list(result.keys()), list(result)
         except Exception as exc:  # noqa: BLE001
             raise self._translate(exc) from None
 
@@ -321,6 +287,53 @@ class Neo4jBackend(Backend):
         return table.num_rows
 
 
+def translate_error(exc: Exception, *, where: str, database: str | None = None, connecting: bool = False) -> KgrecError:
+    """The one-line error a user sees for a driver or server exception (no credentials in it).
+
+    ``where`` names the server (``describe()``); an exception that is no driver error is re-raised.
+    """
+    from neo4j import exceptions as nx
+
+    if isinstance(exc, KgrecError):
+        return exc
+    message = _first_line(getattr(exc, "message", None) or str(exc))
+    code = getattr(exc, "code", None) or ""
+    if isinstance(exc, nx.AuthError):
+        return AuthenticationFailed(
+            f"{where} refused the user name or password",
+            "set KGREC_NEO4J_USER and KGREC_NEO4J_PASSWORD (docker-compose.yml takes the password from KGREC_NEO4J_PASSWORD)",
+        )
+    if isinstance(exc, (nx.ServiceUnavailable, nx.SessionExpired, nx.ConnectionAcquisitionTimeoutError, OSError)):
+        reason = _connection_reason(str(exc))
+        verb = "cannot reach" if connecting else "lost the connection to"
+        return ConnectionFailed(
+            f"{verb} {where}{': ' + reason if reason else ''}",
+            "is the server running? `docker compose up -d` starts one; check the host and port in --db",
+        )
+    if isinstance(exc, nx.ConfigurationError) or (connecting and isinstance(exc, ValueError)):
+        return ConfigError(f"cannot use {where}: {redact_uri(message)}", "check the --db URI (bolt://host:7687 or neo4j://host)")
+    if isinstance(exc, nx.CypherSyntaxError):
+        return CypherError(f"Cypher syntax error: {message}", "check the query")
+    if code in _ACCESS_MODE_CODES or isinstance(exc, nx.ForbiddenOnReadOnlyDatabase):
+        return ReadOnlyViolation(f"refused by Neo4j: {message}", "pass --write to allow writes")
+    if code.startswith("Neo.ClientError.Security."):  # rate limit, missing privileges ...
+        return AuthenticationFailed(f"{where} refused access: {message}", "check the Neo4j user and its privileges")
+    if code == "Neo.ClientError.Database.DatabaseNotFound":
+        return DatabaseNotFound(
+            f"{where}: the server has no database {database!r}",
+            "set KGREC_NEO4J_DATABASE to an existing database (or leave it unset for the default)",
+        )
+    if isinstance(exc, nx.ConstraintError):
+        return CypherError(f"Neo4j constraint violated: {message}")
+    if isinstance(exc, nx.TransientError):
+        return ConnectionFailed(f"{where} is busy or unavailable: {message}", "try again")
+    if isinstance(exc, nx.Neo4jError):
+        return CypherError(f"Neo4j refused the query: {message}" + (f" [{code}]" if code else ""))
+    if isinstance(exc, nx.DriverError):
+        return KgrecError(f"Neo4j driver error with {where}: {type(exc).__name__}: {message}")
+    raise exc
+
+
 def conform_rows(rows: pa.Table, types: Mapping[str, pa.DataType], what: str, key: str | None = None) -> pa.Table:
     """The input columns cast to their schema types (ids to strings, embeddings to float32 lists)."""
     if key is not None and key not in rows.column_names:
@@ -360,9 +373,21 @@ def _duplicates(column: pa.ChunkedArray, limit: int = 5) -> list:
     return repeated.field("values").to_pylist()[:limit]
 
 
+_tuple_item = tuple.__getitem__
+
+
+def _columns(rows: list, width: int) -> list[list]:
+    """Rows (driver Records, which are tuples underneath, or plain tuples) as column lists.
+
+    ``tuple.__getitem__`` reads a Record's values directly; Record's own ``__iter__`` and
+    ``__getitem__`` are Python-level and made conversion about 8x slower (benchmarks/).
+    """
+    return [[_tuple_item(r, i) for r in rows] for i in range(width)]
+
+
 def _record_batch(rows: list, schema: pa.Schema) -> pa.RecordBatch:
     arrays = []
-    for col, field in zip(zip(*rows), schema):
+    for col, field in zip(_columns(rows, len(schema)), schema):
         try:
             arrays.append(pa.array(col, type=field.type))
         except (pa.ArrowInvalid, pa.ArrowTypeError):
@@ -406,12 +431,12 @@ def _connection_reason(text: str) -> str:
     return re.sub(r"\s*\(deadline Deadline\([^)]*\)\)", "", last).rstrip(":")
 
 
-def _to_arrow(keys: list[str], records: list[tuple]) -> pa.Table:
+def _to_arrow(keys: list[str], records: list) -> pa.Table:
     if not records:
         return pa.table({k: pa.array([], pa.null()) for k in keys})
     arrays = []
-    for col in zip(*records):
-        values = [_plain(v) for v in col]
+    for col in _columns(records, len(keys)):
+        values = col if all(type(v) in _SCALARS for v in col) else [_plain(v) for v in col]
         try:
             arrays.append(pa.array(values))
         except (pa.ArrowInvalid, pa.ArrowTypeError):
@@ -419,8 +444,13 @@ def _to_arrow(keys: list[str], records: list[tuple]) -> pa.Table:
     return pa.table(arrays, names=keys)
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def _plain(value: Any) -> Any:
     """Driver graph objects (nodes, relationships, paths) as plain dicts for tables and JSON."""
+    if type(value) in _SCALARS:
+        return value
     from neo4j import graph
 
     if isinstance(value, graph.Node):

@@ -14,9 +14,16 @@ import time
 import pytest
 
 from kgrec.config import redact_uri, split_uri_credentials
-from kgrec.errors import ConfigError, ConnectionFailed
+from kgrec.errors import (
+    AuthenticationFailed,
+    ConfigError,
+    ConnectionFailed,
+    CypherError,
+    DatabaseNotFound,
+    ReadOnlyViolation,
+)
 from kgrec.kg import open_backend
-from kgrec.kg.neo4j_backend import _IN_TRANSACTIONS, _bare, _connection_reason
+from kgrec.kg.neo4j_backend import _IN_TRANSACTIONS, _bare, _connection_reason, translate_error
 
 SECRET = "s3cr3t-Pa55"
 
@@ -108,3 +115,31 @@ def test_connection_reason_is_short():
         "response from server ResolvedIPv4Address(('127.0.0.1', 5)) (deadline Deadline(timeout=2.0))"
     )
     assert _connection_reason(silent) == "Failed to read four byte Bolt handshake response from server 127.0.0.1:5"
+
+
+@pytest.mark.parametrize(
+    "code, message, expected, text",
+    [
+        ("Neo.ClientError.Statement.SyntaxError", "Invalid input 'RETURN': expected ')'\n\"MATCH (u RETURN u\"", CypherError, "Cypher syntax error: Invalid input"),
+        ("Neo.ClientError.Security.Unauthorized", "The client is unauthorized due to authentication failure.", AuthenticationFailed, "refused the user name or password"),
+        ("Neo.ClientError.Security.AuthenticationRateLimit", "too many attempts", AuthenticationFailed, "too many attempts"),
+        ("Neo.ClientError.Statement.AccessMode", "Writing in read access mode not allowed.", ReadOnlyViolation, "--write"),
+        ("Neo.ClientError.Database.DatabaseNotFound", "Database does not exist. Database name: 'nope'.", DatabaseNotFound, "no database 'nope'"),
+        ("Neo.ClientError.Schema.ConstraintValidationFailed", "Node(1) already exists with label `User`", CypherError, "constraint violated"),
+        ("Neo.TransientError.General.DatabaseUnavailable", "database is unavailable", ConnectionFailed, "try again"),
+        ("Neo.ClientError.Statement.ParameterMissing", "Expected parameter(s): id", CypherError, "[Neo.ClientError.Statement.ParameterMissing]"),
+    ],
+)
+def test_server_errors_become_one_line_kgrec_errors(code, message, expected, text):
+    """Errors built by the driver's own factory from a server FAILURE message, as on the wire."""
+    from neo4j.exceptions import Neo4jError
+
+    exc = Neo4jError._hydrate_neo4j(code=code, message=message)
+    err = translate_error(exc, where="Neo4j at bolt://h:7687", database="nope")
+    assert type(err) is expected
+    assert text in err.one_line() and "\n" not in err.one_line()
+
+
+def test_non_driver_exceptions_are_not_swallowed():
+    with pytest.raises(ZeroDivisionError):
+        translate_error(ZeroDivisionError("bug"), where="x")

@@ -70,6 +70,8 @@ def test_broken_statement_fails_with_file_statement_and_error(tmp_path):
     )
     (root / "broken_template.cypher").write_text("MATCH (n:{{label}}) RETURN n.id AS id{{return_list}} LIMIT\n")
     (root / "undefined_variable.cypher").write_text("MATCH (n:User) RETURN m\n")
+    # Neo4j 4 syntax that Cypher 5 removed
+    (root / "neo4j" / "old_constraint.cypher").write_text("CREATE CONSTRAINT ON (n:User) ASSERT n.id IS UNIQUE;\n")
     # LadybugDB-only syntax is not Neo4j's business
     (root / "ladybug" / "only_here.cypher").write_text("CREATE NODE TABLE X(id STRING, PRIMARY KEY(id));\n")
     result = _lint(node, _render(root), tmp_path)
@@ -81,5 +83,6 @@ def test_broken_statement_fails_with_file_statement_and_error(tmp_path):
     # a template is checked as rendered, with schema identifiers in its slots
     assert "broken_template.cypher: statement 1 of 1" in err and "MATCH (n:Product) RETURN n.id AS id LIMIT" in err
     assert "undefined_variable.cypher: statement 1 of 1" in err and "Variable `m` not defined" in err
+    assert "old_constraint.cypher: statement 1 of 1" in err and "ASSERT" in err
     assert "only_here" not in err
     assert "statement 1 of 2" not in err  # the valid statement of the broken file passes

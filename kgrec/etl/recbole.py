@@ -92,9 +92,13 @@ def ingest_recbole(
     quarantine: str | Path | None = None,
     rating_range: tuple[float, float] | None = None,
     timestamp_range: tuple[int | None, int | None] | None = None,
+    id_prefix: str = "",
     progress: bool = False,
 ) -> IngestReport:
-    """Load a RecBole atomic-file folder (``path``) or a packaged data set (``dataset='ml-100k'``)."""
+    """Load a RecBole atomic-file folder (``path``) or a packaged data set (``dataset='ml-100k'``).
+
+    ``id_prefix`` is prepended to user and item ids (not to KG entities), to keep data sets with
+    overlapping numeric ids apart in one graph."""
     if (path is None) == (dataset is None):
         raise SourceError("give either a folder or a packaged data set name", "e.g. --dataset ml-100k")
     folder = packaged_dataset(dataset) if dataset else Path(path)
@@ -113,13 +117,13 @@ def ingest_recbole(
                 frame = _read(file, fr, quarantine)
                 ck = RowChecker(frame, fr, quarantine)
                 if suffix == "item":
-                    catalogue = _items(frame, ck, file, stage, fr, tag, backend_)
+                    catalogue = _items(frame, ck, file, stage, fr, tag, backend_, id_prefix)
                 elif suffix == "user":
-                    _users(frame, ck, file, stage, fr)
+                    _users(frame, ck, file, stage, fr, id_prefix)
                 elif suffix == "inter":
-                    _inter(frame, ck, file, stage, fr, catalogue, (r_lo, r_hi), (ts_lo, ts_hi))
+                    _inter(frame, ck, file, stage, fr, catalogue, (r_lo, r_hi), (ts_lo, ts_hi), id_prefix)
                 elif suffix == "link":
-                    _link(frame, ck, file, stage, fr, catalogue)
+                    _link(frame, ck, file, stage, fr, catalogue, id_prefix)
                 elif suffix == "kg":
                     _kg(frame, ck, file, stage, fr)
                 bar.update(1)
@@ -127,9 +131,9 @@ def ingest_recbole(
     return run_ingest(backend, tag, build, strict=strict, quarantine=quarantine, progress=progress)
 
 
-def _items(frame, ck: RowChecker, file, stage: Stage, fr, tag: str, backend) -> pd.Index:
+def _items(frame, ck: RowChecker, file, stage: Stage, fr, tag: str, backend, pfx: str) -> pd.Index:
     _need(frame, file, "item_id")
-    ids = ck.require("item_id")
+    ids = pfx + ck.require("item_id")
     props: dict[str, pd.Series] = {}
     if col := _pick(frame, TITLE):
         props["title"] = frame[col].str.strip()
@@ -152,9 +156,9 @@ def _items(frame, ck: RowChecker, file, stage: Stage, fr, tag: str, backend) -> 
     return pd.Index(products["id"]).union(existing)
 
 
-def _users(frame, ck: RowChecker, file, stage: Stage, fr) -> None:
+def _users(frame, ck: RowChecker, file, stage: Stage, fr, pfx: str) -> None:
     _need(frame, file, "user_id")
-    ids = ck.require("user_id")
+    ids = pfx + ck.require("user_id")
     props = {}
     if "age" in frame.columns:
         props["age"] = ck.integer("age", 0, 150, optional=True)
@@ -166,10 +170,10 @@ def _users(frame, ck: RowChecker, file, stage: Stage, fr) -> None:
     stage.add_nodes("User", pd.DataFrame({"id": ids[good], **{k: v[good] for k, v in props.items()}}), primary=fr)
 
 
-def _inter(frame, ck: RowChecker, file, stage: Stage, fr, catalogue, rating_range, ts_range) -> None:
+def _inter(frame, ck: RowChecker, file, stage: Stage, fr, catalogue, rating_range, ts_range, pfx: str) -> None:
     _need(frame, file, "user_id", "item_id")
-    users = ck.require("user_id")
-    items = ck.require("item_id")
+    users = pfx + ck.require("user_id")
+    items = pfx + ck.require("item_id")
     rating = ck.number("rating", *rating_range) if "rating" in frame.columns else None
     ts = ck.integer("timestamp", *ts_range, round_down=True) if "timestamp" in frame.columns else None
     if catalogue is not None:
@@ -188,9 +192,9 @@ def _inter(frame, ck: RowChecker, file, stage: Stage, fr, catalogue, rating_rang
     stage.add_rels("INTERACTED", rels, primary=fr)
 
 
-def _link(frame, ck: RowChecker, file, stage: Stage, fr, catalogue) -> None:
+def _link(frame, ck: RowChecker, file, stage: Stage, fr, catalogue, pfx: str) -> None:
     _need(frame, file, "item_id", "entity_id")
-    items = ck.require("item_id")
+    items = pfx + ck.require("item_id")
     entities = ck.require("entity_id")
     if catalogue is not None:
         ck.known(items, catalogue, "item_id", "unknown product")

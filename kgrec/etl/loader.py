@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from kgrec.etl.keys import encode, group, match
 from kgrec.etl.progress import Progress
 from kgrec.etl.report import IngestReport
 from kgrec.etl.stage import Stage, rel_identity
@@ -50,38 +51,6 @@ def _normalise(frame: pd.DataFrame, types: dict[str, str]) -> pd.DataFrame:
         else:
             out[col] = s.astype("string") if s.dtype != "string" else s
     return pd.DataFrame(out, index=frame.index)
-
-
-def _key_frame(frame: pd.DataFrame, keys: list[str], types: dict[str, str]) -> pd.DataFrame:
-    """Identity columns in one canonical form (no nulls, plain dtypes) so that hashes compare."""
-    out = {}
-    for col in keys:
-        s = frame[col] if col in frame.columns else pd.Series(pd.NA, index=frame.index)
-        if types.get(col) == "INT64":
-            out[col] = pd.to_numeric(s, errors="coerce").astype("Int64").fillna(_TS_NONE).astype(np.int64).to_numpy()
-        else:
-            out[col] = s.astype("string").fillna("").astype(object).to_numpy()
-    return pd.DataFrame(out)
-
-
-def _match(left: pd.DataFrame, right: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Pairs (i, j) of rows with equal keys: a hash join, then an exact check of each candidate."""
-    hl = pd.util.hash_pandas_object(left, index=False).to_numpy()
-    hr = pd.util.hash_pandas_object(right, index=False).to_numpy()
-    order = np.argsort(hr, kind="stable")
-    hr_sorted = hr[order]
-    lo = np.searchsorted(hr_sorted, hl, side="left")
-    hi = np.searchsorted(hr_sorted, hl, side="right")
-    counts = hi - lo
-    i = np.repeat(np.arange(len(hl)), counts)
-    if not len(i):
-        return i, i
-    offsets = np.arange(len(i)) - np.repeat(np.cumsum(counts) - counts, counts)
-    j = order[np.repeat(lo, counts) + offsets]
-    same = np.ones(len(i), dtype=bool)
-    for col in left.columns:
-        same &= left[col].to_numpy()[i] == right[col].to_numpy()[j]
-    return i[same], j[same]
 
 
 class _Plan:
@@ -122,36 +91,54 @@ def _plan_nodes(backend: Backend, label: str, frames: list[pd.DataFrame], plan: 
     return {"new": set(full["id"][~is_old]), "updated": set(upd["id"])}
 
 
-def _plan_rels(backend: Backend, rel_type: str, frames: list[pd.DataFrame], plan: _Plan):
+def _plan_rels(backend: Backend, rel_type: str, frames: list[pd.DataFrame], unique: bool, plan: _Plan):
+    """Staged relationships of one type vs the graph; returns (group id per staged row, status per group)."""
     rel = backend.schema.rel(rel_type)
-    types = dict(rel.properties)
     keys, updatable = rel_identity(rel_type)
     cols = keys + [c for c in dict.fromkeys(c for f in frames for c in f.columns) if c not in keys]
-    full = pd.concat([f.reindex(columns=cols) for f in frames], ignore_index=True)
-    kf = _key_frame(full, keys, types)
-    gid = kf.groupby(keys, sort=False).ngroup().to_numpy() if len(kf) else np.zeros(0, np.int64)
-    first = np.unique(gid, return_index=True)[1]
-    staged, skeys = full.iloc[first].reset_index(drop=True), kf.iloc[first].reset_index(drop=True)
-    props = [c for c in cols if c not in ("src", "dst")]
-    existing = backend.export_relationships(rel_type, [p for p in props if p in types]).to_pandas()
-    ekeys = _key_frame(existing, keys, types)
-    i, j = _match(skeys, ekeys)
+    full = frames[0].reindex(columns=cols) if len(frames) == 1 else pd.concat(
+        [f.reindex(columns=cols) for f in frames], ignore_index=True)
+    props = [c for c in cols if c not in ("src", "dst") and c in rel.properties]
+    existing = _existing_rels(backend, rel_type, props, full)
+    if unique and existing.num_rows == 0:  # first load of this type: everything is new
+        plan.rel_inserts[rel_type] = full
+        return np.arange(len(full)), np.full(len(full), NEW, dtype=np.int8)
+    staged_keys, existing_keys = encode([full[k] for k in keys], [existing.column(k) for k in keys])
+    if unique:  # one frame whose rows the source already de-duplicated on this identity
+        gid = np.arange(len(full))
+        staged, skeys = full, staged_keys
+    else:
+        gid, first = group(staged_keys)
+        staged, skeys = full.iloc[first].reset_index(drop=True), staged_keys[first]
+    i, j = match(skeys, existing_keys)
     status = np.full(len(staged), NEW, dtype=np.int8)
     status[i] = UNCHANGED
     changed_rows = []
     for p in updatable:
         if p not in staged.columns:
             continue
-        s_val = pd.to_numeric(staged[p].iloc[i], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        e_val = pd.to_numeric(existing[p].iloc[j], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        s_val = pd.to_numeric(staged[p], errors="coerce").to_numpy(dtype=float, na_value=np.nan)[i]
+        e_val = existing.column(p).to_numpy(zero_copy_only=False).astype(float)[j]
         diff = ~np.isnan(s_val) & ~(s_val == e_val)
         changed_rows.append(i[diff])
     if changed_rows:
         ci = np.unique(np.concatenate(changed_rows))
         status[ci] = UPDATED
         plan.rel_updates[rel_type] = staged.iloc[ci]
-    plan.rel_inserts[rel_type] = staged[status == NEW]
+    plan.rel_inserts[rel_type] = staged[status == NEW] if (status != NEW).any() else staged
     return gid, status
+
+
+def _existing_rels(backend: Backend, rel_type: str, props: list[str], staged: pd.DataFrame) -> pa.Table:
+    """The stored relationships that staged rows could match. Interactions match only within the
+    staged time range (timestamp is part of their identity), so a delta of new events reads a
+    slice of the graph instead of every interaction."""
+    if rel_type == "INTERACTED" and "timestamp" in staged.columns and len(staged):
+        ts = pd.to_numeric(staged["timestamp"], errors="coerce")
+        if ts.notna().any():
+            params = {"lo": int(ts.min()), "hi": int(ts.max()), "nulls": bool(ts.isna().any())}
+            return backend.run("export_interactions_in_time_range", params)
+    return backend.export_relationships(rel_type, props)
 
 
 def apply_stage(backend: Backend, stage: Stage, report: IngestReport, progress: Progress) -> IngestReport:
@@ -164,7 +151,8 @@ def apply_stage(backend: Backend, stage: Stage, report: IngestReport, progress: 
             node_status[label] = _plan_nodes(backend, label, frames, plan)
             bar.update(1)
         for rel_type, frames in stage.rels.items():
-            rel_status[rel_type] = _plan_rels(backend, rel_type, frames, plan)
+            unique = len(frames) == 1 and rel_type in stage.unique_rels
+            rel_status[rel_type] = _plan_rels(backend, rel_type, frames, unique, plan)
             bar.update(1)
 
     # per-row accounting of the primary frames
@@ -222,27 +210,38 @@ def _arrow(frame: pd.DataFrame) -> pa.Table:
 
 def _rel_arrow(backend: Backend, rel_type: str, frame: pd.DataFrame) -> pa.Table:
     props = backend.schema.rel(rel_type).properties
-    cols = {"src": frame["src"].astype("string"), "dst": frame["dst"].astype("string")}
+    cols, names = [_string_array(frame["src"]), _string_array(frame["dst"])], ["src", "dst"]
     for p, typ in props.items():
         if p in frame.columns:
             s = frame[p]
             if typ == "INT64":
-                s = pd.to_numeric(s, errors="coerce").astype("Int64")
+                arr = pa.array(pd.to_numeric(s, errors="coerce").astype("Int64"), type=pa.int64())
             elif typ == "DOUBLE":
-                s = pd.to_numeric(s, errors="coerce").astype("Float64")
+                arr = pa.array(pd.to_numeric(s, errors="coerce").astype(float), type=pa.float64(), from_pandas=True)
             else:
-                s = s.astype("string")
-            cols[p] = s
-    return _arrow(pd.DataFrame(cols))
+                arr = _string_array(s)
+            cols.append(arr)
+            names.append(p)
+    return pa.table(cols, names=names)
+
+
+def _string_array(s: pd.Series) -> pa.Array:
+    try:
+        arr = pa.array(s, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        arr = pa.array(s.astype(object).where(s.notna(), None).tolist())
+    return arr.cast(pa.string())
 
 
 def _update_rels(backend: Backend, rel_type: str, frame: pd.DataFrame) -> int:
     if rel_type != "INTERACTED":  # the only relationship type with updatable properties
         return 0
-    keys = _key_frame(frame, ["src", "dst", "timestamp", "behavior"], backend.schema.rel(rel_type).properties)
+    ts = pd.to_numeric(frame["timestamp"], errors="coerce") if "timestamp" in frame.columns else pd.Series(np.nan, index=frame.index)
+    behavior = frame["behavior"] if "behavior" in frame.columns else pd.Series(None, index=frame.index, dtype=object)
     rows = [
-        {"src": s, "dst": d, "timestamp": int(t), "behavior": b, "rating": float(r)}
-        for s, d, t, b, r in zip(keys["src"], keys["dst"], keys["timestamp"], keys["behavior"],
+        {"src": str(s), "dst": str(d), "timestamp": _TS_NONE if pd.isna(t) else int(t),
+         "behavior": "" if b is None or pd.isna(b) else str(b), "rating": float(r)}
+        for s, d, t, b, r in zip(frame["src"], frame["dst"], ts, behavior,
                                  pd.to_numeric(frame["rating"]).to_numpy(dtype=float))
     ]
     for start in range(0, len(rows), UPDATE_BATCH):

@@ -110,10 +110,14 @@ def read_delimited(
                 line_ok[i] = False
                 arr[starts[i] : ends[i]] = 10
 
-    if not quoted:
-        # field count per line = delimiters on the line + 1
-        dpos = np.flatnonzero(arr == ord(delimiter))
-        counts = np.bincount(np.searchsorted(starts, dpos, side="right") - 1, minlength=len(starts)) + 1
+    def blank_wrong_counts() -> None:
+        """Quarantine and blank out lines whose field count is wrong (delimiters per line + 1)."""
+        counts = np.ones(len(starts), dtype=np.int64)
+        filled = ends > starts
+        if filled.any():
+            is_delim = (arr == ord(delimiter)).view(np.uint8)
+            # each sum runs from a line's start to the next non-empty line's start: only newlines lie between
+            counts[filled] += np.add.reduceat(is_delim, starts[filled], dtype=np.int64)
         wrong = line_ok & (counts != ncols)
         for i in np.flatnonzero(wrong):
             reject_one(
@@ -121,33 +125,38 @@ def read_delimited(
                 f"wrong column count: {counts[i]} fields, expected {ncols}", original(i),
             )
             arr[starts[i] : ends[i]] = 10
-        line_ok &= ~wrong
-
-    body = arr[data_from:].tobytes()
-    skipped: list[str] = []
+        line_ok[:] &= ~wrong
 
     def on_invalid(row) -> str:
-        skipped.append(row.text)
         reject_one(
             report, quarantine, None, None,
             f"wrong column count: {row.actual_columns} fields, expected {row.expected_columns}", row.text,
         )
         return "skip"
 
-    table = pacsv.read_csv(
-        io.BytesIO(body),
-        read_options=pacsv.ReadOptions(column_names=header, use_threads=not quoted, block_size=1 << 24),
-        parse_options=pacsv.ParseOptions(
-            delimiter=delimiter,
-            quote_char='"' if quoted else False,
-            newlines_in_values=quoted,
-            invalid_row_handler=on_invalid if quoted else None,
-        ),
-        convert_options=pacsv.ConvertOptions(
-            column_types={h: pa.string() for h in header}, strings_can_be_null=True, null_values=[""],
-            quoted_strings_can_be_null=False,
-        ),
-    )
+    def parse() -> pa.Table:
+        return pacsv.read_csv(
+            io.BytesIO(arr[data_from:].tobytes()),
+            read_options=pacsv.ReadOptions(column_names=header, use_threads=not quoted, block_size=1 << 24),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delimiter,
+                quote_char='"' if quoted else False,
+                newlines_in_values=quoted,
+                invalid_row_handler=on_invalid if quoted else None,
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={h: pa.string() for h in header}, strings_can_be_null=True, null_values=[""],
+                quoted_strings_can_be_null=False,
+            ),
+        )
+
+    try:  # fast path: the parser finds no wrong field count
+        table = parse()
+    except pa.ArrowInvalid as exc:
+        if quoted or "columns" not in str(exc):
+            raise SourceError(f"cannot parse {path}: {str(exc).splitlines()[0]}") from None
+        blank_wrong_counts()
+        table = parse()
     frame = table.to_pandas()
     lines = np.flatnonzero(line_ok) + 1
     if len(lines) != len(frame):  # quoted values spanning lines: number records instead

@@ -189,7 +189,7 @@ def _inter(frame, ck: RowChecker, file, stage: Stage, fr, catalogue, rating_rang
     stage.add_nodes("User", pd.DataFrame({"id": rels["src"].unique()}))
     if catalogue is None:
         stage.add_nodes("Product", pd.DataFrame({"id": rels["dst"].unique()}))
-    stage.add_rels("INTERACTED", rels, primary=fr)
+    stage.add_rels("INTERACTED", rels, primary=fr, unique=True)
 
 
 def _link(frame, ck: RowChecker, file, stage: Stage, fr, catalogue, pfx: str) -> None:
@@ -204,7 +204,7 @@ def _link(frame, ck: RowChecker, file, stage: Stage, fr, catalogue, pfx: str) ->
     if catalogue is None:
         stage.add_nodes("Product", pd.DataFrame({"id": rels["src"].unique()}))
     stage.add_nodes("Entity", pd.DataFrame({"id": rels["dst"].unique()}))
-    stage.add_rels("LINKED_TO", rels, primary=fr)
+    stage.add_rels("LINKED_TO", rels, primary=fr, unique=True)
 
 
 def _kg(frame, ck: RowChecker, file, stage: Stage, fr) -> None:
@@ -216,4 +216,4 @@ def _kg(frame, ck: RowChecker, file, stage: Stage, fr) -> None:
     ck.duplicates(rels, "head_id,relation_id,tail_id")
     rels = rels[ck.good_mask()]
     stage.add_nodes("Entity", pd.DataFrame({"id": pd.concat([rels["src"], rels["dst"]]).unique()}))
-    stage.add_rels("RELATED_TO", rels, primary=fr)
+    stage.add_rels("RELATED_TO", rels, primary=fr, unique=True)

@@ -44,6 +44,7 @@ class Stage:
     nodes: dict[str, list[pd.DataFrame]] = dataclasses.field(default_factory=dict)
     rels: dict[str, list[pd.DataFrame]] = dataclasses.field(default_factory=dict)
     primaries: list[Primary] = dataclasses.field(default_factory=list)
+    unique_rels: set[str] = dataclasses.field(default_factory=set)  # types added with unique=True
 
     def add_nodes(self, label: str, frame: pd.DataFrame, *, primary: FileReport | None = None) -> None:
         frame = frame.reset_index(drop=True)
@@ -51,8 +52,12 @@ class Stage:
         if primary is not None:
             self.primaries.append(Primary(primary, "node", label, frame[["id"]], len(self.nodes[label]) - 1))
 
-    def add_rels(self, rel_type: str, frame: pd.DataFrame, *, primary: FileReport | None = None) -> None:
+    def add_rels(self, rel_type: str, frame: pd.DataFrame, *, primary: FileReport | None = None,
+                 unique: bool = False) -> None:
+        """``unique``: the caller already rejected rows repeating this type's identity (saves a pass)."""
         frame = frame.reset_index(drop=True)
+        if unique:
+            self.unique_rels.add(rel_type)
         self.rels.setdefault(rel_type, []).append(frame)
         if primary is not None:
             keys, _ = rel_identity(rel_type)

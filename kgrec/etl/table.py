@@ -178,7 +178,7 @@ def _build(frame, ck: RowChecker, m: Mapping, stage: Stage, fr, tag: str, path: 
             uframe = uframe.drop_duplicates("id")
         stage.add_nodes("User", uframe)
         rels = pd.DataFrame({"src": users[good], "dst": items[good], **{k: v[good] for k, v in rel.items()}})
-        stage.add_rels("INTERACTED", rels, primary=fr)
+        stage.add_rels("INTERACTED", rels, primary=fr, unique=True)
 
 
 def _category_paths(frame: pd.DataFrame, spec, separator: str) -> pd.Series | None:

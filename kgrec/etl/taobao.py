@@ -56,6 +56,6 @@ def ingest_taobao(
         stage.add_nodes("User", pd.DataFrame({"id": rels["src"].unique()}))
         stage.add_nodes("Product", products)
         stage.add_categories(products["category_path"], products["id"])
-        stage.add_rels("INTERACTED", rels, primary=fr)
+        stage.add_rels("INTERACTED", rels, primary=fr, unique=True)
 
     return run_ingest(backend, "taobao", build, strict=strict, quarantine=quarantine, progress=progress)

@@ -10,6 +10,10 @@ import time
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from kgrec.etl.keys import encode, group
 
 from kgrec.etl.readers import LINE
 from kgrec.etl.report import FileReport, Quarantine
@@ -65,10 +69,15 @@ class RowChecker:
 
     # ---------------------------------------------------------------- field checks
     def require(self, column: str, kind: str = "missing id") -> pd.Series:
+        """Ids: present and not blank; surrounding spaces removed."""
         values = self.frame[column]
-        missing = values.isna().to_numpy() | (values.fillna("").str.strip() == "").to_numpy()
+        arr = _arrow_strings(values)
+        trimmed = pc.utf8_trim_whitespace(arr)
+        missing = pc.fill_null(pc.equal(pc.utf8_length(trimmed), 0), True).to_numpy(zero_copy_only=False)
         self.reject(missing, column, kind)
-        return values.str.strip()
+        if pc.any(pc.not_equal(trimmed, arr)).as_py():
+            return pd.Series(trimmed.to_pandas(), index=values.index)
+        return values
 
     def integer(self, column: str, lo: int | None = None, hi: int | None = None, *, required: bool = False,
                 round_down: bool = False, optional: bool = False) -> pd.Series:
@@ -77,7 +86,7 @@ class RowChecker:
         ``optional``: a descriptive property (year, age, price): a bad value becomes null and is
         recorded, the row still loads. Otherwise a bad value rejects the row."""
         raw = self.frame[column]
-        number = pd.to_numeric(raw, errors="coerce")
+        number = _to_numbers(raw)
         present = raw.notna().to_numpy()
         wrong = present & number.isna().to_numpy()
         finite = np.isfinite(number.to_numpy(dtype=float, na_value=np.nan))
@@ -99,7 +108,7 @@ class RowChecker:
     def number(self, column: str, lo: float | None = None, hi: float | None = None, *, required: bool = False,
                optional: bool = False) -> pd.Series:
         raw = self.frame[column]
-        values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        values = _to_numbers(raw).to_numpy(dtype=float, na_value=np.nan, copy=True)
         present = raw.notna().to_numpy()
         flag = self.drop_value if optional else self.reject
         wrong = present & ~np.isfinite(values)
@@ -134,10 +143,32 @@ class RowChecker:
 
     def duplicates(self, keys: pd.DataFrame, field: str) -> None:
         """Reject later rows whose key repeats an earlier good row of this file."""
-        alive = ~self.bad
+        alive = np.flatnonzero(~self.bad)
+        (mat,) = encode([keys[c].iloc[alive] for c in keys.columns])
+        gid, first = group(mat)
         dup = np.zeros(len(keys), dtype=bool)
-        dup[alive] = keys[alive].duplicated(keep="first").to_numpy()
+        dup[alive] = np.arange(len(alive)) != first[gid]
         self.reject(dup, field, "duplicate row")
 
     def good_mask(self) -> np.ndarray:
         return ~self.bad
+
+
+def _arrow_strings(values: pd.Series) -> pa.Array:
+    try:
+        arr = pa.array(values, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        arr = pa.array(values.astype(object).where(values.notna(), None).tolist())
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    return arr if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type) else arr.cast(pa.string())
+
+
+def _to_numbers(values: pd.Series) -> pd.Series:
+    """Strings to float64 (NaN where missing or not a number): Arrow's parser, pandas on failure."""
+    try:
+        arr = _arrow_strings(values)
+        parsed = pc.cast(pc.utf8_trim_whitespace(arr), pa.float64())
+        return pd.Series(parsed.to_numpy(zero_copy_only=False).copy(), index=values.index)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return pd.to_numeric(values, errors="coerce").astype(float)

@@ -22,6 +22,9 @@ killed run followed by a re-run ends with the graph (and revision) a clean run g
 
 from __future__ import annotations
 
+import os
+import signal
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -180,28 +183,51 @@ def apply_stage(backend: Backend, stage: Stage, report: IngestReport, progress: 
     target = pending or str(int(current or 0) + 1)
     steps = sum(1 for part in (plan.node_inserts, plan.node_updates, plan.rel_inserts, plan.rel_updates)
                 for f in part.values() if len(f))
+    wrote = _FaultPoint()
     with progress.stage("write graph", total=steps) as bar:
         backend.set_meta(PENDING, target)
+        wrote()
         for label, frame in plan.node_inserts.items():
             if len(frame):
                 report.nodes_added[label] = backend.insert_nodes(label, _arrow(frame))
                 bar.update(1)
+                wrote()
         for label, frame in plan.node_updates.items():
             if len(frame):
                 report.nodes_updated[label] = backend.update_nodes(label, _arrow(frame))
                 bar.update(1)
+                wrote()
         for rel_type, frame in plan.rel_inserts.items():
             if len(frame):
                 report.relationships_added[rel_type] = backend.insert_relationships(rel_type, _rel_arrow(backend, rel_type, frame))
                 bar.update(1)
+                wrote()
         for rel_type, frame in plan.rel_updates.items():
             if len(frame):
                 report.relationships_updated[rel_type] = _update_rels(backend, rel_type, frame)
                 bar.update(1)
+                wrote()
         backend.set_meta(REVISION, target)
+        wrote()
         backend.set_meta(PENDING, "")
+        wrote()
     report.revision, report.changed = target, True
     return report
+
+
+class _FaultPoint:
+    """Fault injection for the crash test: with ``KGREC_FAULT_KILL_AFTER_WRITES=N`` the process
+    kills itself (SIGKILL, as ``kill -9``) right after its N-th write statement."""
+
+    def __init__(self):
+        value = os.environ.get("KGREC_FAULT_KILL_AFTER_WRITES")
+        self.limit = int(value) if value else None
+        self.done = 0
+
+    def __call__(self) -> None:
+        self.done += 1
+        if self.limit is not None and self.done >= self.limit:
+            os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _arrow(frame: pd.DataFrame) -> pa.Table:

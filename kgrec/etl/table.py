@@ -199,7 +199,7 @@ def _iso_seconds(ck: RowChecker, column: str, lo: int, hi: int) -> pd.Series:
     parsed = pd.to_datetime(raw, errors="coerce", utc=True, format="ISO8601")
     ck.reject(raw.notna().to_numpy() & parsed.isna().to_numpy(), column, "wrong type", "expected an ISO date/time")
     seconds = (parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
-    values = seconds.to_numpy(dtype=float, na_value=np.nan)
+    values = np.array(seconds.to_numpy(dtype=float, na_value=np.nan), dtype=float)
     bad = ck._range(values, column, lo, hi, ck.reject)
     values[bad] = np.nan
     return pd.Series(pd.array(np.where(np.isnan(values), 0, values).astype(np.int64), dtype="Int64"), index=raw.index).mask(np.isnan(values))

@@ -34,6 +34,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run from a checkout without installing
+    sys.path.insert(0, str(ROOT))
 N_USERS, N_ITEMS, N_INTER, N_NEW = 6040, 3706, 1_000_209, 10_000
 GENRES = ["Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama", "Fantasy",
           "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western"]
@@ -99,7 +101,7 @@ def part_raw(folder: Path) -> dict:
         "from": inter.column(0).cast(pa.string()), "to": inter.column(1).cast(pa.string()),
         "timestamp": inter.column(3).cast(pa.int64()), "rating": inter.column(2).cast(pa.float64()),
         "behavior": pa.nulls(inter.num_rows, pa.string()),
-    })
+    }).combine_chunks()
     conn = ladybug.Connection(ladybug.Database(str(db)))
     start = time.perf_counter()
     conn.execute("COPY User(id) FROM users")
@@ -155,17 +157,26 @@ def main() -> None:
         t = time.perf_counter()
         generate(work, args.interactions)
         print(f"generated {args.interactions:,} interactions ({N_USERS:,} users, {N_ITEMS:,} items) in {time.perf_counter() - t:.1f} s")
-        results = {}
-        for part in ("raw", "ingest", "rerun", "delta", "export", "ml-100k"):
+        results: dict[str, dict] = {}
+        # raw and ingest alternate, three times each, in fresh databases; the fastest of each counts
+        # (the machine is shared, so the minimum is the least disturbed measurement of each)
+        plan = ["raw", "ingest"] * 3 + ["rerun", "delta", "export", "ml-100k"]
+        for part in plan:
+            for db in ("raw.db", "kgrec.db", "ml100k.db") if part in ("raw", "ingest", "ml-100k") else ():
+                for leftover in work.glob(db + "*"):
+                    leftover.unlink()
             out = subprocess.run([sys.executable, __file__, "--part", part, "--workdir", str(work)],
                                  capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
             if out.returncode != 0:
                 sys.exit(f"part {part} failed:\n{out.stderr}")
-            results[part] = json.loads(out.stdout.strip().splitlines()[-1])
+            result = json.loads(out.stdout.strip().splitlines()[-1])
+            if part not in results or result["seconds"] < results[part]["seconds"]:
+                results[part] = result
         raw, ours = results["raw"], results["ingest"]
         raw_rate = raw["rows"] / raw["seconds"]
         our_rate = args.interactions / ours["seconds"]
         print(f"machine: {os.cpu_count()} CPU cores; python {sys.version.split()[0]}")
+        print("raw and ingest: best of 3 runs each, alternating, each in a fresh process and database")
         print(f"raw LadybugDB COPY (users+items+{raw['rows']:,} interactions from Arrow): {raw['seconds']:.2f} s, "
               f"{raw_rate:,.0f} interactions/s, peak {raw['peak_mb']:.0f} MB")
         print(f"kgrec ingest end to end ({ours['rows']:,} file rows: read, validate, diff, write): {ours['seconds']:.2f} s, "

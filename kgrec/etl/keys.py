@@ -47,8 +47,14 @@ def encode(*sides: list) -> list[np.ndarray]:
             for m, a in zip(mats, arrays):
                 m[:, c] = _ints(a) if not pa.types.is_null(a.type) else NULL_INT
             continue
-        strings = [a.cast(pa.large_string()) if not pa.types.is_large_string(a.type) else a for a in arrays]
-        encoded = pa.concat_arrays(strings).dictionary_encode()
+        if len(arrays) == 1:
+            strings = arrays
+            encoded = arrays[0].dictionary_encode()
+        else:
+            kinds = {a.type for a in arrays}
+            strings = arrays if len(kinds) == 1 and not pa.types.is_null(arrays[0].type) else [
+                a.cast(pa.large_string()) for a in arrays]
+            encoded = pa.concat_arrays(strings).dictionary_encode()
         codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
         start = 0
         for m, a in zip(mats, strings):

@@ -131,9 +131,13 @@ def ingest_recbole(
     return run_ingest(backend, tag, build, strict=strict, quarantine=quarantine, progress=progress)
 
 
+def _prefixed(prefix: str, ids: pd.Series) -> pd.Series:
+    return prefix + ids if prefix else ids
+
+
 def _items(frame, ck: RowChecker, file, stage: Stage, fr, tag: str, backend, pfx: str) -> pd.Index:
     _need(frame, file, "item_id")
-    ids = pfx + ck.require("item_id")
+    ids = _prefixed(pfx, ck.require("item_id"))
     props: dict[str, pd.Series] = {}
     if col := _pick(frame, TITLE):
         props["title"] = frame[col].str.strip()
@@ -158,7 +162,7 @@ def _items(frame, ck: RowChecker, file, stage: Stage, fr, tag: str, backend, pfx
 
 def _users(frame, ck: RowChecker, file, stage: Stage, fr, pfx: str) -> None:
     _need(frame, file, "user_id")
-    ids = pfx + ck.require("user_id")
+    ids = _prefixed(pfx, ck.require("user_id"))
     props = {}
     if "age" in frame.columns:
         props["age"] = ck.integer("age", 0, 150, optional=True)
@@ -172,8 +176,8 @@ def _users(frame, ck: RowChecker, file, stage: Stage, fr, pfx: str) -> None:
 
 def _inter(frame, ck: RowChecker, file, stage: Stage, fr, catalogue, rating_range, ts_range, pfx: str) -> None:
     _need(frame, file, "user_id", "item_id")
-    users = pfx + ck.require("user_id")
-    items = pfx + ck.require("item_id")
+    users = _prefixed(pfx, ck.require("user_id"))
+    items = _prefixed(pfx, ck.require("item_id"))
     rating = ck.number("rating", *rating_range) if "rating" in frame.columns else None
     ts = ck.integer("timestamp", *ts_range, round_down=True) if "timestamp" in frame.columns else None
     if catalogue is not None:
@@ -194,7 +198,7 @@ def _inter(frame, ck: RowChecker, file, stage: Stage, fr, catalogue, rating_rang
 
 def _link(frame, ck: RowChecker, file, stage: Stage, fr, catalogue, pfx: str) -> None:
     _need(frame, file, "item_id", "entity_id")
-    items = pfx + ck.require("item_id")
+    items = _prefixed(pfx, ck.require("item_id"))
     entities = ck.require("entity_id")
     if catalogue is not None:
         ck.known(items, catalogue, "item_id", "unknown product")

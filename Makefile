@@ -33,6 +33,7 @@ test: install data
 demo: install data
 	mkdir -p demo-out
 	$(KGCTL) --db $(DEMO_DB) init
+	$(KGCTL) --db $(DEMO_DB) ingest recbole --dataset ml-100k --quarantine demo-out/quarantine-ml-100k.jsonl
 	$(KGCTL) --db $(DEMO_DB) stats
 
 clean:

@@ -130,11 +130,15 @@ def ingest_idx(
         categories = None
         if label_values is not None:
             lab = ck.integer("label", 0, len(names) - 1, required=True)
-            categories = lab.map(lambda v: names[int(v)] if pd.notna(v) else None)
+            valid = lab.notna().to_numpy()
+            picked = np.full(len(lab), None, dtype=object)
+            picked[valid] = np.asarray(names, dtype=object)[lab[valid].to_numpy(dtype=np.int64)]
+            categories = pd.Series(picked, index=lab.index)
         good = ck.good_mask()
+        ref_base = idx_ref(images, 0)[:-1]  # "idx:/abs/path#", resolved once
         products = pd.DataFrame({
             "id": frame["id"][good],
-            "image_ref": [idx_ref(images, k) for k in np.flatnonzero(good)],
+            "image_ref": [f"{ref_base}{k}" for k in np.flatnonzero(good)],
             "image_hash": np.asarray(digests, dtype=object)[good],
             "source": source,
         })

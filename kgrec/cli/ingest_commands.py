@@ -136,8 +136,8 @@ def taobao(obj, file, timestamp_range, strict, quarantine, as_json, quiet) -> No
               help="Image files named <product id>.<ext> (or listed by --index).")
 @click.option("--index", "index_csv", type=click.Path(exists=True, dir_okay=False),
               help="CSV naming each product's image file (columns --id-column, --file-column).")
-@click.option("--id-column", default="id", show_default=True)
-@click.option("--file-column", default="image", show_default=True)
+@click.option("--id-column", default="id", show_default=True, help="Product id column of --index.")
+@click.option("--file-column", default="image", show_default=True, help="Image file column of --index (relative to --folder).")
 @click.option("--create-products", is_flag=True, help="Create products missing from the graph (default: reject them).")
 @click.option("--idx", type=click.Path(exists=True, dir_okay=False), help="IDX3 image file (e.g. Fashion-MNIST).")
 @click.option("--labels", type=click.Path(exists=True, dir_okay=False), help="IDX1 labels for --idx (class = Category).")

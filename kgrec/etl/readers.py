@@ -127,11 +127,10 @@ def read_delimited(
             arr[starts[i] : ends[i]] = 10
         line_ok[:] &= ~wrong
 
+    skipped: list[tuple[str, int, int]] = []  # quoted CSV: rows the parser could not split right
+
     def on_invalid(row) -> str:
-        reject_one(
-            report, quarantine, None, None,
-            f"wrong column count: {row.actual_columns} fields, expected {row.expected_columns}", row.text,
-        )
+        skipped.append((row.text, row.actual_columns, row.expected_columns))
         return "skip"
 
     def parse() -> pa.Table:
@@ -157,6 +156,18 @@ def read_delimited(
             raise SourceError(f"cannot parse {path}: {str(exc).splitlines()[0]}") from None
         blank_wrong_counts()
         table = parse()
+    # skipped rows of a quoted CSV: find their lines by text (only runs when there are some)
+    by_text: dict[str, list[int]] = {}
+    if skipped:
+        for i in np.flatnonzero(line_ok):
+            by_text.setdefault(original(i), []).append(int(i))
+    for text, actual, expected in skipped:
+        candidates = by_text.get(text)
+        line = candidates.pop(0) if candidates else None
+        if line is not None:
+            line_ok[line] = False
+        reject_one(report, quarantine, None if line is None else line + 1, None,
+                   f"wrong column count: {actual} fields, expected {expected}", text)
     frame = table.to_pandas()
     lines = np.flatnonzero(line_ok) + 1
     if len(lines) != len(frame):  # quoted values spanning lines: number records instead

@@ -160,3 +160,13 @@ def test_real_womens_clothing_reviews_through_the_shipped_mapping(backend):
     dress = _rows(backend, "MATCH (p:Product {id: 'wcr-1077'})-[:IN_CATEGORY]->(c:Category)-[:SUBCATEGORY_OF*2]->(r) "
                            "RETURN c.id AS c, r.id AS r, size(p.description) > 100 AS text")
     assert dress == [{"c": "General > Dresses > Dresses", "r": "General", "text": True}]
+
+
+def test_quoted_csv_bad_rows_keep_their_line_numbers(backend, tmp_path):
+    (tmp_path / "t.csv").write_text('user,sku,name\nu1,p1,"Lamp, small"\nu2,p2\nu3,p3,"Rug",extra\nu4,p4,"Vase"\n')
+    (tmp_path / "t.yaml").write_text("columns: {user: user, item: sku, title: name}\n")
+    q = tmp_path / "q.jsonl"
+    report = ingest_table(backend, tmp_path / "t.csv", tmp_path / "t.yaml", quarantine=q)
+    assert (report.files[0].rows_read, report.files[0].rows_new, report.files[0].rows_rejected) == (4, 2, 2)
+    assert sorted(json.loads(x)["line"] for x in q.read_text().splitlines()) == [3, 4]
+    assert _rows(backend, "MATCH (p:Product {id: 'p1'}) RETURN p.title AS t") == [{"t": "Lamp, small"}]

@@ -69,7 +69,8 @@ class _Plan:
                        for f in part.values())
 
 
-def _plan_nodes(backend: Backend, label: str, frames: list[pd.DataFrame], plan: _Plan) -> dict[str, int]:
+def _plan_nodes(backend: Backend, label: str, frames: list[pd.DataFrame], plan: _Plan) -> dict[str, set]:
+    """Staged nodes of one label vs the graph; returns the ids that are new and those updated."""
     types = backend.schema.node(label).properties
     cols = ["id"] + sorted({c for f in frames for c in f.columns if c != "id"})
     parts = []

@@ -47,6 +47,7 @@ test: install data cypher-lint
 demo: install data
 	mkdir -p demo-out
 	$(KGCTL) --db $(DEMO_DB) init
+	$(KGCTL) --db $(DEMO_DB) ingest recbole --dataset ml-100k --quarantine demo-out/quarantine-ml-100k.jsonl
 	$(KGCTL) --db $(DEMO_DB) stats
 
 clean:

@@ -1,0 +1,269 @@
+"""Read source files into string tables with the physical line number of every row.
+
+Every value comes back as a string (or null for an empty field); typing is the validator's job,
+so a wrong type becomes a quarantined row and not a failed file. Rows that cannot even be split
+into fields (bad UTF-8, wrong column count) are quarantined here.
+
+Unquoted delimited text (RecBole atomic files, Taobao, Products-10K) is checked without a
+Python loop over rows: line and delimiter positions are found with numpy, lines with the wrong
+field count are blanked out, and pyarrow parses the rest.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from kgrec.errors import KgrecError
+from kgrec.etl.report import FileReport, Quarantine
+
+LINE = "_line"  # column holding each row's 1-based physical line (or record) number
+
+
+class SourceError(KgrecError):
+    """A whole file cannot be read (missing, wrong header, unknown format)."""
+
+
+def reject_one(report: FileReport, quarantine: Quarantine, line, field, reason: str, row) -> None:
+    quarantine.add(report.file, line, field, reason, row)
+    report.rows_read += 1
+    report.rows_rejected += 1
+    report.reasons[reason.split(":")[0]] += 1
+
+
+def read_bytes(path: Path) -> bytes:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise SourceError(f"no such file: {path}") from None
+    except OSError as exc:
+        raise SourceError(f"cannot read {path}: {exc.strerror}") from None
+    return raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw
+
+
+def _line_bounds(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    nl = np.flatnonzero(arr == 10)
+    starts = np.r_[0, nl + 1]
+    ends = np.r_[nl, len(arr)]
+    if len(starts) and starts[-1] == len(arr):  # file ends with a newline: no last line
+        starts, ends = starts[:-1], ends[:-1]
+    has_cr = (ends > starts) & (arr[np.maximum(ends - 1, 0)] == 13) if len(arr) else np.zeros(0, bool)
+    return starts, ends - has_cr
+
+
+def read_delimited(
+    path: str | Path,
+    *,
+    delimiter: str,
+    report: FileReport,
+    quarantine: Quarantine,
+    names: list[str] | None = None,
+    quoted: bool = False,
+) -> tuple[pd.DataFrame, list[str]]:
+    """Rows of a delimited text file as strings plus ``_line``; ``names=None`` reads a header row.
+
+    Returns the frame and the header names as written in the file.
+    """
+    path = Path(path)
+    raw = read_bytes(path)
+    if quoted and b'"' not in raw:
+        quoted = False  # nothing quoted: the exact, vectorised path applies
+    arr = np.frombuffer(raw, dtype=np.uint8).copy()
+    starts, ends = _line_bounds(arr)
+    nonempty = ends > starts
+    line_ok = nonempty.copy()
+    first = int(np.argmax(nonempty)) if nonempty.any() else 0
+    header: list[str]
+    if names is None:
+        if not nonempty.any():
+            raise SourceError(f"{path} is empty; expected a header line")
+        try:
+            header = raw[starts[first] : ends[first]].decode("utf-8").split(delimiter)
+        except UnicodeDecodeError:
+            raise SourceError(f"{path}: the header line is not valid UTF-8") from None
+        header = [h.strip().strip('"') for h in header]
+        line_ok[first] = False
+        data_from = ends[first] + 1
+    else:
+        header = list(names)
+        data_from = 0
+    ncols = len(header)
+
+    def original(i: int) -> str:
+        return raw[starts[i] : ends[i]].decode("utf-8", "backslashreplace")
+
+    # bad UTF-8: find the lines (slow path only when the whole file does not decode)
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        for i in np.flatnonzero(line_ok):
+            try:
+                raw[starts[i] : ends[i]].decode("utf-8")
+            except UnicodeDecodeError as exc:
+                reject_one(report, quarantine, int(i) + 1, None, f"bad encoding: not UTF-8 at byte {exc.start}", original(i))
+                line_ok[i] = False
+                arr[starts[i] : ends[i]] = 10
+
+    def blank_wrong_counts() -> None:
+        """Quarantine and blank out lines whose field count is wrong (delimiters per line + 1)."""
+        counts = np.ones(len(starts), dtype=np.int64)
+        filled = ends > starts
+        if filled.any():
+            is_delim = (arr == ord(delimiter)).view(np.uint8)
+            # each sum runs from a line's start to the next non-empty line's start: only newlines lie between
+            counts[filled] += np.add.reduceat(is_delim, starts[filled], dtype=np.int64)
+        wrong = line_ok & (counts != ncols)
+        for i in np.flatnonzero(wrong):
+            reject_one(
+                report, quarantine, int(i) + 1, None,
+                f"wrong column count: {counts[i]} fields, expected {ncols}", original(i),
+            )
+            arr[starts[i] : ends[i]] = 10
+        line_ok[:] &= ~wrong
+
+    skipped: list[tuple[str, int, int]] = []  # quoted CSV: rows the parser could not split right
+
+    def on_invalid(row) -> str:
+        skipped.append((row.text, row.actual_columns, row.expected_columns))
+        return "skip"
+
+    def parse() -> pa.Table:
+        return pacsv.read_csv(
+            io.BytesIO(arr[data_from:].tobytes()),
+            read_options=pacsv.ReadOptions(column_names=header, use_threads=not quoted, block_size=1 << 24),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delimiter,
+                quote_char='"' if quoted else False,
+                newlines_in_values=quoted,
+                invalid_row_handler=on_invalid if quoted else None,
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={h: pa.string() for h in header}, strings_can_be_null=True, null_values=[""],
+                quoted_strings_can_be_null=False,
+            ),
+        )
+
+    try:  # fast path: the parser finds no wrong field count
+        table = parse()
+    except pa.ArrowInvalid as exc:
+        if quoted or "columns" not in str(exc):
+            raise SourceError(f"cannot parse {path}: {str(exc).splitlines()[0]}") from None
+        blank_wrong_counts()
+        table = parse()
+    # skipped rows of a quoted CSV: find their lines by text (only runs when there are some)
+    by_text: dict[str, list[int]] = {}
+    if skipped:
+        for i in np.flatnonzero(line_ok):
+            by_text.setdefault(original(i), []).append(int(i))
+    for text, actual, expected in skipped:
+        candidates = by_text.get(text)
+        line = candidates.pop(0) if candidates else None
+        if line is not None:
+            line_ok[line] = False
+        reject_one(report, quarantine, None if line is None else line + 1, None,
+                   f"wrong column count: {actual} fields, expected {expected}", text)
+    frame = table.to_pandas()
+    lines = np.flatnonzero(line_ok) + 1
+    if len(lines) != len(frame):  # quoted values spanning lines: number records instead
+        lines = np.arange(len(frame)) + (2 if names is None else 1)
+    frame[LINE] = lines.astype(np.int64)
+    report.rows_read += len(frame)
+    return frame, header
+
+
+def read_table_file(path: str | Path, *, fmt: str | None, report: FileReport, quarantine: Quarantine, delimiter: str | None = None) -> pd.DataFrame:
+    """CSV/TSV (header row), Parquet or JSON Lines as strings plus ``_line`` (record number for Parquet)."""
+    path = Path(path)
+    fmt = (fmt or infer_format(path)).lower()
+    if fmt in ("csv", "tsv"):
+        frame, _ = read_delimited(
+            path, delimiter=delimiter or ("\t" if fmt == "tsv" else ","), report=report, quarantine=quarantine, quoted=True
+        )
+        return frame
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        if not path.exists():
+            raise SourceError(f"no such file: {path}")
+        try:
+            table = pq.read_table(path)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise SourceError(f"cannot read {path} as Parquet: {exc}") from None
+        frame = _strings(table)
+        frame[LINE] = np.arange(1, len(frame) + 1, dtype=np.int64)
+        report.rows_read += len(frame)
+        return frame
+    if fmt in ("jsonl", "ndjson", "json"):
+        return _read_jsonl(path, report, quarantine)
+    raise SourceError(f"unknown table format {fmt!r} for {path}", "use csv, tsv, parquet or jsonl (format: in the mapping)")
+
+
+def infer_format(path: Path) -> str:
+    name = path.name.lower()
+    for suffix, fmt in ((".csv", "csv"), (".tsv", "tsv"), (".parquet", "parquet"), (".jsonl", "jsonl"), (".ndjson", "jsonl"), (".json", "jsonl")):
+        if suffix in name:
+            return fmt
+    raise SourceError(f"cannot tell the format of {path} from its name", "set format: in the mapping file")
+
+
+def _strings(table: pa.Table) -> pd.DataFrame:
+    """Every column as strings (nulls kept); numbers print without a spurious '.0'."""
+    cols = {}
+    for name, col in zip(table.column_names, table.columns):
+        if pa.types.is_floating(col.type):
+            values = col.to_pandas()
+            as_int = values.dropna()
+            if len(as_int) and (as_int == as_int.round()).all():
+                col = pa.chunked_array([pa.array(values.astype("Int64"))])
+        if not pa.types.is_string(col.type):
+            try:
+                col = col.cast(pa.string())
+            except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
+                col = pa.array([None if v is None else json.dumps(v, default=str) for v in col.to_pylist()], pa.string())
+        cols[name] = col
+    return pa.table(cols).to_pandas()
+
+
+def _read_jsonl(path: Path, report: FileReport, quarantine: Quarantine) -> pd.DataFrame:
+    raw = read_bytes(path)
+    body = raw.rstrip(b"\n")
+    if body and b"\n\n" not in body and not body.startswith(b"\n") and b"\r" not in body:
+        import pyarrow.json as pajson
+
+        try:  # fast path: Arrow's parser; any problem falls back to the line-by-line reader below
+            frame = _strings(pajson.read_json(io.BytesIO(body)))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            frame = None
+        if frame is not None and frame.shape[1] > 0:
+            frame[LINE] = np.arange(1, len(frame) + 1, dtype=np.int64)
+            report.rows_read += len(frame)
+            return frame
+    records, lines = [], []
+    for number, line in enumerate(raw.split(b"\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            reject_one(report, quarantine, number, None, f"bad encoding: not UTF-8 at byte {exc.start}", line.decode("utf-8", "backslashreplace"))
+            continue
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            reject_one(report, quarantine, number, None, f"wrong type: not a JSON object ({exc.msg})", text)
+            continue
+        if not isinstance(value, dict):
+            reject_one(report, quarantine, number, None, "wrong type: not a JSON object", text)
+            continue
+        records.append({k: None if v is None else (v if isinstance(v, str) else json.dumps(v)) for k, v in value.items()})
+        lines.append(number)
+    frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
+    frame[LINE] = np.asarray(lines, dtype=np.int64)
+    report.rows_read += len(frame)
+    return frame

@@ -53,6 +53,21 @@ class LadybugBackend(Backend):
     def describe(self) -> str:
         return f"embedded database {self.path}"
 
+    def change_token(self) -> object | None:
+        """File identity, size and modification time of the database and its write-ahead log:
+        any commit or checkpoint by another process changes one of them."""
+        out = []
+        for p in (self.path, self.path.with_name(self.path.name + ".wal")):
+            try:
+                st = p.stat()
+                out.append((st.st_ino, st.st_size, st.st_mtime_ns))
+            except FileNotFoundError:
+                out.append(None)
+        return tuple(out)
+
+    def is_available(self) -> bool:
+        return self.path.exists()
+
     def close(self) -> None:
         conn, db = getattr(self, "_conn", None), getattr(self, "_db", None)
         self._conn = self._db = None

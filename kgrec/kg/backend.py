@@ -65,6 +65,11 @@ class Backend(abc.ABC):
         before and after their queries to tell whether they saw one consistent graph."""
         return None
 
+    def storage_token(self) -> object | None:
+        """A cheap value that changes when the stored data a reader already opened is rewritten
+        in place (an embedded checkpoint); None where that cannot happen."""
+        return None
+
     def is_available(self) -> bool:
         """False when the store is gone (embedded file removed); servers report on first query."""
         return True

@@ -1,43 +1,55 @@
 """Read-only access to the graph for long-running readers (the HTTP server) while other processes
 write (``kgctl ingest``).
 
-LadybugDB lets a process open the file read-only while one writer holds it, but an open reader
-does not see later commits and may read pages a checkpoint rewrote. ``GraphReader`` therefore
-compares the store's ``change_token()`` (file identity, size, mtime of the database and its WAL)
-before and after each read: a read during which the store changed is retried on a fresh
-read-only open, so a caller only ever gets results from one committed state of the graph. Stores
-that isolate readers themselves (Neo4j, token ``None``) are read as they are.
+What LadybugDB does (measured, see README "Concurrency"): a process may open the file read-only
+while a writer holds it and sees everything committed at that moment (the WAL is replayed in
+memory); it does not see later commits; while a writer checkpoints, read-only opens are refused
+("checkpoint recovery is pending"); a checkpoint rewrites the main file in place.
 
-A store that disappears (file removed, server down) raises ``DatabaseUnavailable``; callers
-such as the HTTP API answer 503.
+``GraphReader`` builds on that:
+
+- before a read, when the store's ``change_token()`` moved (new commits), it reopens to see them;
+  if the reopen is refused because a writer is checkpointing, it retries briefly, and meanwhile
+  keeps the open backend as long as the main file (``storage_token()``) is unchanged, which is a
+  consistent earlier snapshot;
+- after a read, when ``storage_token()`` moved (the main file was rewritten under the read), the
+  result is thrown away and the read runs again on a fresh open, so a caller only ever gets
+  results from one committed state of the graph.
+
+Stores that isolate readers themselves (Neo4j: tokens are ``None``) are read as they are. A store
+that is gone (file removed, server down) raises ``DatabaseUnavailable``; the HTTP API answers 503.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from typing import Callable, TypeVar
 
 from kgrec.config import Settings
-from kgrec.errors import ConnectionFailed, DatabaseNotFound, DatabaseUnavailable, KgrecError
+from kgrec.errors import ConnectionFailed, DatabaseLocked, DatabaseNotFound, DatabaseUnavailable, KgrecError
 from kgrec.kg.backend import Backend
 from kgrec.kg.open import open_backend
 
 T = TypeVar("T")
+log = logging.getLogger("kgrec.kg.reader")
 
 
 class GraphReader:
-    """One read-only backend, reopened when another process changed the store.
+    """One read-only backend, reopened when another process committed to the store.
 
     ``generation`` counts the opens; callers key their caches (popularity, embeddings) on it.
     Reads are serialised by a lock: one backend connection is not shared between threads.
     """
 
-    def __init__(self, settings: Settings | str, *, retries: int = 3):
+    def __init__(self, settings: Settings | str, *, reopen_wait_s: float = 5.0):
         self.settings = settings
-        self.retries = retries
+        self.reopen_wait_s = reopen_wait_s
         self.generation = 0
         self._backend: Backend | None = None
         self._token: object | None = None
+        self._storage: object | None = None
         self._lock = threading.RLock()
 
     def describe(self) -> str:
@@ -57,23 +69,42 @@ class GraphReader:
         self.close()
 
     # ----------------------------------------------------------------- internals
-    def _open(self) -> None:
-        if self._backend is not None:
-            self._backend.close()
-            self._backend = None
+    def _open_once(self) -> Backend:
         try:
             backend = open_backend(self.settings, read_only=True, create=False)
-        except DatabaseNotFound as exc:
-            raise DatabaseUnavailable(exc.message, exc.hint) from None
-        except ConnectionFailed as exc:
+        except (DatabaseNotFound, ConnectionFailed) as exc:
             raise DatabaseUnavailable(exc.message, exc.hint) from None
         try:
             backend.ensure_schema()
         except KgrecError:
             backend.close()
             raise
-        self._backend = backend
-        self._token = backend.change_token()
+        return backend
+
+    def _reopen(self, *, keep_old: bool) -> None:
+        """Open afresh. While a writer checkpoints, opens are refused (or, rarely, fail inside the
+        engine); with ``keep_old`` the current backend stays in use, otherwise retry with backoff
+        until ``reopen_wait_s``."""
+        deadline = time.monotonic() + self.reopen_wait_s
+        delay = 0.01
+        while True:
+            try:
+                fresh = self._open_once()
+                break
+            except (DatabaseLocked, DatabaseUnavailable) as exc:
+                if keep_old:
+                    log.debug("kept the open snapshot: %s", exc.message)
+                    return
+                gone = self._backend is not None and not self._backend.is_available()
+                if gone or time.monotonic() >= deadline:
+                    raise DatabaseUnavailable(exc.message, exc.hint) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 0.2)
+        old, self._backend = self._backend, fresh
+        if old is not None:
+            old.close()
+        self._token = fresh.change_token()
+        self._storage = fresh.storage_token()
         self.generation += 1
 
     def _current(self) -> Backend:
@@ -81,29 +112,43 @@ class GraphReader:
         if backend is not None and not backend.is_available():
             self.close()
             raise DatabaseUnavailable(f"{backend.describe()} is gone", "restore the database file or point --db at another")
-        if backend is None or backend.change_token() != self._token:
-            self._open()
+        if backend is None:
+            self._reopen(keep_old=False)
+        elif backend.change_token() != self._token:
+            # new commits: see them if we can; the old snapshot is still sound while the main file is unchanged
+            self._reopen(keep_old=backend.storage_token() == self._storage)
         return self._backend
 
     # ----------------------------------------------------------------- the one entry point
     def read(self, work: Callable[[Backend, int], T]) -> T:
-        """Run ``work(backend, generation)`` on one consistent state of the graph and return its result."""
+        """Run ``work(backend, generation)`` on one consistent state of the graph and return its result.
+
+        A read that a writer's checkpoint overlapped is run again (with backoff) until it fits
+        between two checkpoints, for at most ``reopen_wait_s``.
+        """
         with self._lock:
-            for _ in range(self.retries + 1):
+            deadline = time.monotonic() + self.reopen_wait_s
+            delay = 0.005
+            while True:
                 backend = self._current()
-                token = self._token
+                storage = self._storage
                 try:
                     result = work(backend, self.generation)
                 except KgrecError:
                     if not backend.is_available():
                         self.close()
                         raise DatabaseUnavailable(f"{backend.describe()} disappeared during the read") from None
-                    if backend.change_token() != token:
-                        continue  # the store changed under the read: retry on a fresh open
-                    raise
-                if backend.change_token() == token:
-                    return result
-            raise DatabaseUnavailable(
-                f"{self._backend.describe() if self._backend else 'the graph store'} kept changing during the read",
-                "a writer is committing continuously; retry shortly",
-            )
+                    if backend.storage_token() == storage:
+                        raise
+                else:
+                    if backend.storage_token() == storage:
+                        return result
+                # the main file was rewritten under the read: drop the result, run it again
+                if time.monotonic() >= deadline:
+                    raise DatabaseUnavailable(
+                        f"{backend.describe()} kept changing during the read",
+                        "a writer is checkpointing continuously; retry shortly",
+                    )
+                time.sleep(delay)
+                delay = min(delay * 2, 0.1)
+                self._reopen(keep_old=False)

@@ -22,7 +22,7 @@ def _model_option(f):
     )(f)
 
 
-def build_recommender(obj, model_path: Path | None, force: bool):
+def build_recommender(obj, model_path: Path | None, force: bool, cache_size: int = 0):
     """A FusedRecommender on a read-only graph reader, with the checkpoint loaded when given."""
     from kgrec.kg.reader import GraphReader
     from kgrec.models.checkpoint import load_checkpoint
@@ -33,7 +33,7 @@ def build_recommender(obj, model_path: Path | None, force: bool):
     if model_path is not None:
         snapshot = reader.read(lambda b, g: b.snapshot_id())
         checkpoint = load_checkpoint(model_path, snapshot, force=force)
-    return FusedRecommender(reader, checkpoint)
+    return FusedRecommender(reader, checkpoint, cache_size=cache_size)
 
 
 def _value_error(exc: ValueError) -> KgrecError:
@@ -119,9 +119,12 @@ def paths(obj, user: str, product: str, max_hops: int, limit: int, html_out: Pat
 @_model_option
 @click.option("--enable-cypher", is_flag=True, help="Expose POST /cypher for read-only Cypher (off by default).")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(0.1, 600), default=10.0, show_default=True, help="Seconds before a request that waits on the graph store gets 503.")
+@click.option("--cache", "cache_size", type=click.IntRange(0, 10_000_000), default=10_000, show_default=True,
+              help="Recommendation answers kept per graph version (LRU; any commit to the graph starts afresh); 0 turns it off.")
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="info", show_default=True)
 @click.pass_obj
-def serve(obj, host: str, port: int, token: str | None, model_path: Path | None, force: bool, enable_cypher: bool, timeout_s: float, log_level: str) -> None:
+def serve(obj, host: str, port: int, token: str | None, model_path: Path | None, force: bool, enable_cypher: bool,
+          timeout_s: float, cache_size: int, log_level: str) -> None:
     """Serve /recommend, /paths, /similar and /health over HTTP (docs at /docs, a page at /).
 
     The embedded database is opened read-only and reopened when `kgctl ingest` commits, so the
@@ -131,7 +134,7 @@ def serve(obj, host: str, port: int, token: str | None, model_path: Path | None,
 
     from kgrec.serve.api import create_app
 
-    rec = build_recommender(obj, model_path, force)
+    rec = build_recommender(obj, model_path, force, cache_size)
     rec.reader.describe()  # fail now, with a clear message, if the store is missing
     app = create_app(rec, token=token or None, enable_cypher=enable_cypher, timeout_s=timeout_s)
     auth = "bearer token required" if token else "no token"

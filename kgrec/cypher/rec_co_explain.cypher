@@ -1,6 +1,6 @@
-// Explanation of co-interaction candidates: for each recommended item c, the anchor item p that
-// the most neighbour users v share with it: (u)-[:INTERACTED]->(p)<-[:INTERACTED]-(v)-[:INTERACTED]->(c).
-MATCH (p:Product)<-[:INTERACTED]-(v:User)-[:INTERACTED]->(c:Product)
-WHERE p.id IN $anchors AND c.id IN $items AND v.id IN $users
-RETURN c.id AS id, p.id AS via, count(*) AS n
-ORDER BY n DESC, id, via
+// Explanation of co-interaction candidates: which neighbour users v chose which of the given
+// products (the anchors p and the recommended items c), so that each item is explained by the
+// anchor sharing the most neighbours: (u)-[:INTERACTED]->(p)<-[:INTERACTED]-(v)-[:INTERACTED]->(c).
+MATCH (v:User)-[:INTERACTED]->(x:Product)
+WHERE v.id IN $users AND x.id IN $ids
+RETURN v.id AS user, x.id AS id

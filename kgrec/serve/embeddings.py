@@ -88,17 +88,19 @@ class EmbeddingIndex:
         return np.divide(total, used, out=np.zeros_like(total), where=used > 0)
 
     def nearest(self, anchors: list[str], k: int, exclude: set[str] = frozenset(), weights: np.ndarray | None = None):
-        """The ``k`` products most similar to the anchors: list of (product_id, similarity, closest_anchor)."""
+        """The ``k`` products most similar to the anchors: list of (product_id, similarity)."""
         if not anchors or not len(self):
             return []
         sims = self.similarity_to(anchors, weights)
-        order = np.lexsort((np.arange(len(sims)), -sims))
+        want = min(len(sims), k + len(exclude) + 1)
+        top = np.argpartition(-sims, want - 1)[:want] if want < len(sims) else np.arange(len(sims))
+        top = top[np.lexsort((top, -sims[top]))]
         out = []
-        for i in order:
+        for i in top.tolist():
             pid = self.product_ids[i]
             if pid in exclude or sims[i] <= 0:
                 continue
-            out.append((pid, float(sims[i]), self.closest_anchor(pid, anchors)))
+            out.append((pid, float(sims[i])))
             if len(out) >= k:
                 break
         return out
@@ -119,7 +121,7 @@ class EmbeddingIndex:
         sub = EmbeddingIndex({modality: dataclasses.replace(self.modalities[modality])}) if modality else self
         if not sub.has(product_id):
             return []
-        return [(p, s) for p, s, _ in sub.nearest([product_id], k, exclude={product_id})]
+        return sub.nearest([product_id], k, exclude={product_id})
 
 
 def _weights(anchors: list[str], weights: np.ndarray | None):

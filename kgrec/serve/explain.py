@@ -51,15 +51,22 @@ class Explainer:
         co_via: dict[str, tuple[str, int]] = {}
         attr_via: dict[str, dict] = {}
         if with_paths and co_items and self.trace["neighbours"]:
-            t = self.backend.run("rec_co_explain", {"anchors": anchors, "items": co_items, "users": self.trace["neighbours"]})
-            for row in t.to_pylist():
-                co_via.setdefault(row["id"], (row["via"], row["n"]))
+            t = self.backend.run("rec_co_explain", {"users": self.trace["neighbours"], "ids": sorted(set(anchors) | set(co_items))})
+            chosen_by: dict[str, set] = {}
+            for v, x in zip(t.column("user").to_pylist(), t.column("id").to_pylist()):
+                chosen_by.setdefault(x, set()).add(v)
+            for c in co_items:
+                overlap = [(len(chosen_by.get(p, set()) & chosen_by.get(c, set())), -n, p) for n, p in enumerate(anchors)]
+                best = max(overlap)
+                if best[0] > 0:
+                    co_via[c] = (best[2], best[0])
         if with_paths and attr_items:
             t = self.backend.run("rec_attribute_explain", {"anchors": anchors, "items": attr_items, "limit": 20 * len(attr_items)})
             for row in t.to_pylist():
                 attr_via.setdefault(row["id"], row)
         kg = {i: self.trace["kg"][i] for i in ids if i in self.trace["kg"] and "knowledge_graph" in found.get(i, {})}
-        emb = {i: self.trace["embedding"][i] for i in ids if i in self.trace["embedding"]}
+        index, content = self.trace["index"], self.trace.get("content_anchors", [])
+        emb = {i: index.closest_anchor(i, content) for i in ids if "embedding" in found.get(i, {}) and index is not None}
         need = set(ids) | {v for v, _ in co_via.values()} | {r["via"] for r in attr_via.values()}
         need |= {v[0] for v in kg.values()} | {v[0] for v in emb.values() if v[0]}
         titles = _lookup(self.backend, "rec_product", "title", need)

@@ -23,10 +23,11 @@ For one user:
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import time
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from typing import Any
 
 import numpy as np
@@ -118,8 +119,20 @@ class FusedRecommender:
     ``checkpoint`` is a ``kgrec.models.checkpoint.Checkpoint`` (or None: sources only).
     """
 
-    def __init__(self, reader: GraphReader, checkpoint=None, *, weights: FusionWeights | None = None, limits: Limits | None = None):
+    def __init__(
+        self,
+        reader: GraphReader,
+        checkpoint=None,
+        *,
+        weights: FusionWeights | None = None,
+        limits: Limits | None = None,
+        cache_size: int = 0,
+    ):
+        """``cache_size`` > 0 keeps that many recent answers per graph version (an LRU): the answer
+        for a user depends only on the graph and the model, and any commit starts a new version."""
         self.reader = reader
+        self.cache_size = cache_size
+        self._answers: OrderedDict = OrderedDict()
         self.checkpoint = checkpoint
         self.weights = weights or FusionWeights()
         self.limits = limits or Limits()
@@ -165,7 +178,21 @@ class FusedRecommender:
         check_id(user, "user")
         if k < 1:
             raise ValueError("k must be at least 1")
-        return self.reader.read(lambda backend, gen: self._recommend(backend, gen, user, k, explain))
+        return self.reader.read(lambda backend, gen: self._recommend_cached(backend, gen, user, k, explain))
+
+    def _recommend_cached(self, backend: Backend, generation: int, user: str, k: int, explain: bool) -> Recommendation:
+        if not self.cache_size:
+            return self._recommend(backend, generation, user, k, explain)
+        key = (generation, user, k, explain)
+        hit = self._answers.get(key)
+        if hit is not None:
+            self._answers.move_to_end(key)
+            return copy.deepcopy(hit)
+        result = self._recommend(backend, generation, user, k, explain)
+        self._answers[key] = copy.deepcopy(result)
+        while len(self._answers) > self.cache_size or (self._answers and next(iter(self._answers))[0] != generation):
+            self._answers.popitem(last=False)
+        return result
 
     def _recommend(self, backend: Backend, generation: int, user: str, k: int, explain: bool) -> Recommendation:
         lim, timings = self.limits, {}
@@ -181,7 +208,7 @@ class FusedRecommender:
         clock.lap("history")
 
         found: dict[str, dict[str, float]] = defaultdict(dict)  # candidate -> source -> evidence
-        trace: dict[str, Any] = {"anchors": anchors, "neighbours": [], "kg": {}, "embedding": {}}
+        trace: dict[str, Any] = {"anchors": anchors, "neighbours": [], "kg": {}, "embedding": {}, "index": None}
         popular = self.popular(backend, generation)
         clock.lap("popular")
         if anchors:
@@ -193,9 +220,9 @@ class FusedRecommender:
             clock.lap("knowledge_graph")
         index = self.embeddings(backend, generation)
         content_anchors = anchors or [p for p, _ in popular if index.has(p)][: lim.anchors]
-        for pid, sim, (near, near_sim) in index.nearest(content_anchors, lim.per_source, exclude=seen):
+        for pid, sim in index.nearest(content_anchors, lim.per_source, exclude=seen):
             found[pid]["embedding"] = sim
-            trace["embedding"][pid] = (near, near_sim)
+        trace["index"], trace["content_anchors"] = index, content_anchors
         clock.lap("embedding")
         for pid, n in popular[: lim.per_source]:
             found[pid]["popular"] = float(n)
@@ -214,9 +241,9 @@ class FusedRecommender:
     def _co_interaction(self, backend: Backend, user: str, anchors: list[str], found, trace) -> None:
         lim = self.limits
         users = backend.run("rec_co_users", {"anchors": anchors, "user": user, "limit": lim.neighbours}).column("id").to_pylist()
-        trace["neighbours"] = users
         if not users:
             return
+        trace["neighbours"] = users
         t = backend.run("rec_co_items", {"users": users, "limit": lim.per_source + len(anchors)})
         for pid, n in zip(t.column("id").to_pylist(), t.column("n").to_pylist()):
             found[pid]["co_interaction"] = float(n)

@@ -8,7 +8,7 @@ DEMO_DB ?= demo-out/kgrec.db
 # torch is pinned here (a local CPU wheel on our machines); setup.cfg only asks for a range.
 TORCH_PIN ?= torch==2.13.0 torchvision==0.28.0
 
-.PHONY: install test demo data clean
+.PHONY: install test demo data browser demo-recommend clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,13 +27,29 @@ data:
 	   (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1) || \
 	   echo "note: could not install dataset-fashion-mnist; image tests will be skipped")
 
-test: install data
+# Headless Chromium for the web-page test (Debian packages); needs root, skipped with a note otherwise.
+browser:
+	@(command -v chromium >/dev/null && command -v chromedriver >/dev/null) || \
+	  (apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || \
+	   (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium chromium-driver >/dev/null 2>&1) || \
+	   echo "note: could not install chromium/chromium-driver; the browser test will be skipped")
+
+test: install data browser
 	$(PY) -m pytest -q
 
 demo: install data
 	mkdir -p demo-out
 	$(KGCTL) --db $(DEMO_DB) init
 	$(KGCTL) --db $(DEMO_DB) stats
+
+# Recommend, explain, draw paths (needs the demo graph ingested and a checkpoint in DEMO_MODEL).
+DEMO_MODEL ?= demo-out/model
+DEMO_USER ?= 196
+demo-recommend: install
+	$(KGCTL) --db $(DEMO_DB) recommend $(DEMO_USER) -k 10 --model $(DEMO_MODEL) --json > demo-out/recommend-$(DEMO_USER).json
+	$(KGCTL) --db $(DEMO_DB) recommend $(DEMO_USER) -k 5 --model $(DEMO_MODEL)
+	$(KGCTL) --db $(DEMO_DB) paths $(DEMO_USER) $$($(PY) -c "import json; print(json.load(open('demo-out/recommend-$(DEMO_USER).json'))['items'][0]['id'])") \
+	  --max-hops 4 --html demo-out/paths-$(DEMO_USER).html
 
 clean:
 	rm -rf demo-out .pytest_cache

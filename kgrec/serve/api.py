@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from kgrec.errors import (
     NotFound,
     ReadOnlyViolation,
 )
+from kgrec.kg.backend import _STRING_OR_COMMENT
 from kgrec.serve.recommend import MAX_ID_LENGTH, FusedRecommender
 
 log = logging.getLogger("kgrec.serve")
@@ -46,6 +48,16 @@ MAX_K = 100
 ID_PATTERN = r"^[^\x00-\x1f\x7f]+$"  # printable: no control characters
 
 _UNAVAILABLE = (DatabaseUnavailable, DatabaseNotFound, DatabaseLocked, ConnectionFailed, AuthenticationFailed)
+
+
+# Over HTTP, read-only is not enough: these clauses read or write files on the server, attach
+# other databases or run procedures, so /cypher refuses them outright.
+_FILE_OR_PROCEDURE = re.compile(r"\b(LOAD|EXPORT|IMPORT|COPY|CALL|ATTACH|INSTALL|USE|PERIODIC)\b", re.IGNORECASE)
+
+
+def refused_http_clauses(query: str) -> list[str]:
+    bare = _STRING_OR_COMMENT.sub(" ", query)
+    return sorted({m.group(1).upper() for m in _FILE_OR_PROCEDURE.finditer(bare)})
 
 
 class CypherRequest(BaseModel):
@@ -131,6 +143,10 @@ def create_app(recommender: FusedRecommender, *, token: str | None = None, enabl
 
         @app.post("/cypher", dependencies=[Depends(authorised)], summary="Read-only Cypher (enabled with --enable-cypher)")
         async def cypher(body: CypherRequest):
+            refused = refused_http_clauses(body.query)
+            if refused:
+                raise HTTPException(400, f"refused over HTTP: {', '.join(refused)} (files, procedures and other databases are off limits)")
+
             def work():
                 return recommender.reader.read(lambda b, g: b.execute(body.query, body.params, write=False).to_pylist())
 

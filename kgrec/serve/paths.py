@@ -70,7 +70,7 @@ def find_paths(backend: Backend, user: str, product: str, *, max_hops: int = MAX
     title = prod[0]["title"]
     if hubs is None:
         hubs = backend.run("rec_entity_hubs", {"max_degree": 200}).column("id").to_pylist()
-    u, c = _node("User", user), _node("Product", product, title)
+    u, c = _node("User", user, f"user {user}"), _node("Product", product, title)
     paths: list[Path] = []
     patterns = [(name, hops) for name, hops in PATTERNS if hops <= max_hops]
     # every pattern gets a share of the limit, so hub-heavy patterns (a shared genre) cannot
@@ -110,7 +110,7 @@ def _build(pattern: str, hops: int, u: dict, c: dict, row: dict) -> Path:
     first = _edge(u, x, "INTERACTED", f"INTERACTED{_stars(row['rating'])}")
     xname = x["name"]
     if pattern == "co_interaction":
-        v = _node("User", row["other"])
+        v = _node("User", row["other"], f"user {row['other']}")
         return Path(pattern, hops, [u, x, v, c], [first, _edge(v, x, "INTERACTED"), _edge(v, c, "INTERACTED")],
                     f"you chose '{xname}'{_stars(row['rating'])}; user {row['other']} also chose it and chose '{cname}'")
     if pattern == "shared_attribute":

@@ -108,6 +108,18 @@ def test_cypher_endpoint_is_opt_in_and_read_only(recommender, graph_db):
         res = client.post("/cypher", json={"query": query})
         assert res.status_code == 400, res.text
     assert client.post("/cypher", json={"query": "MATCH (u RETURN u"}).status_code == 400
+    outside = graph_db + ".export"
+    for query in (
+        "LOAD FROM '/etc/passwd' (header=false) RETURN *",
+        f"EXPORT DATABASE '{outside}'",
+        f"COPY (MATCH (u:User) RETURN u.id) TO '{outside}.csv'",
+        "CALL show_tables() RETURN *",
+        "match (u:User) return u.id // fine\nLoad from 'x.csv' return *",
+    ):
+        res = client.post("/cypher", json={"query": query})
+        assert res.status_code == 400 and "refused" in res.text, (query, res.text)
+    assert not os.path.exists(outside) and not os.path.exists(outside + ".csv")
+    assert client.post("/cypher", json={"query": "RETURN 'LOAD FROM is only text here' AS s"}).status_code == 200
     assert counts(graph_db) == before
 
 

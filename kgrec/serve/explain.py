@@ -50,16 +50,21 @@ class Explainer:
         attr_items = [i for i in ids if "shared_attribute" in found.get(i, {})]
         co_via: dict[str, tuple[str, int]] = {}
         attr_via: dict[str, dict] = {}
-        if with_paths and co_items and self.trace["neighbours"]:
-            t = self.backend.run("rec_co_explain", {"users": self.trace["neighbours"], "ids": sorted(set(anchors) | set(co_items))})
-            chosen_by: dict[str, set] = {}
-            for v, x in zip(t.column("user").to_pylist(), t.column("id").to_pylist()):
-                chosen_by.setdefault(x, set()).add(v)
+        if with_paths and co_items and self.trace["neighbour_anchors"]:
+            shares = self.trace["neighbour_anchors"]  # neighbour -> the anchors they chose
+            order = {p: n for n, p in enumerate(anchors)}
+            t = self.backend.run("rec_co_explain", {"users": list(shares), "items": co_items})
+            chosen_by: dict[str, list[str]] = {}
+            for v, c in zip(t.column("user").to_pylist(), t.column("id").to_pylist()):
+                chosen_by.setdefault(c, []).append(v)
             for c in co_items:
-                overlap = [(len(chosen_by.get(p, set()) & chosen_by.get(c, set())), -n, p) for n, p in enumerate(anchors)]
-                best = max(overlap)
-                if best[0] > 0:
-                    co_via[c] = (best[2], best[0])
+                tally: dict[str, int] = {}
+                for v in chosen_by.get(c, []):
+                    for p in shares.get(v, []):
+                        tally[p] = tally.get(p, 0) + 1
+                if tally:
+                    best = min(tally, key=lambda p: (-tally[p], order.get(p, 0)))
+                    co_via[c] = (best, tally[best])
         if with_paths and attr_items:
             t = self.backend.run("rec_attribute_explain", {"anchors": anchors, "items": attr_items, "limit": 20 * len(attr_items)})
             for row in t.to_pylist():

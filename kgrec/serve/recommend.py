@@ -59,7 +59,7 @@ class Limits:
     """Bounds that keep every candidate query small on large graphs."""
 
     anchors: int = 10  # recent liked items the sources start from
-    neighbours: int = 30  # co-interaction users kept in stage 1
+    neighbours: int = 20  # co-interaction users kept in stage 1
     per_source: int = 200  # candidates kept per source
     history: int = 100_000  # interactions read per user (seen items)
     popular: int = 200  # popular items cached per graph version
@@ -208,7 +208,7 @@ class FusedRecommender:
         clock.lap("history")
 
         found: dict[str, dict[str, float]] = defaultdict(dict)  # candidate -> source -> evidence
-        trace: dict[str, Any] = {"anchors": anchors, "neighbours": [], "kg": {}, "embedding": {}, "index": None}
+        trace: dict[str, Any] = {"anchors": anchors, "neighbour_anchors": {}, "kg": {}, "embedding": {}, "index": None}
         popular = self.popular(backend, generation)
         clock.lap("popular")
         if anchors:
@@ -240,10 +240,11 @@ class FusedRecommender:
     # ----------------------------------------------------------------- sources
     def _co_interaction(self, backend: Backend, user: str, anchors: list[str], found, trace) -> None:
         lim = self.limits
-        users = backend.run("rec_co_users", {"anchors": anchors, "user": user, "limit": lim.neighbours}).column("id").to_pylist()
-        if not users:
+        first = backend.run("rec_co_users", {"anchors": anchors, "user": user, "limit": lim.neighbours})
+        if not first.num_rows:
             return
-        trace["neighbours"] = users
+        users = first.column("id").to_pylist()
+        trace["neighbour_anchors"] = dict(zip(users, first.column("anchors").to_pylist()))
         t = backend.run("rec_co_items", {"users": users, "limit": lim.per_source + len(anchors)})
         for pid, n in zip(t.column("id").to_pylist(), t.column("n").to_pylist()):
             found[pid]["co_interaction"] = float(n)

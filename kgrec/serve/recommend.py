@@ -333,6 +333,17 @@ class FusedRecommender:
             out.append((candidates[i], round(float(total[i]), 6), parts))
         return out
 
+    # ----------------------------------------------------------------- paths
+    def paths(self, user: str, product: str, max_hops: int = 4, limit: int = 20) -> dict[str, Any]:
+        """User-product paths (see ``kgrec.serve.paths``) on one consistent graph state."""
+        from kgrec.serve.paths import MAX_HOPS, find_paths
+
+        check_id(user, "user")
+        check_id(product, "product")
+        if not 1 <= max_hops <= MAX_HOPS:
+            raise ValueError(f"max_hops must be between 1 and {MAX_HOPS}")
+        return self.reader.read(lambda b, g: find_paths(b, user, product, max_hops=max_hops, limit=limit, hubs=self.hubs(b, g)))
+
     # ----------------------------------------------------------------- similar products
     def similar(self, product: str, k: int = 10, modality: str | None = None) -> list[dict[str, Any]]:
         check_id(product, "product")
@@ -372,16 +383,3 @@ class _Clock:
         self.out[name] = round((now - self.t) * 1000, 3)
         self.t = now
 
-
-def _paths_method(self, user: str, product: str, max_hops: int = 4, limit: int = 20) -> dict[str, Any]:
-    """User-product paths (see ``kgrec.serve.paths``) on one consistent graph state."""
-    from kgrec.serve.paths import MAX_HOPS, find_paths
-
-    check_id(user, "user")
-    check_id(product, "product")
-    if not 1 <= max_hops <= MAX_HOPS:
-        raise ValueError(f"max_hops must be between 1 and {MAX_HOPS}")
-    return self.reader.read(lambda b, g: find_paths(b, user, product, max_hops=max_hops, limit=limit, hubs=self.hubs(b, g)))
-
-
-FusedRecommender.paths = _paths_method

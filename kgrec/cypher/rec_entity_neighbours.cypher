@@ -3,5 +3,5 @@
 // (p)-[:LINKED_TO]->(e)-[r:RELATED_TO]-(y)
 MATCH (p:Product)-[:LINKED_TO]->(e:Entity)-[r:RELATED_TO]-(y:Entity)
 WHERE p.id IN $anchors AND NOT y.id IN $hubs
-RETURN p.id AS via, y.id AS shared, r.relation AS relation
+RETURN p.id AS via, y.id AS shared, y.name AS shared_name, r.relation AS relation
 ORDER BY via, shared LIMIT $limit

@@ -75,7 +75,7 @@ class Explainer:
         need = set(ids) | {v for v, _ in co_via.values()} | {r["via"] for r in attr_via.values()}
         need |= {v[0] for v in kg.values()} | {v[0] for v in emb.values() if v[0]}
         titles = _lookup(self.backend, "rec_product", "title", need)
-        names = _lookup(self.backend, "rec_entity_names", "name", {v[2] for v in kg.values()}) if kg else {}
+        names = self.trace["entity_names"]  # read with the knowledge-graph candidates
         cold = not self.history
         for it in items:
             it.title = titles.get(it.id)

@@ -208,7 +208,7 @@ class FusedRecommender:
         clock.lap("history")
 
         found: dict[str, dict[str, float]] = defaultdict(dict)  # candidate -> source -> evidence
-        trace: dict[str, Any] = {"anchors": anchors, "neighbour_anchors": {}, "kg": {}, "embedding": {}, "index": None}
+        trace: dict[str, Any] = {"anchors": anchors, "neighbour_anchors": {}, "entity_names": {}, "kg": {}, "embedding": {}, "index": None}
         popular = self.popular(backend, generation)
         clock.lap("popular")
         if anchors:
@@ -263,6 +263,7 @@ class FusedRecommender:
         via_of: dict[str, tuple[str, str]] = {}
         for row in first:
             via_of.setdefault(row["shared"], (row["via"], row["relation"]))
+            trace["entity_names"][row["shared"]] = row["shared_name"]
         shared = list(via_of)[: lim.shared_entities]
         second = backend.run("rec_entity_items", {"shared": shared, "limit": lim.entity_rows}).to_pylist()
         entities: dict[str, set[str]] = defaultdict(set)

@@ -3,7 +3,8 @@
 A staged search over typed patterns instead of an unbounded variable-length match: through a
 hub (a genre with thousands of films, a user with thousands of ratings) the number of paths
 grows exponentially with the length, so each pattern is one named, parameterised query with a
-LIMIT, hub entities are skipped, and patterns longer than ``max_hops`` are not run.
+LIMIT that starts from a bounded list of the user's items and from the product's side, hub
+entities are skipped, and patterns longer than ``max_hops`` are not run.
 
 Hops are meaningful hops: LINKED_TO joins a product to its own knowledge-graph entity (the same
 film), so it is not counted.
@@ -26,14 +27,15 @@ from kgrec.errors import NotFound
 from kgrec.kg.backend import Backend
 from kgrec.serve.explain import humanise_relation
 
-PATTERNS = (
-    ("interacted", 1),
+PATTERNS = (  # (name, meaningful hops); "interacted" (1 hop) comes from the user's history
     ("shared_attribute", 2),
     ("entity_direct", 2),
     ("co_interaction", 3),
     ("entity_shared", 3),
 )
 MAX_HOPS = 4
+VIA_ITEMS = 50  # the user's items that paths may start through: best-rated, then most recent
+FANOUT = 2_000  # users of the product followed by the co-interaction pattern
 
 
 @dataclasses.dataclass
@@ -61,7 +63,12 @@ def _stars(r: Any) -> str:
 
 
 def find_paths(backend: Backend, user: str, product: str, *, max_hops: int = MAX_HOPS, limit: int = 20, hubs: list[str] | None = None) -> dict[str, Any]:
-    """Paths from ``user`` to ``product`` (shortest patterns first), and the graph they span."""
+    """Paths from ``user`` to ``product`` (shortest patterns first), and the graph they span.
+
+    Staged: the user's history is read once; the patterns then start from at most ``VIA_ITEMS``
+    of the user's items (best-rated, then most recent) and from the product's side, each with a
+    LIMIT, so a heavy user and a popular product stay fast.
+    """
     if backend.run("rec_user", {"user": user}).num_rows == 0:
         raise NotFound(f"unknown user {user!r}")
     prod = backend.run("rec_product", {"ids": [product]}).to_pylist()
@@ -70,21 +77,41 @@ def find_paths(backend: Backend, user: str, product: str, *, max_hops: int = MAX
     title = prod[0]["title"]
     if hubs is None:
         hubs = backend.run("rec_entity_hubs", {"max_degree": 200}).column("id").to_pylist()
+    history = backend.run("rec_user_history", {"user": user, "limit": 1_000_000}).to_pylist()
+    rating = {h["id"]: h["rating"] for h in history}
+    ranked = sorted(history, key=lambda h: (-_num(h["rating"]), -(h["timestamp"] or 0), h["id"]))
+    via = list(dict.fromkeys(h["id"] for h in ranked if h["id"] != product))[:VIA_ITEMS]
+    order = {v: n for n, v in enumerate(via)}
     u, c = _node("User", user, f"user {user}"), _node("Product", product, title)
-    paths: list[Path] = []
+
+    found: list[tuple[str, int, dict]] = []
+    if product in rating:
+        found.append(("interacted", 1, {"rating": rating[product]}))
     patterns = [(name, hops) for name, hops in PATTERNS if hops <= max_hops]
     # every pattern gets a share of the limit, so hub-heavy patterns (a shared genre) cannot
-    # crowd out rarer, more telling ones; shorter patterns come first
-    share = max(1, -(-limit // len(patterns)))
+    # crowd out rarer, more telling ones
+    share = max(1, -(-limit // max(1, len(patterns))))
+    if via:
+        for pattern, hops in patterns:
+            params = {"user": user, "product": product, "via": via, "limit": share, "hubs": hubs, "fanout": FANOUT}
+            rows = backend.run(f"path_{pattern}", params).to_pylist()
+            rows.sort(key=lambda r: order.get(r["via"], len(order)))
+            found.extend((pattern, hops, row) for row in rows)
+    titles = {}
+    via_ids = sorted({row["via"] for _, _, row in found if "via" in row})
+    if via_ids:
+        t = backend.run("rec_product", {"ids": via_ids})
+        titles = dict(zip(t.column("id").to_pylist(), t.column("title").to_pylist()))
+    paths: list[Path] = []
     seen: set[tuple] = set()
-    for pattern, hops in patterns:
-        rows = backend.run(f"path_{pattern}", {"user": user, "product": product, "limit": share, "hubs": hubs}).to_pylist()
-        for row in rows:
-            path = _build(pattern, hops, u, c, row)
-            key = tuple(n["key"] for n in path.nodes)
-            if key not in seen:  # the same nodes through a relation and its inverse count once
-                seen.add(key)
-                paths.append(path)
+    for pattern, hops, row in found:
+        if "via" in row:
+            row = {**row, "via_title": titles.get(row["via"]), "rating": rating.get(row["via"])}
+        path = _build(pattern, hops, u, c, row)
+        key = tuple(n["key"] for n in path.nodes)
+        if key not in seen:  # the same nodes through a relation and its inverse count once
+            seen.add(key)
+            paths.append(path)
     paths = paths[:limit]
     nodes: dict[str, dict] = {}
     edges: dict[tuple, dict] = {}
@@ -100,6 +127,10 @@ def find_paths(backend: Backend, user: str, product: str, *, max_hops: int = MAX
         "paths": [p.to_dict() for p in paths],
         "graph": {"nodes": list(nodes.values()), "edges": list(edges.values())},
     }
+
+
+def _num(x: Any) -> float:
+    return float(x) if isinstance(x, (int, float)) and x == x else 0.0
 
 
 def _build(pattern: str, hops: int, u: dict, c: dict, row: dict) -> Path:

@@ -83,7 +83,7 @@ def test_neo4j_credentials_never_in_error_messages():
         assert "pw-in-uri-never-log" not in out and NEO4J_SECRET not in out
 
 
-def _chrome():
+def _chrome(profile_dir):
     webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install selenium)")
     binary = shutil.which("chromium") or shutil.which("chromium-browser")
     driver_path = shutil.which("chromedriver")
@@ -97,6 +97,7 @@ def _chrome():
     for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-sync", "--window-size=1300,900"):
         opts.add_argument(flag)
+    opts.add_argument(f"--user-data-dir={profile_dir}")
     return webdriver.Chrome(service=Service(driver_path), options=opts)
 
 
@@ -108,7 +109,7 @@ def test_web_page_in_headless_chromium(live_server, tmp_path):
     base, _ = live_server
     opts_dir = tmp_path / "chrome-profile"
     opts_dir.mkdir()
-    browser = _chrome()
+    browser = _chrome(opts_dir)
     try:
         browser.get(base + "/")
         wait = WebDriverWait(browser, 30)

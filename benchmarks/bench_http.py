@@ -79,6 +79,7 @@ def main() -> None:
     ap.add_argument("--max-requests", type=int, default=200_000)
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--server-cache", type=int, default=0, help="the server's --cache (answers kept per graph version); 0 measures every request in full")
+    ap.add_argument("--workers", type=int, default=1, help="the server's --workers")
     ap.add_argument("--seed", type=int, default=42)
     a = ap.parse_args()
 
@@ -95,7 +96,7 @@ def main() -> None:
     with open_backend(db, read_only=True) as b:
         users = b.export_nodes("User").column("id").to_pylist()
     port = free_port()
-    cmd = [sys.executable, "-m", "kgrec.cli.main", "--db", db, "serve", "--host", HOST, "--port", str(port), "--log-level", "warning", "--cache", str(a.server_cache)]
+    cmd = [sys.executable, "-m", "kgrec.cli.main", "--db", db, "serve", "--host", HOST, "--port", str(port), "--log-level", "warning", "--cache", str(a.server_cache), "--workers", str(a.workers)]
     if a.model:
         cmd += ["--model", a.model, "--force"]
     server = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(ROOT)}, stderr=subprocess.PIPE, text=True)
@@ -121,7 +122,7 @@ def main() -> None:
             server.kill()
         if tmp is not None:
             tmp.cleanup()
-    print(f"{len(users):,} users; {a.concurrency} concurrent requests on {HOST}; server cache {a.server_cache}; "
+    print(f"{len(users):,} users; {a.concurrency} concurrent requests on {HOST}; server cache {a.server_cache}, {a.workers} worker(s); "
           f"server and client share {os.cpu_count()} cores (load average {os.getloadavg()[0]:.1f})")
     print(f"{'endpoint':12} {'requests':>9} {'seconds':>8} {'req/s':>8} {'errors':>7} {'p50 ms':>8} {'p99 ms':>8}")
     for name, r in (("/health", peer), ("/recommend", rec)):

@@ -24,16 +24,9 @@ def _model_option(f):
 
 def build_recommender(obj, model_path: Path | None, force: bool, cache_size: int = 0):
     """A FusedRecommender on a read-only graph reader, with the checkpoint loaded when given."""
-    from kgrec.kg.reader import GraphReader
-    from kgrec.models.checkpoint import load_checkpoint
-    from kgrec.serve.recommend import FusedRecommender
+    from kgrec.serve.recommend import open_recommender
 
-    reader = GraphReader(obj.settings)
-    checkpoint = None
-    if model_path is not None:
-        snapshot = reader.read(lambda b, g: b.snapshot_id())
-        checkpoint = load_checkpoint(model_path, snapshot, force=force)
-    return FusedRecommender(reader, checkpoint, cache_size=cache_size)
+    return open_recommender(obj.settings, model_path, force=force, cache_size=cache_size)
 
 
 def _value_error(exc: ValueError) -> KgrecError:
@@ -121,10 +114,12 @@ def paths(obj, user: str, product: str, max_hops: int, limit: int, html_out: Pat
 @click.option("--timeout", "timeout_s", type=click.FloatRange(0.1, 600), default=10.0, show_default=True, help="Seconds before a request that waits on the graph store gets 503.")
 @click.option("--cache", "cache_size", type=click.IntRange(0, 10_000_000), default=10_000, show_default=True,
               help="Recommendation answers kept per graph version (LRU; any commit to the graph starts afresh); 0 turns it off.")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Server processes, each with its own read-only view of the graph (use up to the number of cores).")
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="info", show_default=True)
 @click.pass_obj
 def serve(obj, host: str, port: int, token: str | None, model_path: Path | None, force: bool, enable_cypher: bool,
-          timeout_s: float, cache_size: int, log_level: str) -> None:
+          timeout_s: float, cache_size: int, workers: int, log_level: str) -> None:
     """Serve /recommend, /paths, /similar and /health over HTTP (docs at /docs, a page at /).
 
     The embedded database is opened read-only and reopened when `kgctl ingest` commits, so the
@@ -132,12 +127,28 @@ def serve(obj, host: str, port: int, token: str | None, model_path: Path | None,
     """
     import uvicorn
 
-    from kgrec.serve.api import create_app
+    from kgrec.serve.api import ServeOptions, create_app
 
+    options = ServeOptions(
+        model_path=str(model_path) if model_path else None, force=force, enable_cypher=enable_cypher,
+        timeout_s=timeout_s, cache_size=cache_size,
+    )
+    auth = "bearer token required" if token else "no token"
+    if workers > 1:
+        # each worker process builds its own app from the environment (the token travels there,
+        # never on a command line or in a log)
+        options.export(obj.settings, token)
+        probe = build_recommender(obj, model_path, force)
+        try:
+            probe.reader.describe()  # fail now, clearly, if the store or the checkpoint is missing
+        finally:
+            probe.reader.close()
+        click.echo(f"kgrec API on http://{host}:{port} ({auth}; {workers} workers; docs at /docs)", err=True)
+        uvicorn.run("kgrec.serve.api:app_from_env", factory=True, host=host, port=port, workers=workers, log_level=log_level)
+        return
     rec = build_recommender(obj, model_path, force, cache_size)
     rec.reader.describe()  # fail now, with a clear message, if the store is missing
     app = create_app(rec, token=token or None, enable_cypher=enable_cypher, timeout_s=timeout_s)
-    auth = "bearer token required" if token else "no token"
     click.echo(f"kgrec API on http://{host}:{port} ({auth}; docs at /docs)", err=True)
     try:
         uvicorn.run(app, host=host, port=port, log_level=log_level)

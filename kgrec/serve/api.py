@@ -14,8 +14,11 @@ small page at / to look up a user, see recommendations and browse their paths as
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hmac
+import json
 import logging
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -58,6 +61,40 @@ _FILE_OR_PROCEDURE = re.compile(r"\b(LOAD|EXPORT|IMPORT|COPY|CALL|ATTACH|INSTALL
 def refused_http_clauses(query: str) -> list[str]:
     bare = _STRING_OR_COMMENT.sub(" ", query)
     return sorted({m.group(1).upper() for m in _FILE_OR_PROCEDURE.finditer(bare)})
+
+
+@dataclasses.dataclass
+class ServeOptions:
+    """What `kgctl serve` passes to each worker process (through the environment)."""
+
+    model_path: str | None = None
+    force: bool = False
+    enable_cypher: bool = False
+    timeout_s: float = 10.0
+    cache_size: int = 10_000
+
+    ENV = "KGREC_SERVE_OPTIONS"
+
+    def export(self, settings, token: str | None) -> None:
+        os.environ[self.ENV] = json.dumps(dataclasses.asdict(self))
+        os.environ["KGREC_DB"] = settings.db
+        if token:
+            os.environ["KGREC_API_TOKEN"] = token
+
+    @classmethod
+    def from_env(cls) -> "ServeOptions":
+        return cls(**json.loads(os.environ.get(cls.ENV, "{}")))
+
+
+def app_from_env() -> FastAPI:
+    """The app of one worker of `kgctl serve --workers N` (uvicorn factory)."""
+    from kgrec.config import load_settings
+    from kgrec.serve.recommend import open_recommender
+
+    options = ServeOptions.from_env()
+    rec = open_recommender(load_settings(), options.model_path, force=options.force, cache_size=options.cache_size)
+    token = os.environ.get("KGREC_API_TOKEN") or None
+    return create_app(rec, token=token, enable_cypher=options.enable_cypher, timeout_s=options.timeout_s)
 
 
 class CypherRequest(BaseModel):

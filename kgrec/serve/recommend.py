@@ -359,6 +359,19 @@ class FusedRecommender:
         return self.reader.read(work)
 
 
+def open_recommender(settings, model_path=None, *, force: bool = False, cache_size: int = 0) -> FusedRecommender:
+    """A FusedRecommender on a read-only ``GraphReader`` of ``settings`` (a Settings or a --db
+    string), with the checkpoint at ``model_path`` loaded and checked against the graph snapshot."""
+    from kgrec.models.checkpoint import load_checkpoint
+
+    reader = GraphReader(settings)
+    checkpoint = None
+    if model_path is not None:
+        snapshot = reader.read(lambda b, g: b.snapshot_id())
+        checkpoint = load_checkpoint(model_path, snapshot, force=force)
+    return FusedRecommender(reader, checkpoint, cache_size=cache_size)
+
+
 def _titles(backend: Backend, ids: list[str]) -> dict[str, str | None]:
     if not ids:
         return {}

@@ -28,15 +28,29 @@ def env() -> dict:
     return {**os.environ, "PYTHONPATH": os.getcwd(), "KGREC_NEO4J_PASSWORD": NEO4J_SECRET}
 
 
-@pytest.fixture
-def live_server(graph_db, tmp_path):
+def start_server(graph_db, tmp_path, *extra):
     port = free_port()
     log_path = tmp_path / "server.log"
     log = open(log_path, "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "kgrec.cli.main", "--db", graph_db, "serve", "--port", str(port), "--token", TOKEN],
+        [sys.executable, "-m", "kgrec.cli.main", "--db", graph_db, "serve", "--port", str(port), "--token", TOKEN, *extra],
         stdout=log, stderr=subprocess.STDOUT, env=env(),
     )
+    return proc, port, log_path, log
+
+
+@pytest.fixture
+def live_server(graph_db, tmp_path):
+    yield from _serve(graph_db, tmp_path)
+
+
+@pytest.fixture
+def live_server_two_workers(graph_db, tmp_path):
+    yield from _serve(graph_db, tmp_path, "--workers", "2")
+
+
+def _serve(graph_db, tmp_path, *extra):
+    proc, port, log_path, log = start_server(graph_db, tmp_path, *extra)
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(150):
@@ -72,6 +86,17 @@ def test_token_and_password_never_in_logs_or_answers(live_server):
     assert "GET /recommend" in log  # the access log is on, and still holds no secret
     for text in [log] + [a.text for a in answers]:
         assert TOKEN not in text and NEO4J_SECRET not in text
+
+
+def test_two_worker_processes_serve_with_the_token(live_server_two_workers):
+    base, log_path = live_server_two_workers
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    assert httpx.get(f"{base}/recommend", params={"user": "u1"}).status_code == 401
+    answers = [httpx.get(f"{base}/recommend", params={"user": "u1", "k": 3}, headers=auth) for _ in range(6)]
+    assert {a.status_code for a in answers} == {200}
+    assert {a.json()["items"][0]["id"] for a in answers} == {"p3"}
+    time.sleep(0.3)
+    assert TOKEN not in log_path.read_text()
 
 
 def test_neo4j_credentials_never_in_error_messages():

@@ -11,7 +11,7 @@ TORCH_PIN ?= torch==2.13.0 torchvision==0.28.0
 LINT_DIR := tools/cypher-lint
 LINT_STAMP := $(LINT_DIR)/node_modules/.kgrec-installed
 
-.PHONY: install test demo data clean cypher-lint
+.PHONY: install test demo data browser demo-recommend clean cypher-lint
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,7 +41,16 @@ cypher-lint: install $(LINT_STAMP)
 	$(PY) $(LINT_DIR)/render_statements.py > $(LINT_DIR)/statements.json
 	node $(LINT_DIR)/lint.mjs $(LINT_DIR)/statements.json
 
-test: install data cypher-lint
+
+# Headless Chromium for the web-page test (Debian packages); needs root, skipped with a note otherwise.
+browser:
+	@(command -v chromium >/dev/null && command -v chromedriver >/dev/null) || \
+	  (apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || \
+	   (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium chromium-driver >/dev/null 2>&1) || \
+	   echo "note: could not install chromium/chromium-driver; the browser test will be skipped")
+
+
+test: install data browser cypher-lint
 	$(PY) -m pytest -q
 
 demo: install data
@@ -49,6 +58,15 @@ demo: install data
 	$(KGCTL) --db $(DEMO_DB) init
 	$(KGCTL) --db $(DEMO_DB) ingest recbole --dataset ml-100k --quarantine demo-out/quarantine-ml-100k.jsonl
 	$(KGCTL) --db $(DEMO_DB) stats
+
+# Recommend, explain, draw paths (needs the demo graph ingested and a checkpoint in DEMO_MODEL).
+DEMO_MODEL ?= demo-out/model
+DEMO_USER ?= 196
+demo-recommend: install
+	$(KGCTL) --db $(DEMO_DB) recommend $(DEMO_USER) -k 10 --model $(DEMO_MODEL) --json > demo-out/recommend-$(DEMO_USER).json
+	$(KGCTL) --db $(DEMO_DB) recommend $(DEMO_USER) -k 5 --model $(DEMO_MODEL)
+	$(KGCTL) --db $(DEMO_DB) paths $(DEMO_USER) $$($(PY) -c "import json; print(json.load(open('demo-out/recommend-$(DEMO_USER).json'))['items'][0]['id'])") \
+	  --max-hops 4 --html demo-out/paths-$(DEMO_USER).html
 
 clean:
 	rm -rf demo-out .pytest_cache $(LINT_DIR)/statements.json

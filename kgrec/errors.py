@@ -54,3 +54,11 @@ class ReadOnlyViolation(KgrecError):
 
 class UnknownQuery(KgrecError):
     pass
+
+
+class NotFound(KgrecError):
+    """An id (user, product) that the graph does not hold."""
+
+
+class DatabaseUnavailable(KgrecError):
+    """The graph store went away (file removed, server down) or did not answer in time."""

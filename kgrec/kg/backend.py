@@ -70,6 +70,21 @@ class Backend(abc.ABC):
     def describe(self) -> str:
         """Where this backend points, safe to print (no credentials)."""
 
+    def change_token(self) -> object | None:
+        """A cheap value that changes whenever another process commits to the store, or None
+        when the store isolates readers itself (a server with transactions). Readers compare it
+        before and after their queries to tell whether they saw one consistent graph."""
+        return None
+
+    def storage_token(self) -> object | None:
+        """A cheap value that changes when the stored data a reader already opened is rewritten
+        in place (an embedded checkpoint); None where that cannot happen."""
+        return None
+
+    def is_available(self) -> bool:
+        """False when the store is gone (embedded file removed); servers report on first query."""
+        return True
+
     # ----------------------------------------------------------------- queries
     @abc.abstractmethod
     def _execute(self, cypher: str, params: Mapping[str, Any] | None, *, write: bool, **bind: Any) -> pa.Table:

@@ -53,6 +53,19 @@ class LadybugBackend(Backend):
     def describe(self) -> str:
         return f"embedded database {self.path}"
 
+    def change_token(self) -> object | None:
+        """File identity, size and modification time of the database and its write-ahead log:
+        any commit or checkpoint by another process changes one of them."""
+        return (self.storage_token(), _file_state(self.path.with_name(self.path.name + ".wal")))
+
+    def storage_token(self) -> object | None:
+        """The main database file's state: a checkpoint by a writer rewrites it. Commits that are
+        only in the WAL do not; a reader opened earlier keeps seeing its own consistent snapshot."""
+        return _file_state(self.path)
+
+    def is_available(self) -> bool:
+        return self.path.exists()
+
     def close(self) -> None:
         conn, db = getattr(self, "_conn", None), getattr(self, "_db", None)
         self._conn = self._db = None
@@ -148,6 +161,14 @@ class LadybugBackend(Backend):
         return table.num_rows
 
 
+def _file_state(path: Path):
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 def _translate_open_error(exc: RuntimeError, path: Path) -> KgrecError:
     text = str(exc)
     if "Could not set lock" in text or "lock" in text.lower():
@@ -157,6 +178,8 @@ def _translate_open_error(exc: RuntimeError, path: Path) -> KgrecError:
             f"{path} is locked{holder}: another process has it open for writing",
             "wait for it to finish; read-only commands (stats, cypher) still work",
         )
+    if "recovery is pending" in text:
+        return DatabaseLocked(f"{path} is being checkpointed by a writer", "retry in a moment")
     if "Cannot create an empty database under READ ONLY" in text:
         return DatabaseNotFound(f"no database at {path}", "run `kgctl init` first")
     return DatabaseNotFound(f"cannot open {path} as a LadybugDB database: {text.splitlines()[0]}", "check the --db path")

@@ -1,0 +1,139 @@
+"""In-process `recommend` latency on a MovieLens-1M-sized graph, against the bare model in the same run.
+
+Per user: the fused step (Cypher candidates from every source, model scores, top-10 with
+explanations) vs the bare model scoring all items and taking the top 10 with seen items removed.
+The peer model is PureSVD (truncated SVD of the interaction matrix, 64 factors; Cremonesi et al.
+2010), defined here for the benchmark only; ``--model CHECKPOINT`` (with ``--db``) times a trained
+checkpoint instead. Also printed: the cost of one trivial Cypher round trip (the floor under
+every query) and the median milliseconds of each stage.
+
+    nice -n 10 python benchmarks/bench_recommend.py                 # builds the synthetic graph in a temp folder
+    nice -n 10 python benchmarks/bench_recommend.py --db demo-out/kgrec.db --model CHECKPOINT
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from kgrec.kg import open_backend  # noqa: E402
+from kgrec.kg.reader import GraphReader  # noqa: E402
+from kgrec.models.base import Recommender  # noqa: E402
+from kgrec.models.checkpoint import Checkpoint, load_checkpoint  # noqa: E402
+from kgrec.models.data import InteractionData  # noqa: E402
+from kgrec.serve.recommend import FusedRecommender  # noqa: E402
+
+
+class PureSVD(Recommender):
+    """Benchmark peer: user and item factors from a truncated SVD of the binary interaction matrix."""
+
+    name = "bench_puresvd"
+
+    def fit(self, train, valid=None, factors: int = 64, **kwargs):
+        from scipy.sparse.linalg import svds
+
+        self.n_users, self.n_items = train.n_users, train.n_items
+        u, s, vt = svds(train.csr().astype(np.float32), k=factors, random_state=0)
+        self.user_f = (u * s).astype(np.float32)
+        self.item_f = vt.T.astype(np.float32).copy()
+        return {}
+
+    def score(self, users, items=None):
+        f = self.item_f if items is None else self.item_f[np.asarray(items)]
+        return self.user_f[np.asarray(users)] @ f.T
+
+    def state(self):
+        return {"user_f": self.user_f, "item_f": self.item_f}
+
+    def load_state(self, state):
+        self.user_f, self.item_f = state["user_f"], state["item_f"]
+
+
+def pct(values, q):
+    return float(np.percentile(np.asarray(values) * 1000, q))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--db", help="an existing graph (default: build the synthetic ML-1M-shaped graph)")
+    ap.add_argument("--model", help="checkpoint folder to time instead of the PureSVD peer")
+    ap.add_argument("--users", type=int, default=300, help="users timed (seeded sample)")
+    ap.add_argument("-k", type=int, default=10)
+    ap.add_argument("--seed", type=int, default=42)
+    a = ap.parse_args()
+
+    tmp = None
+    db = a.db
+    if db is None:
+        from synthetic_graph import build
+
+        tmp = tempfile.TemporaryDirectory(prefix="kgrec-bench-")
+        db = str(Path(tmp.name) / "ml1m.db")
+        info = build(db, a.seed)
+        print(f"synthetic ML-1M-shaped graph built in {info['seconds']:.1f} s "
+              f"({info['counts']['relationships']['INTERACTED']:,} interactions)")
+    with open_backend(db, read_only=True) as b:
+        data = InteractionData.from_backend(b)
+        snapshot = b.snapshot_id()
+    if a.model:
+        ck = load_checkpoint(a.model, snapshot, force=True)
+    else:
+        t0 = time.perf_counter()
+        model = PureSVD()
+        model.fit(data)
+        print(f"peer model PureSVD(64) fitted in {time.perf_counter() - t0:.1f} s")
+        ck = Checkpoint(model, data.user_ids, data.item_ids, {"snapshot_id": snapshot})
+    reader = GraphReader(db)
+    fused = FusedRecommender(reader, ck)
+    seen = data.csr()
+    uindex = {u: i for i, u in enumerate(ck.user_ids.tolist())}
+    rng = np.random.default_rng(a.seed)
+    users = [str(u) for u in rng.choice(data.user_ids, size=min(a.users, data.n_users), replace=False)]
+
+    for u in users[:20]:  # warm-up: caches (popular, embeddings, hubs), query plans
+        fused.recommend(u, a.k)
+    floor, bare, full, noexp, stages = [], [], [], [], {}
+    for u in users:
+        t0 = time.perf_counter()
+        reader.read(lambda bk, g: bk.run("rec_user", {"user": u}))
+        floor.append(time.perf_counter() - t0)
+        uidx = uindex[u]
+        t0 = time.perf_counter()
+        ck.model.recommend(uidx, a.k, exclude=seen[uidx].indices)
+        bare.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        rec = fused.recommend(u, a.k, explain=True)
+        full.append(time.perf_counter() - t0)
+        for name, ms in rec.timings_ms.items():
+            stages.setdefault(name, []).append(ms)
+        t0 = time.perf_counter()
+        fused.recommend(u, a.k, explain=False)
+        noexp.append(time.perf_counter() - t0)
+    reader.close()
+
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"graph: {data.n_users:,} users, {data.n_items:,} items, {len(data):,} interactions; {len(users)} users timed, top-{a.k}")
+    print(f"{'':38} {'p50 ms':>9} {'p99 ms':>9}")
+    for label, xs in (
+        (f"bare model ({ck.model.name}) over all items", bare),
+        ("fused, top-k with explanations", full),
+        ("fused, no explanations", noexp),
+        ("one trivial Cypher query (floor)", floor),
+    ):
+        print(f"{label:38} {pct(xs, 50):9.3f} {pct(xs, 99):9.3f}")
+    print(f"fused/bare ratio (p50): {pct(full, 50) / pct(bare, 50):.1f}x   target: p50 <= 5 ms, p99 <= 20 ms, <= 3x bare")
+    print("median ms per stage: " + ", ".join(f"{k} {np.median(v):.2f}" for k, v in stages.items()))
+    if tmp is not None:
+        tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()

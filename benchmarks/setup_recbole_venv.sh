@@ -12,6 +12,6 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 "$VENV/bin/python" -m pip install -q --upgrade pip
 "$VENV/bin/python" -m pip install -q "torch==2.13.0" "numpy<2" "pandas<2.3" "scipy<1.14" \
-  psutil colorlog colorama tabulate texttable thop pyyaml scikit-learn tensorboard plotly
+  psutil colorlog colorama tabulate texttable thop pyyaml scikit-learn tensorboard plotly tqdm
 "$VENV/bin/python" -m pip install -q --no-deps "recbole==1.2.1"
 "$VENV/bin/python" -c "import recbole, torch, numpy, scipy; print('recbole', recbole.__version__, 'torch', torch.__version__, 'numpy', numpy.__version__, 'scipy', scipy.__version__)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import click
@@ -159,7 +160,11 @@ def evaluate(obj, checkpoints, train_models, epochs, seed, protocol, negative_se
     backend, ds = _open_dataset(obj)
     with backend:
         for path in checkpoints:
-            name, model, meta = load_trained(ds, path, force=force)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                name, model, meta = load_trained(ds, path, force=force)
+            for w in caught:
+                click.echo(f"warning: {w.message}", err=True)
             label = name if name not in models else f"{name} ({Path(path).name})"
             models[label] = model
             histories[label] = meta.get("metrics", {}).get("history", {})

@@ -38,7 +38,7 @@ def normalised_adjacency(interactions: sp.csr_matrix, device=None) -> torch.Tens
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
         return torch.sparse_csr_tensor(
             torch.from_numpy(a.indptr.astype(np.int64)), torch.from_numpy(a.indices.astype(np.int64)),
-            torch.from_numpy(a.data), size=a.shape, device=device,
+            torch.from_numpy(a.data), size=a.shape, device=device, check_invariants=False,
         )
 
 

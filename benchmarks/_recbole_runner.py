@@ -6,7 +6,11 @@ Shims for RecBole 1.2.1 on today's torch/scipy (see ARCHITECTURE.md):
   * ``ray`` is imported at start by recbole.quick_start: a stub module is enough (no tuning here);
   * torch.load defaults to weights_only=True now: RecBole's own checkpoints need False;
   * scipy dropped dok_matrix._update (LightGCN builds its adjacency with it): update the
-    matrix's internal dict instead.
+    matrix's internal dict instead;
+  * KGAT builds its collaborative KG with ``dgl``, which has no build for torch 2.13: when dgl
+    cannot be imported, a small stand-in provides exactly what KGAT calls (``dgl.graph``,
+    ``edata``, ``filter_edges``, ``edge_subgraph(..., preserve_nodes=True)``,
+    ``adjacency_matrix(transpose=False, scipy_fmt="coo")`` with rows = source nodes).
 """
 
 from __future__ import annotations
@@ -47,6 +51,61 @@ def install_shims() -> None:
         sp.dok_matrix._update = _update
 
 
+class _Edges:
+    def __init__(self, data):
+        self.data = data
+
+
+class _Graph:
+    """The part of a dgl.DGLGraph that RecBole's KGAT uses."""
+
+    def __init__(self, src, dst, num_nodes=None):
+        import torch
+
+        self.src, self.dst = torch.as_tensor(src), torch.as_tensor(dst)
+        self.n = int(num_nodes if num_nodes is not None else (max(int(self.src.max()), int(self.dst.max())) + 1 if len(self.src) else 0))
+        self.edata = {}
+
+    def edges(self):
+        return self.src, self.dst
+
+    def num_nodes(self):
+        return self.n
+
+    def filter_edges(self, predicate):
+        import torch
+
+        return torch.nonzero(predicate(_Edges(self.edata)), as_tuple=False).flatten()
+
+    def adjacency_matrix(self, transpose=False, scipy_fmt="coo"):
+        import numpy as np
+        import scipy.sparse as sp
+
+        rows, cols = (self.dst, self.src) if transpose else (self.src, self.dst)
+        m = sp.coo_matrix((np.ones(len(rows)), (rows.numpy(), cols.numpy())), shape=(self.n, self.n))
+        return m.asformat(scipy_fmt)
+
+
+def _dgl_stub():
+    dgl = types.ModuleType("dgl")
+    dgl.graph = lambda edges, num_nodes=None, **_: _Graph(edges[0], edges[1], num_nodes)
+
+    def edge_subgraph(graph, edge_ids, preserve_nodes=True, **_):
+        sub = _Graph(graph.src[edge_ids], graph.dst[edge_ids], graph.n if preserve_nodes else None)
+        sub.edata = {k: v[edge_ids] for k, v in graph.edata.items()}
+        return sub
+
+    dgl.edge_subgraph = edge_subgraph
+    return dgl
+
+
+def install_dgl_stub_if_missing() -> None:
+    try:
+        import dgl  # noqa: F401
+    except Exception:  # not installed, or a build for another torch
+        sys.modules["dgl"] = _dgl_stub()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", required=True)
@@ -59,6 +118,7 @@ def main() -> None:
     parser.add_argument("--config-json", default="{}", help="extra RecBole settings")
     args = parser.parse_args()
     install_shims()
+    install_dgl_stub_if_missing()
 
     from recbole.config import Config
     from recbole.data import create_dataset, data_preparation

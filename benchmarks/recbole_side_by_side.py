@@ -64,12 +64,13 @@ def run_recbole(python: str, model: str, data_path: Path, dataset: str, epochs: 
     raise SystemExit(f"RecBole {model} failed (exit {proc.returncode}):\n{tail}")
 
 
-def run_ours(ds, name: str, epochs: int, patience: int, seed: int) -> dict:
+def run_ours(ds, name: str, epochs: int, patience: int, seed: int, max_seconds: float | None = None) -> dict:
     from kgrec.models.evaluation import evaluate
     from kgrec.models.pipeline import train_model
 
     started = time.perf_counter()
-    result = train_model(ds, name, {"epochs": epochs, "patience": patience}, seed=seed, progress=False)
+    hparams = {"epochs": epochs, "patience": patience, "max_seconds": max_seconds}
+    result = train_model(ds, name, hparams, seed=seed, progress=False)
     wall = time.perf_counter() - started
     test = evaluate(result.model, ds.split, "test", protocols=("full",))["full"]
     out = {"test": test, "wall_seconds": wall, "best_epoch": result.history.get("best_epoch"),
@@ -87,6 +88,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=100, help="epoch cap, the same for both sides")
     parser.add_argument("--epochs-for", action="append", default=[], metavar="NAME=N",
                         help="a different epoch cap for one pair (both sides), e.g. sasrec=10; repeatable")
+    parser.add_argument("--time-matched", action="append", default=[], metavar="NAME",
+                        help="give our side of this pair RecBole's training time instead of its epoch cap (ours may run up "
+                             "to --epochs epochs within it); for SASRec, whose epochs differ in size; repeatable")
     parser.add_argument("--patience", type=int, default=10, help="early-stopping patience, the same for both sides")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--recbole-python", default=str(ROOT / ".venv-recbole" / "bin" / "python"))
@@ -121,7 +125,11 @@ def main() -> None:
         rb = run_recbole(args.recbole_python, rb_model, workdir / "data", "kgrec" + suffix, epochs, args.patience, args.seed, extra, workdir)
         print(f"    NDCG@10 {rb['test'].get('ndcg@10', float('nan')):.4f}, {rb['seconds_per_epoch']:.2f} s/epoch, {rb['epochs_run']} epochs", flush=True)
         print(f"... ours {ours_name}", flush=True)
-        ours = run_ours(ds, ours_name, epochs, args.patience, args.seed)
+        if name in args.time_matched:
+            print(f"    ours time-matched: up to {args.epochs} epochs within RecBole's {rb['train_seconds']:.0f} s of training", flush=True)
+            ours = run_ours(ds, ours_name, args.epochs, args.patience, args.seed, max_seconds=rb["train_seconds"])
+        else:
+            ours = run_ours(ds, ours_name, epochs, args.patience, args.seed)
         print(f"    NDCG@10 {ours['test']['NDCG@10']:.4f}, {ours['seconds_per_epoch']:.2f} s/epoch, {ours['epochs_run']} epochs", flush=True)
         results[name] = {"recbole_model": rb_model, "ours_model": ours_name, "recbole": rb, "ours": ours}
     backend.close()

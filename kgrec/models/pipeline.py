@@ -88,6 +88,8 @@ def _train_here(ds: Dataset, name: str, hparams: dict[str, Any], seed: int, prog
     from kgrec.models.trainer import Trainer, seed_everything
 
     cls = get_model_class(name)
+    if "seed" in cls.defaults:  # models with their own loop take the run's seed as a hyperparameter
+        hparams = {**hparams, "seed": seed}
     model = cls(**hparams)
     graph = ds.graph_inputs(cls.requires)
     seed_everything(seed)

@@ -29,8 +29,8 @@ import numpy as np
 from kgrec.models.base import Recommender
 from kgrec.models.data import GraphInputs, InteractionData
 
-TRAINER_KEYS = ("epochs", "lr", "weight_decay", "patience", "eval_every", "clip_grad_norm")
-TRAINER_DEFAULTS: dict[str, Any] = {"epochs": 100, "lr": 1e-3, "weight_decay": 0.0, "patience": 10, "eval_every": 1, "clip_grad_norm": None}
+TRAINER_KEYS = ("epochs", "lr", "weight_decay", "patience", "eval_every", "clip_grad_norm", "max_seconds")
+TRAINER_DEFAULTS: dict[str, Any] = {"epochs": 100, "lr": 1e-3, "weight_decay": 0.0, "patience": 10, "eval_every": 1, "clip_grad_norm": None, "max_seconds": None}
 
 
 class TrainableRecommender(Recommender):

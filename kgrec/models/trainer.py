@@ -41,6 +41,7 @@ class Trainer:
     patience: int = TRAINER_DEFAULTS["patience"]
     eval_every: int = TRAINER_DEFAULTS["eval_every"]
     clip_grad_norm: float | None = None
+    max_seconds: float | None = None  # stop after the epoch that brings training time past this
     seed: int = 42
     progress: bool = True
     device: str = "auto"  # "auto": the rank's GPU when there is one, else CPU
@@ -135,6 +136,9 @@ class Trainer:
                     break
             else:
                 epochs_bar.set_postfix(postfix)
+            if self.max_seconds and sum(history["train_seconds"]) >= self.max_seconds:
+                history["stopped_by_time"] = True
+                break
         epochs_bar.close()
         if best_state is not None:
             net.load_state_dict(best_state)

@@ -18,10 +18,19 @@ from kgrec.models.pipeline import evaluate_models, load_dataset, load_trained, t
 TINY = {"epochs": 2, "dim": 8, "kg_dim": 8, "inner": 16, "max_len": 6, "batch_size": 32, "layers": 1, "heads": 1}
 
 
+def tiny_hparams(name: str) -> dict:
+    """The TINY settings a model knows (its defaults plus the shared trainer's keys)."""
+    from kgrec.models.trainable import TRAINER_KEYS, TrainableRecommender
+
+    cls = get_model_class(name)
+    known = set(cls.defaults) | (set(TRAINER_KEYS) if issubclass(cls, TrainableRecommender) else set())
+    return {k: v for k, v in TINY.items() if k in known}
+
+
 @pytest.mark.parametrize("name", model_names())
 def test_every_registered_model_trains_evaluates_and_round_trips(tiny, tmp_path, name):
     ds = load_dataset(tiny)
-    result = train_model(ds, name, TINY, seed=3, out=tmp_path / name, progress=False)
+    result = train_model(ds, name, tiny_hparams(name), seed=3, out=tmp_path / name, progress=False)
     report = evaluate(result.model, ds.split, "test")
     for protocol in ("full", "sampled"):
         assert set(RANKING_METRICS) <= set(report[protocol])

@@ -1,6 +1,6 @@
 """Text nearest neighbours: a user's profile is the mean of the stored text embeddings
-(``Product.text_emb``, written by ``kgctl embed``) of the items in their history, optionally only
-the ``recent`` last ones; items are ranked by cosine similarity to the profile. Items without an
+(``Product.text_emb``, written by ``kgctl embed``) of the items in their history, or of only the
+``recent`` last ones (``recent=0``: the whole history); items are ranked by cosine similarity to the profile. Items without an
 embedding rank below every item that has one."""
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from kgrec.models.data import InteractionData
 class TextKNN(Recommender):
     name = "textknn"
     requires = ("text_emb",)
-    defaults: ClassVar[dict[str, Any]] = {"recent": 0}
+    # recent=1 won on ML-100k validation (NDCG@10 0.0294 vs 0.0056 for the mean of the whole
+    # history, 0.0147 for 5, 0.0093 for 20: `kgctl tune --model textknn`)
+    defaults: ClassVar[dict[str, Any]] = {"recent": 1}
     search_space: ClassVar[dict[str, list[Any]]] = {"recent": [0, 1, 5, 20]}
 
     def fit(self, train: InteractionData, valid: InteractionData | None = None, *, graph=None, **kwargs: Any) -> dict:

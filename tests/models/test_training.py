@@ -119,3 +119,9 @@ def test_evaluate_models_report_shape(tiny):
     models = {n: train_model(ds, n, TINY, progress=False).model for n in ("pop", "textknn")}
     report = evaluate_models(ds, models, ("full",))
     assert list(report) == ["full"] and list(report["full"]) == ["pop", "textknn"]
+
+
+def test_time_budget_stops_training(tiny):
+    ds = load_dataset(tiny)
+    result = train_model(ds, "bpr", {**TINY, "epochs": 50, "max_seconds": 1e-9}, seed=1, progress=False)
+    assert result.history["epochs_run"] == 1 and result.history["stopped_by_time"]

@@ -64,13 +64,13 @@ def run_recbole(python: str, model: str, data_path: Path, dataset: str, epochs: 
     raise SystemExit(f"RecBole {model} failed (exit {proc.returncode}):\n{tail}")
 
 
-def run_ours(ds, name: str, epochs: int, patience: int, seed: int, max_seconds: float | None = None) -> dict:
+def run_ours(ds, name: str, epochs: int, patience: int, seed: int, max_seconds: float | None = None, out: Path | None = None) -> dict:
     from kgrec.models.evaluation import evaluate
     from kgrec.models.pipeline import train_model
 
     started = time.perf_counter()
     hparams = {"epochs": epochs, "patience": patience, "max_seconds": max_seconds}
-    result = train_model(ds, name, hparams, seed=seed, progress=False)
+    result = train_model(ds, name, hparams, seed=seed, progress=False, out=out)
     wall = time.perf_counter() - started
     test = evaluate(result.model, ds.split, "test", protocols=("full",))["full"]
     out = {"test": test, "wall_seconds": wall, "best_epoch": result.history.get("best_epoch"),
@@ -95,6 +95,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--recbole-python", default=str(ROOT / ".venv-recbole" / "bin" / "python"))
     parser.add_argument("--workdir", default=None, help="keep the exported split and RecBole files here")
+    parser.add_argument("--save-dir", default=None, help="keep our trained checkpoints here (for kgctl evaluate)")
     parser.add_argument("--json-out", default=None, help="also write all figures as JSON")
     args = parser.parse_args()
     if not Path(args.recbole_python).exists():
@@ -125,11 +126,12 @@ def main() -> None:
         rb = run_recbole(args.recbole_python, rb_model, workdir / "data", "kgrec" + suffix, epochs, args.patience, args.seed, extra, workdir)
         print(f"    NDCG@10 {rb['test'].get('ndcg@10', float('nan')):.4f}, {rb['seconds_per_epoch']:.2f} s/epoch, {rb['epochs_run']} epochs", flush=True)
         print(f"... ours {ours_name}", flush=True)
+        save = Path(args.save_dir) / ours_name if args.save_dir else None
         if name in args.time_matched:
             print(f"    ours time-matched: up to {args.epochs} epochs within RecBole's {rb['train_seconds']:.0f} s of training", flush=True)
-            ours = run_ours(ds, ours_name, args.epochs, args.patience, args.seed, max_seconds=rb["train_seconds"])
+            ours = run_ours(ds, ours_name, args.epochs, args.patience, args.seed, max_seconds=rb["train_seconds"], out=save)
         else:
-            ours = run_ours(ds, ours_name, epochs, args.patience, args.seed)
+            ours = run_ours(ds, ours_name, epochs, args.patience, args.seed, out=save)
         print(f"    NDCG@10 {ours['test']['NDCG@10']:.4f}, {ours['seconds_per_epoch']:.2f} s/epoch, {ours['epochs_run']} epochs", flush=True)
         results[name] = {"recbole_model": rb_model, "ours_model": ours_name, "recbole": rb, "ours": ours}
     backend.close()

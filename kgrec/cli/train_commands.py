@@ -60,7 +60,12 @@ def _open_dataset(obj):
 
     backend = obj.open(read_only=True)
     try:
-        return backend, load_dataset(backend)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ds = load_dataset(backend)
+        for w in caught:
+            click.echo(f"warning: {w.message}", err=True)
+        return backend, ds
     except BaseException:
         backend.close()
         raise

@@ -119,3 +119,18 @@ def test_cli_module_runs_as_a_process(tiny_db):
                           capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2])
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[0].startswith("protocol,model,HR@1")
+
+
+def test_users_with_one_interaction_train_with_a_warning(db_path):
+    import pyarrow as pa
+
+    with open_backend(db_path) as b:
+        b.init_schema()
+        b.insert_nodes("User", pa.table({"id": ["a", "b"]}))
+        b.insert_nodes("Product", pa.table({"id": ["x", "y"]}))
+        b.insert_relationships("INTERACTED", pa.table({"src": ["a", "b"], "dst": ["x", "y"], "timestamp": [1, 2]}))
+    r = _run(db_path, "train", "--model", "bpr", "--epochs", "1", "--quiet", "--out", str(Path(db_path).parent / "bpr"))
+    assert r.exit_code == 0, r.output
+    assert "warning: no user has 3 or more interactions" in r.output
+    r = _run(db_path, "evaluate", str(Path(db_path).parent / "bpr"))
+    assert r.exit_code != 0 and "at least 3 interactions" in r.output

@@ -43,6 +43,8 @@ class BiasMFNet(nn.Module):
 class BiasedMF(TrainableRecommender):
     name = "biasmf"
     predicts_rating = True
+    valid_metric = "MSE"  # a rating model stops on validation rating error, not ranking
+    valid_metric_higher_is_better = False
     defaults: ClassVar[dict[str, Any]] = {"dim": 32, "reg": 0.05, "batch_size": 1024, "lr": 5e-3, "epochs": 100, "patience": 5}
     search_space: ClassVar[dict[str, list[Any]]] = {"reg": [0.02, 0.05, 0.1], "dim": [16, 32]}
 

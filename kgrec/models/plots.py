@@ -58,9 +58,10 @@ def training_curves(histories: dict[str, dict], out_dir: str | Path) -> Path | N
         ax_loss.plot(np.arange(1, len(h["loss"]) + 1), h["loss"], label=name)
         if h.get("valid"):
             epochs, values = zip(*h["valid"])
-            ax_valid.plot(epochs, values, marker=".", label=name)
+            ax_valid.plot(epochs, values, marker=".", label=f"{name} ({h.get('valid_metric', 'NDCG@10')})")
     ax_loss.set(xlabel="epoch", ylabel="training loss", title="training loss")
-    ax_valid.set(xlabel="epoch", ylabel="NDCG@10", title="validation NDCG@10 (full ranking)")
+    metrics = sorted({h.get("valid_metric", "NDCG@10") for h in histories.values()})
+    ax_valid.set(xlabel="epoch", ylabel=" / ".join(metrics), title=f"validation {' / '.join(metrics)} (full ranking)")
     for ax in (ax_loss, ax_valid):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)

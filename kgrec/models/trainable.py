@@ -35,6 +35,8 @@ TRAINER_DEFAULTS: dict[str, Any] = {"epochs": 100, "lr": 1e-3, "weight_decay": 0
 
 class TrainableRecommender(Recommender):
     defaults: ClassVar[dict[str, Any]] = {}
+    valid_metric: ClassVar[str] = "NDCG@10"  # what early stopping watches (full ranking, validation)
+    valid_metric_higher_is_better: ClassVar[bool] = True
 
     def __init__(self, **hparams: Any):
         super().__init__(**hparams)

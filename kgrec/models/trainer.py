@@ -1,8 +1,9 @@
 """The training loop shared by every neural model (see ``kgrec.models.trainable`` for the hooks
 a model implements).
 
-Seeded (python, numpy, torch), Adam, per-epoch validation with full-ranking NDCG@10 on the
-validation items, early stopping after ``patience`` validations without improvement, the best
+Seeded (python, numpy, torch), Adam, per-epoch validation on the validation items (the model's
+``valid_metric``: full-ranking NDCG@10 by default, MSE for rating models), early stopping after
+``patience`` validations without improvement, the best
 epoch's weights restored at the end, progress bars on stderr with the loss and the validation
 metric, and DistributedDataParallel when a process group is initialised (each rank trains on its
 share of every epoch's batches; gradients are averaged by DDP).
@@ -60,7 +61,7 @@ class Trainer:
     def fit(self, model: TrainableRecommender, train: InteractionData, valid: InteractionData | None = None, *, graph: GraphInputs | None = None) -> dict:
         import torch
 
-        from kgrec.models.evaluation import Phase, validation_ndcg10
+        from kgrec.models.evaluation import Phase, evaluate_phase
 
         if len(train) == 0:
             raise KgrecError("there are no training interactions", "ingest interactions first (kgctl ingest ...)")
@@ -84,7 +85,8 @@ class Trainer:
         ph = None
         if valid is not None and len(valid):
             ph = Phase("valid", train, valid, InteractionData.concat(train, valid).csr())
-        history: dict[str, Any] = {"loss": [], "valid": [], "train_seconds": [], "best_epoch": 0, "best_valid_NDCG@10": None}
+        metric_name, maximise = model.valid_metric, model.valid_metric_higher_is_better
+        history: dict[str, Any] = {"loss": [], "valid": [], "train_seconds": [], "best_epoch": 0, "valid_metric": metric_name, "best_valid": None}
         best, best_state, stale = -np.inf, None, 0
         show = self.progress and rank == 0
         from tqdm.auto import tqdm
@@ -122,13 +124,14 @@ class Trainer:
             postfix = {"loss": f"{epoch_loss:.4f}"}
             if ph is not None and epoch % self.eval_every == 0:
                 net.eval()
-                metric = validation_ndcg10(model, ph)
+                metric = evaluate_phase(model, ph, protocols=("full",))["full"][metric_name]
                 history["valid"].append([epoch, metric])
-                postfix["val NDCG@10"] = f"{metric:.4f}"
-                if metric > best:
-                    best, stale = metric, 0
+                postfix[f"val {metric_name}"] = f"{metric:.4f}"
+                signed = metric if maximise else -metric
+                if signed > best:
+                    best, stale = signed, 0
                     best_state = copy.deepcopy(net.state_dict())
-                    history["best_epoch"], history["best_valid_NDCG@10"] = epoch, metric
+                    history["best_epoch"], history["best_valid"] = epoch, metric
                 else:
                     stale += 1
                 epochs_bar.set_postfix(postfix)

@@ -1,6 +1,6 @@
 """Hyperparameter search on the validation set (never the test set): a grid over the model's
 ``search_space`` (or the grid given), each point trained with the same seed, the best chosen by
-full-ranking validation NDCG@10."""
+the model's validation metric (full-ranking NDCG@10; MSE for rating models)."""
 
 from __future__ import annotations
 
@@ -28,12 +28,18 @@ def tune(ds: Dataset, name: str, space: dict[str, list[Any]] | None = None, fixe
          seed: int = 42, progress: bool = False) -> TuneResult:
     cls = get_model_class(name)
     points = grid(space if space is not None else cls.search_space) or [{}]
+    metric = getattr(cls, "valid_metric", "NDCG@10")
+    sign = 1.0 if getattr(cls, "valid_metric_higher_is_better", True) else -1.0
     rows, best, best_params, best_value = [], None, {}, float("-inf")
     for point in points:
         result = train_model(ds, name, {**(fixed or {}), **point}, seed=seed, progress=progress)
-        value = result.valid.get("NDCG@10", float("nan"))
-        rows.append({**point, "valid_NDCG@10": value, "valid_HR@10": result.valid.get("HR@10"),
+        value = result.valid.get(metric, float("nan"))
+        row = {**point, f"valid_{metric}": value}
+        if metric != "NDCG@10":
+            row["valid_NDCG@10"] = result.valid.get("NDCG@10")
+        rows.append({**row, "valid_HR@10": result.valid.get("HR@10"),
                      "best_epoch": result.history.get("best_epoch"), "seconds_per_epoch": result.history.get("seconds_per_epoch")})
-        if value > best_value or best is None:
-            best, best_params, best_value = result, point, value
+        if sign * value > best_value or best is None:
+            best_value = sign * value
+            best, best_params = result, point
     return TuneResult(rows, best_params, best)

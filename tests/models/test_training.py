@@ -125,3 +125,11 @@ def test_time_budget_stops_training(tiny):
     ds = load_dataset(tiny)
     result = train_model(ds, "bpr", {**TINY, "epochs": 50, "max_seconds": 1e-9}, seed=1, progress=False)
     assert result.history["epochs_run"] == 1 and result.history["stopped_by_time"]
+
+
+def test_rating_model_stops_on_validation_mse(tiny):
+    ds = load_dataset(tiny)
+    result = train_model(ds, "biasmf", {**TINY, "epochs": 3}, seed=1, progress=False)
+    assert result.history["valid_metric"] == "MSE"
+    best = min(v for _, v in result.history["valid"])
+    assert result.history["best_valid"] == best

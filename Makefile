@@ -58,6 +58,10 @@ demo: install data
 	$(KGCTL) --db $(DEMO_DB) init
 	$(KGCTL) --db $(DEMO_DB) ingest recbole --dataset ml-100k --quarantine demo-out/quarantine-ml-100k.jsonl
 	$(KGCTL) --db $(DEMO_DB) stats
+	# train a baseline on the graph's temporal leave-one-out split and print the evaluation table
+	# (needs the ingest step above it: kgctl ingest recbole --dataset ml-100k)
+	$(KGCTL) --db $(DEMO_DB) train --model lightgcn --epochs 20 --out demo-out/lightgcn
+	$(KGCTL) --db $(DEMO_DB) evaluate demo-out/lightgcn --model pop --plots demo-out/plots --csv-out demo-out/metrics.csv
 
 # Recommend, explain, draw paths (needs the demo graph ingested and a checkpoint in DEMO_MODEL).
 DEMO_MODEL ?= demo-out/model

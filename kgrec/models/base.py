@@ -53,17 +53,35 @@ def _import_all() -> None:
 
 
 class Recommender(abc.ABC):
+    """Subclass, set ``name``, decorate with ``@register``. Optional class attributes:
+    ``predicts_rating`` (implements ``predict_rating``), ``requires`` (graph inputs beyond the
+    interactions: ``"kg"``, ``"text_emb"``, ``"image_emb"``; handed to ``fit`` as ``graph=``),
+    ``defaults`` (hyperparameter defaults, chosen on validation), ``search_space`` (the grid
+    ``kgctl tune`` searches). Trainable neural models subclass
+    ``kgrec.models.trainable.TrainableRecommender`` instead, which runs the shared ``Trainer``."""
+
     name: ClassVar[str] = ""
     predicts_rating: ClassVar[bool] = False
+    requires: ClassVar[tuple[str, ...]] = ()
+    defaults: ClassVar[dict[str, Any]] = {}
+    search_space: ClassVar[dict[str, list[Any]]] = {}
 
     def __init__(self, **hparams: Any):
-        self.hparams = dict(hparams)
+        self.hparams = {**self.defaults, **{k: v for k, v in hparams.items() if v is not None}}
         self.n_users = 0
         self.n_items = 0
 
     @abc.abstractmethod
     def fit(self, train: InteractionData, valid: InteractionData | None = None, **kwargs: Any) -> dict:
-        """Train on ``train``; returns a history dict (losses, validation metrics per epoch)."""
+        """Train on ``train``; returns a history dict (losses, validation metrics per epoch).
+
+        Keyword arguments the pipeline passes (ignore what you do not need): ``graph``
+        (``GraphInputs`` with what ``requires`` asked for), ``trainer`` (a configured
+        ``kgrec.models.trainer.Trainer``)."""
+
+    def observe_history(self, known: InteractionData) -> None:
+        """The interactions known at inference time (train for validation; train + validation for
+        test). Sequence and profile models rebuild their user inputs from it; default: nothing."""
 
     @abc.abstractmethod
     def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:

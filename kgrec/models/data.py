@@ -48,6 +48,22 @@ class InteractionData:
             self, user=self.user[mask], item=self.item[mask], timestamp=self.timestamp[mask], rating=self.rating[mask]
         )
 
+    @classmethod
+    def concat(cls, *parts: "InteractionData") -> "InteractionData":
+        """Union of interaction sets over the same users/items, re-sorted by (user, time, item)."""
+        first = parts[0]
+        user = np.concatenate([p.user for p in parts])
+        item = np.concatenate([p.item for p in parts])
+        ts = np.concatenate([p.timestamp for p in parts])
+        rating = np.concatenate([p.rating for p in parts])
+        order = np.lexsort((item, ts, user))
+        return dataclasses.replace(first, user=user[order], item=item[order], timestamp=ts[order], rating=rating[order])
+
+    def sequences(self) -> list[np.ndarray]:
+        """Per user (index order), the time-ordered item indices."""
+        bounds = np.searchsorted(self.user, np.arange(self.n_users + 1))
+        return [self.item[bounds[u] : bounds[u + 1]] for u in range(self.n_users)]
+
     def csr(self) -> sp.csr_matrix:
         """Binary user x item matrix (duplicates collapse to 1)."""
         m = sp.csr_matrix(
@@ -143,3 +159,57 @@ class KnowledgeGraphData:
             relation_names=names,
             n_items=len(item_ids),
         )
+
+
+def item_vectors(backend: Backend, item_ids: np.ndarray, prop: str) -> tuple[np.ndarray, np.ndarray]:
+    """A ``FLOAT[]`` Product property (e.g. ``text_emb``) as an (n_items, d) float32 matrix in
+    item-index order, plus a boolean mask of the items that have it. Missing rows are zeros."""
+    table = backend.export_nodes("Product", [prop])
+    ids = table.column("id").to_pylist()
+    values = table.column(prop).to_pylist()
+    position = {str(i): n for n, i in enumerate(item_ids.tolist())}
+    dims = {len(v) for v in values if v is not None}
+    if len(dims) > 1:
+        from kgrec.errors import KgrecError
+
+        raise KgrecError(f"Product.{prop} has vectors of different sizes {sorted(dims)}", "re-run `kgctl embed` with one model")
+    dim = dims.pop() if dims else 0
+    matrix = np.zeros((len(item_ids), dim), dtype=np.float32)
+    present = np.zeros(len(item_ids), dtype=bool)
+    for node_id, vector in zip(ids, values):
+        row = position.get(str(node_id))
+        if row is not None and vector is not None:
+            matrix[row] = vector
+            present[row] = True
+    return matrix, present
+
+
+@dataclasses.dataclass
+class GraphInputs:
+    """What a model needs from the graph besides interactions, loaded once and picklable (so
+    it travels to DDP worker processes). Models list what they need in ``Recommender.requires``:
+    ``"kg"`` -> ``kg`` (``KnowledgeGraphData``), any Product vector property such as
+    ``"text_emb"`` / ``"image_emb"`` -> ``item_features[prop] = (matrix, present_mask)``."""
+
+    kg: KnowledgeGraphData | None = None
+    item_features: dict[str, tuple[np.ndarray, np.ndarray]] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def from_backend(cls, backend: Backend, item_ids: np.ndarray, requires: tuple[str, ...] = ()) -> "GraphInputs":
+        out = cls()
+        for need in requires:
+            if need == "kg":
+                out.kg = KnowledgeGraphData.from_backend(backend, item_ids)
+            else:
+                out.item_features[need] = item_vectors(backend, item_ids, need)
+        return out
+
+    def feature(self, prop: str) -> tuple[np.ndarray, np.ndarray]:
+        from kgrec.errors import KgrecError
+
+        if prop not in self.item_features:
+            raise KgrecError(f"the model needs Product.{prop}, which was not loaded", f"declare {prop!r} in the model's requires")
+        matrix, present = self.item_features[prop]
+        if not present.any():
+            raise KgrecError(f"no Product has {prop}", "run `kgctl embed` first")
+        return matrix, present

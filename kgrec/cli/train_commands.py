@@ -1,0 +1,268 @@
+"""kgctl train / evaluate / tune / export recbole: thin wrappers over kgrec.models.pipeline."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import click
+
+from kgrec.errors import KgrecError
+
+
+def _parse_value(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _params(pairs: tuple[str, ...], *, lists: bool = False) -> dict:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected name=value, got {pair!r}", param_hint="--param")
+        out[key.replace("-", "_")] = [_parse_value(v) for v in value.split(",")] if lists else _parse_value(value)
+    return out
+
+
+def _model_names() -> list[str]:
+    from kgrec.models.base import model_names
+
+    return model_names()
+
+
+def _hparam_options(f):
+    for name, typ, text in reversed([
+        ("epochs", int, "Maximum epochs (early stopping on validation NDCG@10 may stop sooner)."),
+        ("lr", float, "Learning rate (Adam)."),
+        ("dim", int, "Embedding size."),
+        ("layers", int, "Graph or transformer layers."),
+        ("batch-size", int, "Training batch size."),
+        ("patience", int, "Validations without improvement before stopping."),
+    ]):
+        f = click.option(f"--{name}", type=typ, default=None, help=text + " Default: the model's tuned value.")(f)
+    return click.option("--param", "-p", "params", multiple=True, metavar="NAME=VALUE",
+                        help="Any other model hyperparameter, e.g. -p dropout=0.2; repeatable.")(f)
+
+
+def _collect(epochs, lr, dim, layers, batch_size, patience, params) -> dict:
+    values = {"epochs": epochs, "lr": lr, "dim": dim, "layers": layers, "batch_size": batch_size, "patience": patience}
+    values = {k: v for k, v in values.items() if v is not None}
+    values.update(_params(params))
+    return values
+
+
+def _open_dataset(obj):
+    from kgrec.models.pipeline import load_dataset
+
+    backend = obj.open(read_only=True)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ds = load_dataset(backend)
+        for w in caught:
+            click.echo(f"warning: {w.message}", err=True)
+        return backend, ds
+    except BaseException:
+        backend.close()
+        raise
+
+
+@click.command()
+@click.option("--model", "-m", "model_name", required=True, metavar="NAME", help="Model to train (an unknown name lists the available ones).")
+@_hparam_options
+@click.option("--seed", type=int, default=None, help="Random seed (default: the `seed` setting, 42).")
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="Checkpoint folder to write (default runs/NAME).")
+@click.option("--nproc", type=click.IntRange(1, 256), default=1, show_default=True,
+              help="Local DDP processes (gloo on CPU, NCCL on GPU). Multi-node: see README (torchrun).")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_obj
+def train(obj, model_name, epochs, lr, dim, layers, batch_size, patience, params, seed, out, nproc, quiet, as_json) -> None:
+    """Train a model on the graph's temporal leave-one-out training part and save a checkpoint.
+
+    Validation (each user's second-last interaction) drives early stopping on full-ranking
+    NDCG@10; the test interaction is never seen. Models: pop, bpr, lightgcn, sasrec, bert4rec,
+    cke, textknn, biasmf (and any registered later).
+
+    \b
+    Example:
+      kgctl train --model lightgcn --epochs 100 --out runs/lightgcn
+      kgctl evaluate runs/lightgcn
+    """
+    from kgrec.models import distributed
+    from kgrec.models.base import get_model_class
+    from kgrec.models.pipeline import train_model
+
+    get_model_class(model_name)  # unknown names fail before the database is read
+    hparams = _collect(epochs, lr, dim, layers, batch_size, patience, params)
+    seed = obj.settings.seed if seed is None else seed
+    out = out or str(Path("runs") / model_name)
+    torchrun = distributed.init_from_env()
+    backend, ds = _open_dataset(obj)
+    with backend:
+        result = train_model(ds, model_name, hparams, seed=seed, out=out if distributed.rank() == 0 else None,
+                             nproc=1 if torchrun else nproc, progress=not quiet)
+    if distributed.rank() != 0:
+        return
+    summary = {
+        "model": model_name, "checkpoint": str(result.checkpoint) if result.checkpoint else None,
+        "best_epoch": result.history.get("best_epoch"), "epochs_run": result.history.get("epochs_run"),
+        "seconds_per_epoch": result.history.get("seconds_per_epoch"), "valid": result.valid,
+        "hparams": result.model.hparams,
+    }
+    if as_json:
+        click.echo(json.dumps(summary, default=str))
+        return
+    valid = ", ".join(f"{k} {v:.4f}" for k, v in result.valid.items() if k != "users")
+    click.echo(f"trained {model_name}: best epoch {summary['best_epoch']} of {summary['epochs_run']}, "
+               f"{summary['seconds_per_epoch'] or 0:.2f} s/epoch")
+    click.echo(f"validation (full ranking): {valid or 'no validation users'}")
+    click.echo(f"checkpoint: {summary['checkpoint']}")
+
+
+@click.command()
+@click.argument("checkpoints", nargs=-1, type=click.Path(file_okay=False))
+@click.option("--model", "-m", "train_models", multiple=True, metavar="NAME",
+              help="Also train NAME now with its tuned defaults and evaluate it (repeatable; no checkpoint kept).")
+@click.option("--epochs", type=int, default=None, help="Epoch cap for models trained with --model.")
+@click.option("--seed", type=int, default=None, help="Seed for models trained with --model.")
+@click.option("--protocol", type=click.Choice(["full", "sampled", "both"]), default="both", show_default=True,
+              help="full: rank against all items; sampled: 1 positive + 99 fixed negatives.")
+@click.option("--negative-seed", type=int, default=2024, show_default=True, help="Seed of the sampled negatives (same for every model).")
+@click.option("--json", "fmt", flag_value="json", help='Print {"protocol": ..., "models": {name: {metric: value}}} (a list of those with both protocols).')
+@click.option("--csv", "fmt", flag_value="csv", help="Print CSV: protocol, model, one column per metric.")
+@click.option("--csv-out", type=click.Path(dir_okay=False), default=None, help="Also write the CSV to this file.")
+@click.option("--plots", type=click.Path(file_okay=False), default=None, help="Write PNG plots (metric bars, training curves) to this folder.")
+@click.option("--force", is_flag=True, help="Use checkpoints trained on an older snapshot of the graph (warns).")
+@click.pass_obj
+def evaluate(obj, checkpoints, train_models, epochs, seed, protocol, negative_seed, fmt, csv_out, plots, force) -> None:
+    """Evaluate checkpoints (and/or freshly trained --model NAMEs) on the test interactions.
+
+    Temporal leave-one-out: each user's last interaction is the test item, the second-last the
+    validation item. Items the user interacted with before are masked. Metrics: HR@1/5/10,
+    NDCG@5/10, MRR, and MSE / like accuracy / like F1 (rating >= 4) for rating models.
+
+    \b
+    Example:
+      kgctl evaluate runs/lightgcn runs/sasrec --plots runs/plots
+      kgctl evaluate --model pop --model bpr --json
+    """
+    from kgrec.models import plots as plotting
+    from kgrec.models import report as reporting
+    from kgrec.models.base import get_model_class
+    from kgrec.models.pipeline import evaluate_models, load_trained, train_model
+
+    if not checkpoints and not train_models:
+        raise KgrecError("nothing to evaluate", "give checkpoint folders (from kgctl train) or --model NAME")
+    for name in train_models:
+        get_model_class(name)
+    protocols = ("full", "sampled") if protocol == "both" else (protocol,)
+    models, histories = {}, {}
+    backend, ds = _open_dataset(obj)
+    with backend:
+        for path in checkpoints:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                name, model, meta = load_trained(ds, path, force=force)
+            for w in caught:
+                click.echo(f"warning: {w.message}", err=True)
+            label = name if name not in models else f"{name} ({Path(path).name})"
+            models[label] = model
+            histories[label] = meta.get("metrics", {}).get("history", {})
+        for name in train_models:
+            hp = {"epochs": epochs} if epochs else {}
+            result = train_model(ds, name, hp, seed=obj.settings.seed if seed is None else seed, progress=True)
+            models[name], histories[name] = result.model, result.history
+        report = evaluate_models(ds, models, protocols, negative_seed)
+    csv_text = reporting.render_csv(report)
+    if csv_out:
+        Path(csv_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(csv_out).write_text(csv_text)
+    if plots:
+        written = plotting.metric_bars(report, plots)
+        curves = plotting.training_curves(histories, plots)
+        written += [curves] if curves else []
+        click.echo(f"plots: {', '.join(str(p) for p in written)}", err=True)
+    if fmt == "json":
+        click.echo(reporting.render_json(report))
+    elif fmt == "csv":
+        click.echo(csv_text, nl=False)
+    else:
+        click.echo(reporting.render_table(report))
+
+
+@click.command()
+@click.option("--model", "-m", "model_name", required=True, metavar="NAME", help="Model to tune.")
+@click.option("--grid", "-g", "grid_pairs", multiple=True, metavar="NAME=V1,V2",
+              help="Values to try for one hyperparameter (repeatable); default: the model's search space.")
+@_hparam_options
+@click.option("--seed", type=int, default=None, help="Seed used for every grid point.")
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="Save the best model's checkpoint here.")
+@click.option("--json", "as_json", is_flag=True, help="Print the grid results as JSON.")
+@click.pass_obj
+def tune(obj, model_name, grid_pairs, epochs, lr, dim, layers, batch_size, patience, params, seed, out, as_json) -> None:
+    """Grid-search hyperparameters on the validation set (full-ranking NDCG@10); the test set is
+    not touched. Prints one row per grid point and the best setting."""
+    from kgrec.models.base import get_model_class
+    from kgrec.models.checkpoint import save_checkpoint
+    from kgrec.models.tune import tune as run_tune
+
+    get_model_class(model_name)
+    fixed = _collect(epochs, lr, dim, layers, batch_size, patience, params)
+    space = _params(grid_pairs, lists=True) if grid_pairs else None
+    seed = obj.settings.seed if seed is None else seed
+    backend, ds = _open_dataset(obj)
+    with backend:
+        result = run_tune(ds, model_name, space, fixed, seed=seed)
+    if out:
+        model = result.best.model
+        save_checkpoint(out, model, ds.data.user_ids, ds.data.item_ids, ds.snapshot_id,
+                        config={"model": model_name, "hparams": model.hparams, "seed": seed, "tuned": result.best_params},
+                        metrics={"valid": result.best.valid, "history": result.best.history, "grid": result.rows})
+    if as_json:
+        click.echo(json.dumps({"model": model_name, "best": result.best_params, "grid": result.rows}, default=str))
+        return
+    keys = list(result.rows[0]) if result.rows else []
+    click.echo("  ".join(keys))
+    for row in result.rows:
+        click.echo("  ".join(f"{row[k]:.4f}" if isinstance(row[k], float) else str(row[k]) for k in keys))
+    click.echo(f"best on validation: {json.dumps(result.best_params)}")
+
+
+@click.group()
+def export() -> None:
+    """Export data from the graph for other tools."""
+
+
+@export.command("recbole")
+@click.option("--split", "out", required=True, type=click.Path(file_okay=False),
+              help="Folder for the RecBole benchmark files of the temporal leave-one-out split.")
+@click.option("--name", default="kgrec", show_default=True, help="Dataset name (file prefix; the sequential copy is NAME-seq).")
+@click.option("--max-len", type=int, default=50, show_default=True, help="History length in the sequential files.")
+@click.pass_obj
+def export_recbole(obj, out, name, max_len) -> None:
+    """Write the exact split kgctl train/evaluate use as RecBole benchmark files:
+    NAME.train/.valid/.test.inter (+ NAME.kg, NAME.link when the graph has KG edges) and
+    NAME-seq/ with item_id_list histories for RecBole's sequential models.
+
+    \b
+    RecBole settings to read them (see benchmarks/recbole_side_by_side.py):
+      benchmark_filename: [train, valid, test]
+      eval_args: {split: {RS: [1.0, 0.0, 0.0]}, order: TO, group_by: user, mode: full}
+    """
+    from kgrec.models.data import KnowledgeGraphData
+    from kgrec.models.recbole_export import export_split
+
+    backend, ds = _open_dataset(obj)
+    with backend:
+        kg = KnowledgeGraphData.from_backend(backend, ds.data.item_ids)
+        summary = export_split(ds.split, out, name, kg, max_len)
+    click.echo(f"wrote {summary.folder} (train {summary.rows['train']}, valid {summary.rows['valid']}, test {summary.rows['test']} "
+               f"interactions; {summary.kg_triples} KG triples, {summary.linked_items} items linked to entities) and {summary.seq_folder}")
+
+
+COMMANDS = [train, evaluate, tune, export]

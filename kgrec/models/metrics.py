@@ -1,0 +1,95 @@
+"""Ranking and rating metrics: pure functions of ranks / predictions, no model or data access.
+
+A *rank* is the 0-based position of the held-out item in a model's ranked candidate list
+(0 = first). ``rank_of_positive`` turns a score matrix into ranks; the metrics below turn ranks
+into numbers. Names follow the seed paper's tables: ``HR@k``, ``NDCG@k``, ``MRR``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+RANKING_METRICS = ("HR@1", "HR@5", "HR@10", "NDCG@5", "NDCG@10", "MRR")
+RATING_METRICS = ("MSE", "like_accuracy", "like_F1")
+LIKE_THRESHOLD = 4.0
+
+
+def rank_of_positive(scores: np.ndarray, positive: np.ndarray, candidate_ids: np.ndarray | None = None) -> np.ndarray:
+    """Rank of ``scores[r, positive[r]]`` in row r: how many candidates score strictly higher,
+    plus how many tie with it and come first in the tie-break order (ascending ``candidate_ids``,
+    default the column index, the same order ``Recommender.recommend`` uses). NaN scores are
+    treated as -inf."""
+    scores = np.asarray(scores, dtype=np.float64)
+    scores = np.where(np.isnan(scores), -np.inf, scores)
+    rows = np.arange(len(scores))
+    positive = np.asarray(positive, dtype=np.int64)
+    pos_score = scores[rows, positive][:, None]
+    if candidate_ids is None:
+        candidate_ids = np.broadcast_to(np.arange(scores.shape[1]), scores.shape)
+    candidate_ids = np.asarray(candidate_ids)
+    pos_id = candidate_ids[rows, positive][:, None] if candidate_ids.ndim == 2 else candidate_ids[positive][:, None]
+    higher = (scores > pos_score).sum(axis=1)
+    ties_first = ((scores == pos_score) & (candidate_ids < pos_id)).sum(axis=1)
+    return (higher + ties_first).astype(np.int64)
+
+
+def hit_rate(ranks: np.ndarray, k: int) -> float:
+    """Share of users whose held-out item is in the top k."""
+    ranks = np.asarray(ranks)
+    return float(np.mean(ranks < k)) if len(ranks) else float("nan")
+
+
+def ndcg(ranks: np.ndarray, k: int) -> float:
+    """NDCG@k with one relevant item: 1/log2(rank+2) when rank < k, else 0; averaged."""
+    ranks = np.asarray(ranks, dtype=np.float64)
+    if not len(ranks):
+        return float("nan")
+    gains = np.where(ranks < k, 1.0 / np.log2(ranks + 2.0), 0.0)
+    return float(gains.mean())
+
+
+def mrr(ranks: np.ndarray) -> float:
+    """Mean reciprocal rank over the whole list (not truncated)."""
+    ranks = np.asarray(ranks, dtype=np.float64)
+    return float(np.mean(1.0 / (ranks + 1.0))) if len(ranks) else float("nan")
+
+
+def ranking_metrics(ranks: np.ndarray) -> dict[str, float]:
+    """HR@1/5/10, NDCG@5/10 and MRR from ranks."""
+    return {
+        "HR@1": hit_rate(ranks, 1),
+        "HR@5": hit_rate(ranks, 5),
+        "HR@10": hit_rate(ranks, 10),
+        "NDCG@5": ndcg(ranks, 5),
+        "NDCG@10": ndcg(ranks, 10),
+        "MRR": mrr(ranks),
+    }
+
+
+def mse(predicted: np.ndarray, actual: np.ndarray) -> float:
+    predicted, actual = np.asarray(predicted, np.float64), np.asarray(actual, np.float64)
+    return float(np.mean((predicted - actual) ** 2)) if len(actual) else float("nan")
+
+
+def like_accuracy(predicted: np.ndarray, actual: np.ndarray, threshold: float = LIKE_THRESHOLD) -> float:
+    """Accuracy of like (rating >= threshold) vs dislike, predicted rating against the true one."""
+    p, a = np.asarray(predicted) >= threshold, np.asarray(actual) >= threshold
+    return float(np.mean(p == a)) if len(a) else float("nan")
+
+
+def like_f1(predicted: np.ndarray, actual: np.ndarray, threshold: float = LIKE_THRESHOLD) -> float:
+    """F1 of the 'like' class (rating >= threshold). 0 when there is no true or predicted like."""
+    p, a = np.asarray(predicted) >= threshold, np.asarray(actual) >= threshold
+    if not len(a):
+        return float("nan")
+    tp = float(np.sum(p & a))
+    denom = float(np.sum(p) + np.sum(a))
+    return 2.0 * tp / denom if denom else 0.0
+
+
+def rating_metrics(predicted: np.ndarray, actual: np.ndarray) -> dict[str, float]:
+    """MSE, like/dislike accuracy and F1 over the pairs whose true rating is known (not NaN)."""
+    predicted, actual = np.asarray(predicted, np.float64), np.asarray(actual, np.float64)
+    known = ~np.isnan(actual)
+    p, a = predicted[known], actual[known]
+    return {"MSE": mse(p, a), "like_accuracy": like_accuracy(p, a), "like_F1": like_f1(p, a)}

@@ -1,0 +1,136 @@
+"""kgctl train / evaluate / tune / export recbole through click's runner, on a real database."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from kgrec.cli.main import cli
+from kgrec.kg import open_backend
+from tests.models.conftest import build_tiny_graph
+
+SMALL = ["--dim", "8", "--batch-size", "32", "--epochs", "2"]
+
+
+@pytest.fixture
+def tiny_db(db_path):
+    with open_backend(db_path) as b:
+        b.init_schema()
+        build_tiny_graph(b)
+    return db_path
+
+
+def _run(db, *args):
+    result = CliRunner().invoke(cli, ["--db", db, *args], catch_exceptions=False)
+    return result
+
+
+def test_train_then_evaluate_json_csv_and_plots(tiny_db, tmp_path):
+    out = tmp_path / "runs" / "lightgcn"
+    r = _run(tiny_db, "train", "--model", "lightgcn", *SMALL, "--out", str(out), "--quiet")
+    assert r.exit_code == 0, r.output
+    assert "trained lightgcn" in r.output and (out / "checkpoint.json").exists()
+
+    r = _run(tiny_db, "evaluate", str(out), "--model", "pop", "--json", "--plots", str(tmp_path / "plots"),
+             "--csv-out", str(tmp_path / "m.csv"))
+    assert r.exit_code == 0, r.output
+    objects = json.loads(r.stdout)
+    assert [o["protocol"] for o in objects] == ["full", "sampled"]
+    assert set(objects[0]["models"]) == {"lightgcn", "pop"}
+    assert 0 <= objects[0]["models"]["lightgcn"]["NDCG@10"] <= 1
+    for png in ("metrics_full.png", "metrics_sampled.png", "training_curves.png"):
+        assert (tmp_path / "plots" / png).stat().st_size > 1000
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "m.csv").read_text())))
+    assert {(row["protocol"], row["model"]) for row in rows} == {(p, m) for p in ("full", "sampled") for m in ("lightgcn", "pop")}
+
+    r = _run(tiny_db, "evaluate", str(out), "--protocol", "full", "--json")
+    single = json.loads(r.stdout)
+    assert single["protocol"] == "full" and list(single["models"]) == ["lightgcn"]
+
+    r = _run(tiny_db, "evaluate", str(out))
+    assert "full: full ranking" in r.output and "sampled: 1 positive + 99" in r.output and "NDCG@10" in r.output
+
+
+def test_rating_model_reports_rating_metrics(tiny_db):
+    r = _run(tiny_db, "evaluate", "--model", "biasmf", "--epochs", "2", "--protocol", "full", "--json")
+    assert r.exit_code == 0, r.output
+    metrics = json.loads(r.stdout)["models"]["biasmf"]
+    assert {"MSE", "like_accuracy", "like_F1"} <= set(metrics)
+
+
+def test_bad_input_gives_one_clear_line(tiny_db, db_path, tmp_path):
+    r = _run(tiny_db, "train", "--model", "nope")
+    assert r.exit_code != 0 and "unknown model 'nope'" in r.output and "Traceback" not in r.output
+    empty = str(tmp_path / "empty.db")
+    assert _run(empty, "init").exit_code == 0
+    r = _run(empty, "train", "--model", "pop")
+    assert r.exit_code != 0 and "nothing to train on" in r.output
+    r = _run(tiny_db, "evaluate", str(tmp_path / "missing"))
+    assert r.exit_code != 0 and "no checkpoint" in r.output
+    r = _run(tiny_db, "evaluate")
+    assert r.exit_code != 0 and "nothing to evaluate" in r.output
+
+
+def test_stale_checkpoint_refused_then_forced(tiny_db, tmp_path):
+    import pyarrow as pa
+
+    out = str(tmp_path / "pop")
+    assert _run(tiny_db, "train", "--model", "pop", "--out", out).exit_code == 0
+    with open_backend(tiny_db) as b:
+        b.insert_relationships("INTERACTED", pa.table({"src": ["u0"], "dst": ["p1"], "timestamp": [99999]}))
+        b.set_meta("revision", "tiny-2")
+    r = _run(tiny_db, "evaluate", out)
+    assert r.exit_code != 0 and "graph snapshot" in r.output and "--force" in r.output
+    r = _run(tiny_db, "evaluate", out, "--force", "--protocol", "full")
+    assert r.exit_code == 0, r.output
+
+
+def test_tune_picks_on_validation(tiny_db):
+    r = _run(tiny_db, "tune", "--model", "textknn", "--grid", "recent=0,2", "--json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert [row["recent"] for row in out["grid"]] == [0, 2]
+    best = max(out["grid"], key=lambda row: row["valid_NDCG@10"])
+    assert out["best"] == {"recent": best["recent"]}
+
+
+def test_export_recbole_writes_the_split(tiny_db, tmp_path):
+    r = _run(tiny_db, "export", "recbole", "--split", str(tmp_path / "rb"), "--name", "tiny")
+    assert r.exit_code == 0, r.output
+    folder = tmp_path / "rb" / "tiny"
+    lines = {p: (folder / f"tiny.{p}.inter").read_text().splitlines() for p in ("train", "valid", "test")}
+    assert lines["train"][0] == "user_id:token\titem_id:token\trating:float\ttimestamp:float"
+    assert len(lines["valid"]) - 1 == len(lines["test"]) - 1 == 16  # every tiny user has >= 6 interactions
+    assert (folder / "tiny.kg").exists() and (folder / "tiny.link").exists()
+    seq = (tmp_path / "rb" / "tiny-seq" / "tiny-seq.test.inter").read_text().splitlines()
+    assert seq[0].startswith("user_id:token\titem_id_list:token_seq\titem_id:token")
+
+
+def test_cli_module_runs_as_a_process(tiny_db):
+    """The entry point the README uses, in a real subprocess."""
+    proc = subprocess.run([sys.executable, "-m", "kgrec.cli.main", "--db", tiny_db, "evaluate", "--model", "pop", "--csv"],
+                          capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2])
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0].startswith("protocol,model,HR@1")
+
+
+def test_users_with_one_interaction_train_with_a_warning(db_path):
+    import pyarrow as pa
+
+    with open_backend(db_path) as b:
+        b.init_schema()
+        b.insert_nodes("User", pa.table({"id": ["a", "b"]}))
+        b.insert_nodes("Product", pa.table({"id": ["x", "y"]}))
+        b.insert_relationships("INTERACTED", pa.table({"src": ["a", "b"], "dst": ["x", "y"], "timestamp": [1, 2]}))
+    r = _run(db_path, "train", "--model", "bpr", "--epochs", "1", "--quiet", "--out", str(Path(db_path).parent / "bpr"))
+    assert r.exit_code == 0, r.output
+    assert "warning: no user has 3 or more interactions" in r.output
+    r = _run(db_path, "evaluate", str(Path(db_path).parent / "bpr"))
+    assert r.exit_code != 0 and "at least 3 interactions" in r.output

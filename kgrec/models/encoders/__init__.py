@@ -1,0 +1,1 @@
+"""Text and image encoders that write embeddings onto Product nodes, and nearest-neighbour search."""

@@ -71,9 +71,9 @@ def cli(ctx: click.Context, db: str | None, debug: bool) -> None:
 
 
 def _register() -> None:
-    from kgrec.cli import db_commands
+    from kgrec.cli import db_commands, embed_commands
 
-    for module in (db_commands,):
+    for module in (db_commands, embed_commands):
         for command in module.COMMANDS:
             cli.add_command(command)
 

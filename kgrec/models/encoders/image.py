@@ -252,8 +252,9 @@ class ImageEncoder:
         return canvas
 
     def to_batch(self, arrays: Sequence[np.ndarray]) -> torch.Tensor:
+        # NHWC pixels viewed as NCHW: channels-last memory, which the CPU convolutions run fastest on.
         batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).div_(255.0)
-        return (batch - self.mean) / self.std
+        return ((batch - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
 
     def _forward(self, batch: torch.Tensor) -> torch.Tensor:
         if self.head.mode == "final":

@@ -44,7 +44,8 @@ class EmbedReport:
     no_input: int = 0  # no text fields / no image_ref
     deferred: int = 0  # left for a later run by --limit
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (product id, why) for unreadable images
-    seconds: float = 0.0
+    seconds: float = 0.0  # wall clock of the whole pass: read, hash, decode, encode, write
+    model_seconds: float = 0.0  # wall clock spent inside the model forward
 
     @property
     def rate(self) -> float:
@@ -171,7 +172,9 @@ def embed_texts(
         with _progress(len(todo), "embed text", progress) as bar:
             for start in range(0, len(todo), write_every):
                 chunk = todo.iloc[start : start + write_every]
+                forward = time.perf_counter()
                 vectors = encoder.encode(chunk["text"].tolist(), batch_size=batch_size)
+                report.model_seconds += time.perf_counter() - forward
                 writer.submit(
                     pa.table(
                         {
@@ -275,7 +278,9 @@ def embed_images(
         with _progress(len(todo), "embed images", progress) as bar:
             for size, ok, batch in _prepared_batches(todo, encoder, batch_size, report.skipped):
                 if batch is not None:
+                    forward = time.perf_counter()
                     done_vectors.append(encoder.encode_batch(batch))
+                    report.model_seconds += time.perf_counter() - forward
                     done_ids.extend(pid for pid, _ in ok)
                     done_hashes.extend(digest for _, digest in ok)
                 if len(done_ids) >= write_every:

@@ -33,6 +33,8 @@ test: install data
 demo: install data
 	mkdir -p demo-out
 	$(KGCTL) --db $(DEMO_DB) init
+# after the ingest step: 384-d MiniLM text embeddings of every product (incremental)
+	$(KGCTL) --db $(DEMO_DB) embed --text
 	$(KGCTL) --db $(DEMO_DB) stats
 
 clean:

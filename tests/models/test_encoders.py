@@ -251,3 +251,24 @@ def test_cli_embed_and_similar_round_trip(db_path):
     assert no_image.exit_code == 1 and "kgctl embed --image" in no_image.output
     bad = runner.invoke(cli, ["--db", db_path, "embed", "--text-template", "{nope}"])
     assert bad.exit_code != 0 and "unknown field" in bad.output
+
+
+def test_other_timm_backbone_loads_local_weights_and_mismatch_is_refused(tmp_path):
+    """Loading logic only: a ViT's own state_dict saved at 224 px loads at 64 px (position
+    embeddings resampled) and feeds the multi-scale head; weights of another architecture are refused."""
+    import torch
+
+    from kgrec.models.encoders.image import EncoderError
+
+    timm = timm_compat.import_timm()
+    torch.manual_seed(0)
+    weights = tmp_path / "vit_tiny.pth"
+    torch.save(timm.create_model("vit_tiny_patch16_224", num_classes=0).state_dict(), weights)
+    encoder = ImageEncoder("vit_tiny_patch16_224", weights=weights, image_size=64)
+    assert encoder.dim > 192 and json.loads(encoder.record)["size"] == 64
+    vectors = encoder.encode([Image.fromarray(_shape_image("disc")), Image.fromarray(_shape_image("stripes"))])
+    assert vectors.shape == (2, encoder.dim) and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+    with pytest.raises(EncoderError, match="do not fit"):
+        ImageEncoder("vit_tiny_patch16_224", weights=packaged_lite0_weights(), image_size=64)
+    with pytest.raises(EncoderError, match="no local weights"):
+        ImageEncoder("vit_tiny_patch16_224")

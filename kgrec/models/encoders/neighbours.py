@@ -100,7 +100,7 @@ def similar_products(backend: Backend, product_id: str, *, by: str = "text", k: 
         raise KgrecError(f"k must be at least 1, got {k}")
     if by not in BY_CHOICES:
         raise KgrecError(f"unknown embedding {by!r}", f"choose one of {', '.join(BY_CHOICES)}")
-    found = backend.execute("MATCH (p:Product {id: $id}) RETURN p.id AS id", {"id": product_id})
+    found = backend.run("find_product", {"id": product_id})
     if found.num_rows == 0:
         raise UnknownProduct(f"no product with id {product_id!r}", "check the id, e.g. with `kgctl cypher`")
     if by != "fused":

@@ -205,8 +205,8 @@ def _prepared_batches(
             try:
                 arrays.append(encoder.preprocess(image_refs.load_image(ref)))
                 ok.append((pid, digest))
-            except (image_refs.ImageError, OSError, ValueError) as exc:
-                skipped.append((pid, str(exc)))
+            except Exception as exc:  # noqa: BLE001 - one bad image (decompression bomb, truncated file ...) is never fatal
+                skipped.append((pid, str(exc) or type(exc).__name__))
         return len(batch), ok, (encoder.to_batch(arrays) if arrays else None)
 
     batches = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]

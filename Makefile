@@ -57,6 +57,8 @@ demo: install data
 	mkdir -p demo-out
 	$(KGCTL) --db $(DEMO_DB) init
 	$(KGCTL) --db $(DEMO_DB) ingest recbole --dataset ml-100k --quarantine demo-out/quarantine-ml-100k.jsonl
+# after the ingest step: 384-d MiniLM text embeddings of every product (incremental)
+	$(KGCTL) --db $(DEMO_DB) embed --text
 	$(KGCTL) --db $(DEMO_DB) stats
 	# train a baseline on the graph's temporal leave-one-out split and print the evaluation table
 	# (needs the ingest step above it: kgctl ingest recbole --dataset ml-100k)

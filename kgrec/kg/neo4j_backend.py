@@ -201,6 +201,24 @@ class Neo4jBackend(Backend):
 
         return self._transact(work, write=False)
 
+    # ----------------------------------------------------------------- vector search
+    def vector_neighbours(self, label: str, prop: str, node_id: str, k: int) -> pa.Table | None:
+        """Nearest nodes by an ONLINE cosine vector index on ``label.prop`` (``id, title, score``), or
+        None when there is no such index (the caller then searches exactly)."""
+        indexes = self.run("vector_indexes").to_pylist()
+        name = next(
+            (
+                ix["name"]
+                for ix in indexes
+                if ix["labels"] == [label] and ix["properties"] == [prop] and str(ix["similarity"]).lower() == "cosine"
+            ),
+            None,
+        )
+        if name is None:
+            return None
+        text = self.cypher.render("vector_neighbours", label=label, property=prop)
+        return self._execute(text, {"id": node_id, "k": int(k), "index": name}, write=False)
+
     # ----------------------------------------------------------------- schema
     def _create_schema(self) -> None:
         self._check_writable()

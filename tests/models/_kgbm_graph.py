@@ -16,13 +16,14 @@ def build_tiny_graph(backend, *, text: bool = True, seed: int = 0) -> None:
     items = [f"p{i:02d}" for i in range(N_ITEMS)]
     cats = [f"c{c}" for c in range(N_CATEGORIES)]
     ents = [f"e{e}" for e in range(N_ENTITIES)]
+    leaf = "e_leaf"  # an entity with a single neighbour (pruned by kg_min_degree=2)
     backend.insert_nodes("User", pa.table({"id": users}))
     backend.insert_nodes("Product", pa.table({"id": items, "title": [f"item {i}" for i in range(N_ITEMS)]}))
     backend.insert_nodes("Category", pa.table({"id": cats, "name": cats}))
-    backend.insert_nodes("Entity", pa.table({"id": ents}))
+    backend.insert_nodes("Entity", pa.table({"id": ents + [leaf]}))
     item_cat = [i % N_CATEGORIES for i in range(N_ITEMS)]
     backend.insert_relationships("IN_CATEGORY", pa.table({"src": items, "dst": [cats[c] for c in item_cat]}))
-    backend.insert_relationships("LINKED_TO", pa.table({"src": items, "dst": [ents[i % N_ENTITIES] for i in range(N_ITEMS)]}))
+    backend.insert_relationships("LINKED_TO", pa.table({"src": items + [items[0]], "dst": [ents[i % N_ENTITIES] for i in range(N_ITEMS)] + [leaf]}))
     heads = [ents[e] for e in range(N_ENTITIES) for _ in range(2)]
     tails = [ents[(e + k + 1) % N_ENTITIES] for e in range(N_ENTITIES) for k in range(2)]
     relation = ["film.directed_by" if k == 0 else "film.genre" for e in range(N_ENTITIES) for k in range(2)]

@@ -74,10 +74,12 @@ def test_modalities_switch_off_and_are_reported(tiny, capsys):
     assert h["modalities"]["kg"].startswith("on (interaction graph only")
 
 
-def test_database_sampled_subgraph_matches_full_graph(tiny):
+@pytest.mark.parametrize("conv,min_degree", [("compgcn", 1), ("rgcn", 2)])
+def test_database_sampled_subgraph_matches_full_graph(tiny, conv, min_degree):
     backend, data, split, inputs = tiny
-    model = KGBM4Rec(epochs=2, gnn_layers=2, **SMALL)
+    model = KGBM4Rec(epochs=2, gnn_layers=2, conv=conv, kg_min_degree=min_degree, **SMALL)
     model.fit(split.train, inputs=inputs)
+    assert (("Entity", "e_leaf") in model.ckg.node_index()) == (min_degree == 1)
     full = model.gnn_full()
     fs, gs = remote_backend(backend, exclude=["INTERACTED"])
     # interactions come from the training split, never from the database (which holds the test items)

@@ -35,16 +35,14 @@ class RelationalLayer(nn.Module):
             self.coefficients = nn.Parameter(torch.randn(n_relations, n_bases) / n_bases**0.5)
 
     def forward(self, h: torch.Tensor, graph: RelationalCSR) -> torch.Tensor:
-        agg = torch.zeros_like(h)
-        for r, (rows, mat) in enumerate(zip(graph.rows, graph.mats)):
-            if mat is None:
-                continue
-            pooled = torch.sparse.mm(mat, h)  # mean-normalised sum over this relation's in-neighbours
-            if self.conv == "compgcn":
-                message = pooled * self.relation[r]
-            else:
-                message = pooled @ torch.einsum("b,bij->ij", self.coefficients[r], self.bases)
-            agg = agg.index_add(0, rows, message)
+        pooled = torch.sparse.mm(graph.matrix, h)  # per (relation, destination): mean-normalised neighbour sum
+        if self.conv == "compgcn":
+            message = pooled * self.relation[graph.row_rel]
+        else:
+            weights = torch.einsum("rb,bij->rij", self.coefficients, self.bases)
+            parts = [pooled[a:b] @ weights[r] for r, (a, b) in enumerate(zip(graph.bounds[:-1], graph.bounds[1:])) if b > a]
+            message = torch.cat(parts) if parts else pooled
+        agg = torch.zeros_like(h).index_add(0, graph.row_dst, message)
         return torch.tanh(self.self_weight(h) + self.neighbour_weight(agg))
 
 

@@ -12,6 +12,7 @@ graph (cached) and, by the same function, for a sampled subgraph.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import numpy as np
 import torch
@@ -24,37 +25,42 @@ INTERACTED = "INTERACTED"
 
 @dataclasses.dataclass
 class RelationalCSR:
+    """All relations in one sparse CSR matrix: one row per (relation, destination) pair, grouped
+    by relation; ``row_dst``/``row_rel`` say which node and relation a row belongs to and
+    ``bounds[r]:bounds[r+1]`` are relation r's rows. Values are 1 / total in-degree of the
+    destination, so summing the rows of a node gives the mean over all its in-neighbours."""
+
     n_nodes: int
-    rows: list[torch.Tensor]  # per relation: destination node indices (unique)
-    mats: list[torch.Tensor | None]  # per relation: sparse CSR (len(rows), n_nodes), mean-normalised
+    matrix: torch.Tensor  # sparse CSR (n_rows, n_nodes)
+    row_dst: torch.Tensor
+    row_rel: torch.Tensor
+    bounds: list[int]
 
     @classmethod
     def build(cls, src: np.ndarray, dst: np.ndarray, rel: np.ndarray, n_nodes: int, n_relations: int) -> "RelationalCSR":
         src, dst, rel = (np.asarray(a, dtype=np.int64) for a in (src, dst, rel))
         degree = np.bincount(dst, minlength=n_nodes).astype(np.float32)
-        rows, mats = [], []
         order = np.lexsort((src, dst, rel))
         src, dst, rel = src[order], dst[order], rel[order]
-        bounds = np.searchsorted(rel, np.arange(n_relations + 1))
-        for r in range(n_relations):
-            s, d = src[bounds[r]:bounds[r + 1]], dst[bounds[r]:bounds[r + 1]]
-            if len(d) == 0:
-                rows.append(torch.zeros(0, dtype=torch.long))
-                mats.append(None)
-                continue
-            uniq, local = np.unique(d, return_inverse=True)
-            crow = np.zeros(len(uniq) + 1, dtype=np.int64)
-            np.add.at(crow, local + 1, 1)
-            crow = np.cumsum(crow)
-            values = 1.0 / degree[d]
-            mats.append(torch.sparse_csr_tensor(torch.from_numpy(crow), torch.from_numpy(s.copy()),
-                                                torch.from_numpy(values.astype(np.float32)), size=(len(uniq), n_nodes)))
-            rows.append(torch.from_numpy(uniq))
-        return cls(n_nodes, rows, mats)
+        key = rel * max(n_nodes, 1) + dst
+        new_row = np.r_[True, key[1:] != key[:-1]] if len(key) else np.zeros(0, bool)
+        row_of_edge = np.cumsum(new_row) - 1
+        n_rows = int(new_row.sum())
+        crow = np.zeros(n_rows + 1, dtype=np.int64)
+        np.add.at(crow, row_of_edge + 1, 1)
+        crow = np.cumsum(crow)
+        values = (1.0 / degree[dst]).astype(np.float32) if len(dst) else np.zeros(0, np.float32)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "sparse CSR support is in beta"
+            matrix = torch.sparse_csr_tensor(torch.from_numpy(crow), torch.from_numpy(src.copy()), torch.from_numpy(values),
+                                             size=(n_rows, n_nodes))
+        row_rel = rel[new_row]
+        bounds = np.searchsorted(row_rel, np.arange(n_relations + 1)).tolist()
+        return cls(n_nodes, matrix, torch.from_numpy(dst[new_row].copy()), torch.from_numpy(row_rel.copy()), bounds)
 
     @property
     def n_edges(self) -> int:
-        return int(sum(m.values().numel() for m in self.mats if m is not None))
+        return int(self.matrix.values().numel())
 
 
 @dataclasses.dataclass
@@ -72,11 +78,18 @@ class CollaborativeKG:
     tail: np.ndarray
 
     @classmethod
-    def build(cls, train: InteractionData, kg: KnowledgeGraphData | None, *, use_kg: bool = True) -> "CollaborativeKG":
+    def build(cls, train: InteractionData, kg: KnowledgeGraphData | None, *, use_kg: bool = True,
+              min_degree: int = 1) -> "CollaborativeKG":
+        """``min_degree``: keep a non-item KG node only when it has at least this many distinct
+        neighbours (2 drops leaves such as an actor of a single film, whose embedding would be a
+        free per-item parameter; items are always kept)."""
         if kg is not None and use_kg:
-            labels, ids = list(kg.node_labels), list(kg.node_ids)
+            keep = _kept_nodes(kg, min_degree)
+            new_index = np.cumsum(keep) - 1
+            edge_ok = keep[kg.head] & keep[kg.tail]
+            labels, ids = list(kg.node_labels[keep]), list(kg.node_ids[keep])
             names = list(kg.relation_names)
-            head, rel, tail = [kg.head], [kg.relation], [kg.tail]
+            head, rel, tail = [new_index[kg.head[edge_ok]]], [kg.relation[edge_ok]], [new_index[kg.tail[edge_ok]]]
         else:
             labels, ids, names = ["Product"] * train.n_items, list(train.item_ids), []
             head, rel, tail = [], [], []
@@ -119,6 +132,17 @@ class CollaborativeKG:
         return RelationalCSR.build(src, dst, rel, self.n_nodes, self.n_relations)
 
 
+def _kept_nodes(kg: KnowledgeGraphData, min_degree: int) -> np.ndarray:
+    keep = np.ones(kg.n_nodes, dtype=bool)
+    if min_degree <= 1 or len(kg.head) == 0:
+        return keep
+    pairs = np.unique(np.stack([np.r_[kg.head, kg.tail], np.r_[kg.tail, kg.head]], 1), axis=0)
+    neighbours = np.bincount(pairs[:, 0], minlength=kg.n_nodes)
+    keep = neighbours >= min_degree
+    keep[: kg.n_items] = True
+    return keep
+
+
 def subgraph_from_hetero_batch(batch, store_index, ckg: CollaborativeKG) -> tuple[torch.Tensor, RelationalCSR, dict[str, torch.Tensor]]:
     """Turn a sampled PyG ``HeteroData`` mini-batch (node types = labels, ``n_id`` = the graph
     store's per-label index) into global node ids plus the subgraph's ``RelationalCSR``.
@@ -130,10 +154,9 @@ def subgraph_from_hetero_batch(batch, store_index, ckg: CollaborativeKG) -> tupl
     for label in batch.node_types:
         n_id = batch[label].n_id
         ids = store_index.id_of(label, n_id.numpy()).to_pylist()
+        # nodes the trained graph left out (pruned leaves, nodes added since) get index -1:
+        # their edges are dropped below, as the full graph has none of them
         g = [key_to_global.get((label, str(i)), -1) for i in ids]
-        if any(x < 0 for x in g):
-            missing = next(i for i, x in zip(ids, g) if x < 0)
-            raise KeyError(f"sampled node {label} {missing!r} is not in the trained graph")
         offsets[label] = count
         positions[label] = torch.arange(count, count + len(g))
         globals_.extend(g)
@@ -148,5 +171,9 @@ def subgraph_from_hetero_batch(batch, store_index, ckg: CollaborativeKG) -> tupl
         dst.append(e[1].numpy() + offsets[d_label])
         rel.append(np.full(e.shape[1], rel_index[name], dtype=np.int64))
     cat = (lambda parts: np.concatenate(parts) if parts else np.zeros(0, np.int64))
-    structure = RelationalCSR.build(cat(src), cat(dst), cat(rel), count, ckg.n_relations)
-    return torch.tensor(globals_, dtype=torch.long), structure, positions
+    src, dst, rel = cat(src), cat(dst), cat(rel)
+    known = np.asarray(globals_, dtype=np.int64) >= 0
+    ok = known[src] & known[dst] if len(src) else np.zeros(0, bool)
+    structure = RelationalCSR.build(src[ok], dst[ok], rel[ok], count, ckg.n_relations)
+    # unknown nodes get any valid row of the embedding table: they have no edges into known nodes
+    return torch.tensor(np.where(known, globals_, 0), dtype=torch.long), structure, positions

@@ -39,7 +39,7 @@ LIKE_THRESHOLD = 4.0
 DEFAULTS: dict[str, Any] = {
     "dim": 64, "max_len": 50, "n_layers": 2, "n_heads": 2, "dropout": 0.2,
     "mask_prob": 0.2, "last_mask_prob": 0.25,
-    "gnn_layers": 2, "conv": "compgcn", "n_bases": 4, "gnn_dropout": 0.1,
+    "gnn_layers": 2, "conv": "compgcn", "n_bases": 4, "gnn_dropout": 0.1, "kg_min_degree": 1,
     "lr": 1e-3, "weight_decay": 0.0, "batch_size": 128, "epochs": 100, "patience": 10, "eval_every": 2,
     "rating_weight": 0.1, "like_weight": 0.1, "num_negatives": 0,
     "no_kg": False, "no_seq": False, "no_text": False, "no_image": False,
@@ -109,7 +109,7 @@ class KGBM4Rec(Recommender):
             self._features["image_present"] = torch.from_numpy(np.asarray(inputs.image_present, dtype=np.float32))
             image_dim = self._features["image"].shape[1]
         if use["kg"]:
-            self.ckg = CollaborativeKG.build(train, inputs.kg)
+            self.ckg = CollaborativeKG.build(train, inputs.kg, min_degree=hp["kg_min_degree"])
             self._structure = self.ckg.propagation()
         else:
             self.ckg, self._structure = None, None

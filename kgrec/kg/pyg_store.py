@@ -61,7 +61,8 @@ class NodeIndex:
     def __init__(self, backend: Backend, labels: Iterable[str]):
         self.ids: dict[str, pa.Array] = {}
         for label in labels:
-            ids = backend.export_nodes(label).column("id").combine_chunks()
+            # cast: Neo4j answers an empty result with null-typed columns
+            ids = backend.export_nodes(label).column("id").combine_chunks().cast(pa.string())
             self.ids[label] = ids.take(pc.sort_indices(ids))
 
     def size(self, label: str) -> int:
@@ -71,6 +72,7 @@ class NodeIndex:
         """Dense indices of the given ids (-1 where unknown)."""
         if not isinstance(values, (pa.Array, pa.ChunkedArray)):
             values = pa.array(list(values), pa.string())
+        values = values.cast(pa.string())
         found = pc.index_in(values, value_set=self.ids[label])
         return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
 

@@ -156,7 +156,7 @@ class KGBM4Rec(Recommender):
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.net.parameters(), 5.0)
                 optimizer.step()
-                losses.append(float(loss))
+                losses.append(float(loss.detach()))
             history["seconds_per_epoch"].append(time.perf_counter() - started)
             history["loss"].append(float(np.mean(losses)))
             postfix = {"loss": f"{history['loss'][-1]:.4f}"}

@@ -139,3 +139,21 @@ def test_observe_history_changes_sequence_input(tiny):
     order = np.lexsort((known.item, known.timestamp, known.user))
     model.observe_history(known.subset(order))
     assert not np.allclose(before, model.score(split.valid.user))
+
+
+def test_private_dev_ranking_metrics_by_hand():
+    """The development evaluator (replaced by kgrec.models.evaluation at merge) on hand-computed cases."""
+    import scipy.sparse as sp
+
+    from kgrec.models.kgbm4rec._dev_eval import full_ranking
+
+    scores = np.array([[0.9, 0.8, 0.1, 0.5], [0.1, 0.2, 0.3, 0.4]])
+    seen = sp.csr_matrix(np.array([[1, 0, 0, 0], [0, 0, 0, 0]]))
+    # user 0: item 0 masked, target 3 ranks second (after item 1): hit, NDCG 1/log2(3)
+    # user 1: target 0 ranks fourth: a miss at k=3, a hit at k=4 with NDCG 1/log2(5)
+    m = full_ranking(lambda u: scores[u], np.array([0, 1]), np.array([3, 0]), seen, k=3)
+    assert m["HR@3"] == 0.5
+    assert m["NDCG@3"] == pytest.approx(1 / np.log2(3) / 2)
+    m = full_ranking(lambda u: scores[u], np.array([0, 1]), np.array([3, 0]), seen, k=4)
+    assert m["HR@4"] == 1.0
+    assert m["NDCG@4"] == pytest.approx((1 / np.log2(3) + 1 / np.log2(5)) / 2)

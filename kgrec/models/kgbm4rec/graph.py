@@ -1,0 +1,179 @@
+"""The collaborative knowledge graph KGBM4Rec's GNN runs on, in one global node numbering:
+knowledge-graph nodes first (items 0..n_items-1, then categories, brands, shops, tags, entities,
+as ``KnowledgeGraphData`` numbers them), then users. Relations are the KG's typed relations plus
+INTERACTED (training split only), each with its reverse ``rev_NAME``.
+
+``RelationalCSR`` is the propagation structure: per relation, the distinct destination rows and a
+CSR matrix (rows x all nodes) already divided by each destination's total in-degree, so that one
+layer is a sum of per-relation sparse products (mean aggregation). It is built once for the full
+graph (cached) and, by the same function, for a sampled subgraph.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+
+import numpy as np
+import torch
+
+from kgrec.kg.pyg_store import REVERSE_PREFIX
+from kgrec.models.data import InteractionData, KnowledgeGraphData
+
+INTERACTED = "INTERACTED"
+
+
+@dataclasses.dataclass
+class RelationalCSR:
+    """All relations in one sparse CSR matrix: one row per (relation, destination) pair, grouped
+    by relation; ``row_dst``/``row_rel`` say which node and relation a row belongs to and
+    ``bounds[r]:bounds[r+1]`` are relation r's rows. Values are 1 / total in-degree of the
+    destination, so summing the rows of a node gives the mean over all its in-neighbours."""
+
+    n_nodes: int
+    matrix: torch.Tensor  # sparse CSR (n_rows, n_nodes)
+    row_dst: torch.Tensor
+    row_rel: torch.Tensor
+    bounds: list[int]
+
+    @classmethod
+    def build(cls, src: np.ndarray, dst: np.ndarray, rel: np.ndarray, n_nodes: int, n_relations: int) -> "RelationalCSR":
+        src, dst, rel = (np.asarray(a, dtype=np.int64) for a in (src, dst, rel))
+        degree = np.bincount(dst, minlength=n_nodes).astype(np.float32)
+        order = np.lexsort((src, dst, rel))
+        src, dst, rel = src[order], dst[order], rel[order]
+        key = rel * max(n_nodes, 1) + dst
+        new_row = np.r_[True, key[1:] != key[:-1]] if len(key) else np.zeros(0, bool)
+        row_of_edge = np.cumsum(new_row) - 1
+        n_rows = int(new_row.sum())
+        crow = np.zeros(n_rows + 1, dtype=np.int64)
+        np.add.at(crow, row_of_edge + 1, 1)
+        crow = np.cumsum(crow)
+        values = (1.0 / degree[dst]).astype(np.float32) if len(dst) else np.zeros(0, np.float32)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "sparse CSR support is in beta"
+            matrix = torch.sparse_csr_tensor(torch.from_numpy(crow), torch.from_numpy(src.copy()), torch.from_numpy(values),
+                                             size=(n_rows, n_nodes))
+        row_rel = rel[new_row]
+        bounds = np.searchsorted(row_rel, np.arange(n_relations + 1)).tolist()
+        return cls(n_nodes, matrix, torch.from_numpy(dst[new_row].copy()), torch.from_numpy(row_rel.copy()), bounds)
+
+    @property
+    def n_edges(self) -> int:
+        return int(self.matrix.values().numel())
+
+
+@dataclasses.dataclass
+class CollaborativeKG:
+    """Node numbering and typed edges (forward relations; reverses are added on build)."""
+
+    node_labels: np.ndarray
+    node_ids: np.ndarray
+    n_items: int
+    n_users: int
+    user_offset: int
+    relation_names: list[str]  # forward names; reverse of relation r is r + len(relation_names)
+    head: np.ndarray
+    relation: np.ndarray
+    tail: np.ndarray
+
+    @classmethod
+    def build(cls, train: InteractionData, kg: KnowledgeGraphData | None, *, use_kg: bool = True,
+              min_degree: int = 1) -> "CollaborativeKG":
+        """``min_degree``: keep a non-item KG node only when it has at least this many distinct
+        neighbours (2 drops leaves such as an actor of a single film, whose embedding would be a
+        free per-item parameter; items are always kept)."""
+        if kg is not None and use_kg:
+            keep = _kept_nodes(kg, min_degree)
+            new_index = np.cumsum(keep) - 1
+            edge_ok = keep[kg.head] & keep[kg.tail]
+            labels, ids = list(kg.node_labels[keep]), list(kg.node_ids[keep])
+            names = list(kg.relation_names)
+            head, rel, tail = [new_index[kg.head[edge_ok]]], [kg.relation[edge_ok]], [new_index[kg.tail[edge_ok]]]
+        else:
+            labels, ids, names = ["Product"] * train.n_items, list(train.item_ids), []
+            head, rel, tail = [], [], []
+        offset = len(ids)
+        labels += ["User"] * train.n_users
+        ids += list(train.user_ids)
+        pairs = np.unique(np.stack([train.user, train.item], 1), axis=0) if len(train) else np.zeros((0, 2), np.int64)
+        names.append(INTERACTED)
+        head.append(pairs[:, 0] + offset)
+        rel.append(np.full(len(pairs), len(names) - 1, dtype=np.int64))
+        tail.append(pairs[:, 1])
+        return cls(np.asarray(labels, dtype=object), np.asarray(ids, dtype=object), train.n_items, train.n_users,
+                   offset, names, np.concatenate(head).astype(np.int64), np.concatenate(rel).astype(np.int64),
+                   np.concatenate(tail).astype(np.int64))
+
+    @property
+    def n_nodes(self) -> int:
+        return len(self.node_ids)
+
+    @property
+    def n_relations(self) -> int:
+        """Forward plus reverse relations."""
+        return 2 * len(self.relation_names)
+
+    def relation_index(self) -> dict[str, int]:
+        """Edge-type name (as the PyG graph store names them) -> relation index."""
+        out = {name: r for r, name in enumerate(self.relation_names)}
+        out.update({REVERSE_PREFIX + name: r + len(self.relation_names) for r, name in enumerate(self.relation_names)})
+        return out
+
+    def node_index(self) -> dict[tuple[str, str], int]:
+        return {(str(lab), str(i)): n for n, (lab, i) in enumerate(zip(self.node_labels, self.node_ids))}
+
+    def propagation(self) -> RelationalCSR:
+        """Full-graph structure: messages flow head -> tail and, on the reverse relation, tail -> head."""
+        k = len(self.relation_names)
+        src = np.concatenate([self.head, self.tail])
+        dst = np.concatenate([self.tail, self.head])
+        rel = np.concatenate([self.relation, self.relation + k])
+        return RelationalCSR.build(src, dst, rel, self.n_nodes, self.n_relations)
+
+
+def _kept_nodes(kg: KnowledgeGraphData, min_degree: int) -> np.ndarray:
+    keep = np.ones(kg.n_nodes, dtype=bool)
+    if min_degree <= 1 or len(kg.head) == 0:
+        return keep
+    pairs = np.unique(np.stack([np.r_[kg.head, kg.tail], np.r_[kg.tail, kg.head]], 1), axis=0)
+    neighbours = np.bincount(pairs[:, 0], minlength=kg.n_nodes)
+    keep = neighbours >= min_degree
+    keep[: kg.n_items] = True
+    return keep
+
+
+def subgraph_from_hetero_batch(batch, store_index, ckg: CollaborativeKG) -> tuple[torch.Tensor, RelationalCSR, dict[str, torch.Tensor]]:
+    """Turn a sampled PyG ``HeteroData`` mini-batch (node types = labels, ``n_id`` = the graph
+    store's per-label index) into global node ids plus the subgraph's ``RelationalCSR``.
+    Returns (global ids of the subgraph's nodes, structure, {label: local positions of that label})."""
+    key_to_global = ckg.node_index()
+    rel_index = ckg.relation_index()
+    offsets, globals_, positions = {}, [], {}
+    count = 0
+    for label in batch.node_types:
+        n_id = batch[label].n_id
+        ids = store_index.id_of(label, n_id.numpy()).to_pylist()
+        # nodes the trained graph left out (pruned leaves, nodes added since) get index -1:
+        # their edges are dropped below, as the full graph has none of them
+        g = [key_to_global.get((label, str(i)), -1) for i in ids]
+        offsets[label] = count
+        positions[label] = torch.arange(count, count + len(g))
+        globals_.extend(g)
+        count += len(g)
+    src, dst, rel = [], [], []
+    for edge_type in batch.edge_types:
+        s_label, name, d_label = edge_type
+        if name not in rel_index:
+            continue
+        e = batch[edge_type].edge_index
+        src.append(e[0].numpy() + offsets[s_label])
+        dst.append(e[1].numpy() + offsets[d_label])
+        rel.append(np.full(e.shape[1], rel_index[name], dtype=np.int64))
+    cat = (lambda parts: np.concatenate(parts) if parts else np.zeros(0, np.int64))
+    src, dst, rel = cat(src), cat(dst), cat(rel)
+    known = np.asarray(globals_, dtype=np.int64) >= 0
+    ok = known[src] & known[dst] if len(src) else np.zeros(0, bool)
+    structure = RelationalCSR.build(src[ok], dst[ok], rel[ok], count, ckg.n_relations)
+    # unknown nodes get any valid row of the embedding table: they have no edges into known nodes
+    return torch.tensor(np.where(known, globals_, 0), dtype=torch.long), structure, positions

@@ -1,0 +1,77 @@
+"""What KGBM4Rec reads from the graph store besides the interactions: the knowledge graph and the
+frozen text/image embeddings that ``kgctl embed`` wrote onto Product nodes."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from kgrec.kg.backend import Backend
+from kgrec.models.data import KnowledgeGraphData
+
+TEXT_PROPERTY = "text_emb"
+IMAGE_PROPERTY = "image_emb"
+
+
+@dataclasses.dataclass
+class KGBMInputs:
+    kg: KnowledgeGraphData | None = None
+    text: np.ndarray | None = None  # (n_items, d_text) float32, zeros where absent
+    text_present: np.ndarray | None = None  # (n_items,) bool
+    image: np.ndarray | None = None
+    image_present: np.ndarray | None = None
+
+    @classmethod
+    def from_backend(cls, backend: Backend, item_ids: np.ndarray, *, kg: bool = True) -> "KGBMInputs":
+        text, text_present = item_vector_property(backend, item_ids, TEXT_PROPERTY)
+        image, image_present = item_vector_property(backend, item_ids, IMAGE_PROPERTY)
+        return cls(
+            kg=KnowledgeGraphData.from_backend(backend, item_ids) if kg else None,
+            text=text, text_present=text_present, image=image, image_present=image_present,
+        )
+
+    @classmethod
+    def from_graph_inputs(cls, graph: Any) -> "KGBMInputs":
+        """Adapt the training pipeline's ``GraphInputs`` (``kg`` plus ``item_features[prop] =
+        (matrix, present)``)."""
+        feats = getattr(graph, "item_features", {}) or {}
+        text = feats.get(TEXT_PROPERTY, (None, None))
+        image = feats.get(IMAGE_PROPERTY, (None, None))
+        return cls(kg=getattr(graph, "kg", None), text=text[0], text_present=text[1], image=image[0], image_present=image[1])
+
+    def has_text(self) -> bool:
+        return _usable(self.text, self.text_present)
+
+    def has_image(self) -> bool:
+        return _usable(self.image, self.image_present)
+
+    def has_kg(self) -> bool:
+        return self.kg is not None
+
+
+def _usable(matrix: np.ndarray | None, present: np.ndarray | None) -> bool:
+    return matrix is not None and present is not None and matrix.ndim == 2 and matrix.shape[1] > 0 and bool(np.any(present))
+
+
+def item_vector_property(backend: Backend, item_ids: np.ndarray, prop: str) -> tuple[np.ndarray, np.ndarray]:
+    """A ``FLOAT[]`` Product property as an (n_items, d) matrix in item-index order plus a mask of
+    the items that have it (read with ``backend.export_nodes``)."""
+    from kgrec.errors import KgrecError
+
+    table = backend.export_nodes("Product", [prop])
+    position = {str(i): n for n, i in enumerate(np.asarray(item_ids).tolist())}
+    values = table.column(prop).to_pylist()
+    dims = {len(v) for v in values if v is not None}
+    if len(dims) > 1:
+        raise KgrecError(f"Product.{prop} holds vectors of different sizes {sorted(dims)}", "re-run `kgctl embed` with one model")
+    dim = dims.pop() if dims else 0
+    matrix = np.zeros((len(position), dim), dtype=np.float32)
+    present = np.zeros(len(position), dtype=bool)
+    for node_id, vector in zip(table.column("id").to_pylist(), values):
+        row = position.get(str(node_id))
+        if row is not None and vector is not None:
+            matrix[row] = vector
+            present[row] = True
+    return matrix, present

@@ -1,0 +1,46 @@
+"""A tiny knowledge graph written into a real embedded database, for the KGBM4Rec and PyG-store tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+N_USERS, N_ITEMS, N_CATEGORIES, N_ENTITIES, TEXT_DIM = 12, 20, 3, 10, 8
+
+
+def build_tiny_graph(backend, *, text: bool = True, seed: int = 0) -> None:
+    """Users prefer one category each and walk through its items in order (a learnable signal);
+    items link to entities that are related by two typed relations; 15 of 20 items have text."""
+    rng = np.random.default_rng(seed)
+    users = [f"u{u:02d}" for u in range(N_USERS)]
+    items = [f"p{i:02d}" for i in range(N_ITEMS)]
+    cats = [f"c{c}" for c in range(N_CATEGORIES)]
+    ents = [f"e{e}" for e in range(N_ENTITIES)]
+    leaf = "e_leaf"  # an entity with a single neighbour (pruned by kg_min_degree=2)
+    backend.insert_nodes("User", pa.table({"id": users}))
+    backend.insert_nodes("Product", pa.table({"id": items, "title": [f"item {i}" for i in range(N_ITEMS)]}))
+    backend.insert_nodes("Category", pa.table({"id": cats, "name": cats}))
+    backend.insert_nodes("Entity", pa.table({"id": ents + [leaf]}))
+    item_cat = [i % N_CATEGORIES for i in range(N_ITEMS)]
+    backend.insert_relationships("IN_CATEGORY", pa.table({"src": items, "dst": [cats[c] for c in item_cat]}))
+    backend.insert_relationships("LINKED_TO", pa.table({"src": items + [items[0]], "dst": [ents[i % N_ENTITIES] for i in range(N_ITEMS)] + [leaf]}))
+    heads = [ents[e] for e in range(N_ENTITIES) for _ in range(2)]
+    tails = [ents[(e + k + 1) % N_ENTITIES] for e in range(N_ENTITIES) for k in range(2)]
+    relation = ["film.directed_by" if k == 0 else "film.genre" for e in range(N_ENTITIES) for k in range(2)]
+    backend.insert_relationships("RELATED_TO", pa.table({"src": heads, "dst": tails, "relation": relation}))
+    src, dst, ts, rating = [], [], [], []
+    for u in range(N_USERS):
+        liked = [i for i in range(N_ITEMS) if item_cat[i] == u % N_CATEGORIES]
+        n = int(rng.integers(5, len(liked) + 1))
+        for step, i in enumerate(liked[:n]):
+            src.append(users[u]); dst.append(items[i]); ts.append(1000 * u + 10 * step)
+            rating.append(float(rng.integers(3, 6)))
+        other = int(rng.integers(0, N_ITEMS))
+        src.append(users[u]); dst.append(items[other]); ts.append(1000 * u + 5); rating.append(2.0)
+    backend.insert_relationships("INTERACTED", pa.table({"src": src, "dst": dst, "timestamp": pa.array(ts, pa.int64()), "rating": rating}))
+    if text:
+        vectors = rng.normal(size=(N_ITEMS, TEXT_DIM)).astype(np.float32)
+        vectors[:, 0] = np.asarray(item_cat, dtype=np.float32)  # text carries the category
+        has = items[:15]
+        backend.update_nodes("Product", pa.table({"id": has, "text_emb": pa.array([list(v) for v in vectors[:15]], pa.list_(pa.float32()))}))
+    backend.set_meta("revision", "1")

@@ -115,18 +115,27 @@ class EmbeddingIndex:
         top = top_positions(sims, k)
         return top, sims[top]
 
-    def closest_anchor(self, position: int, anchors: np.ndarray) -> tuple[int | None, float]:
-        """Which anchor position the product is most similar to, and how similar (explanations)."""
-        best, best_sim = None, -np.inf
-        for a in np.asarray(anchors).tolist():
-            sims = [
-                float(m.matrix[m.row_of[a]] @ m.matrix[m.row_of[position]])
-                for m in self.modalities.values()
-                if m.row_of[a] >= 0 and m.row_of[position] >= 0
-            ]
-            if sims and np.mean(sims) > best_sim:
-                best, best_sim = a, float(np.mean(sims))
-        return best, (best_sim if best is not None else 0.0)
+    def closest_anchors(self, items: np.ndarray, anchors: np.ndarray) -> list[tuple[int, float]]:
+        """For each item position: (the anchor position it is most similar to, the similarity), the
+        similarity being the mean over the modalities both have; (-1, 0.0) where none is comparable.
+        Ties go to the earlier anchor."""
+        anchors = np.asarray(anchors, dtype=np.int64)
+        total = np.zeros((len(items), len(anchors)), dtype=np.float64)
+        used = np.zeros((len(items), len(anchors)), dtype=np.int64)
+        for m in self.modalities.values():
+            ri, ra = m.row_of[items], m.row_of[anchors]
+            both = (ri[:, None] >= 0) & (ra[None, :] >= 0)
+            if not both.any():
+                continue
+            sims = m.matrix[np.maximum(ri, 0)] @ m.matrix[np.maximum(ra, 0)].T
+            total += np.where(both, sims, 0.0)
+            used += both
+        mean = np.where(used > 0, total / np.maximum(used, 1), -np.inf)
+        best = np.argmax(mean, axis=1)
+        out = []
+        for i, b in enumerate(best.tolist()):
+            out.append((int(anchors[b]), float(mean[i, b])) if used[i, b] > 0 else (-1, 0.0))
+        return out
 
     def similar(self, product_id: str, k: int, modality: str | None = None) -> list[tuple[str, float]]:
         """Products nearest to one product (``/similar``), itself left out: [(id, similarity)]."""

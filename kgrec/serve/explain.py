@@ -41,10 +41,6 @@ class Trace:
     cold: bool
     content_anchors: np.ndarray | None = None
     neighbours: np.ndarray | None = None  # co-interaction users v, best first
-    neighbour_items: np.ndarray | None = None  # the items each chose ...
-    neighbour_of_item: np.ndarray | None = None  # ... and whose (index into neighbours)
-    anchor_users: np.ndarray | None = None  # the users of each anchor ...
-    anchor_of_user: np.ndarray | None = None  # ... and which anchor (rank)
     kg: dict = dataclasses.field(default_factory=dict)  # product -> (anchor, relation 1, shared entity y, relation 2)
 
 
@@ -70,6 +66,7 @@ class Explainer:
             for src in ("co_interaction", "shared_attribute")
         }
         co_via = self._co_interaction(wanted["co_interaction"])
+        near = self._closest_anchors([p for it, p in zip(items, positions) if any(s["source"] == "embedding" for s in it.sources)])
         attr_via = {p: self._shared_attribute(p) for p in wanted["shared_attribute"].tolist()}
         for it, pos in zip(items, positions):
             me = self._title(pos)
@@ -90,11 +87,10 @@ class Explainer:
                     role = label if label == other else f"{label} / {other}"
                     name = self.gi.entity_names[shared] or self.gi.entity_ids[shared]
                     why.append(f"{self._you(via)}; it shares {_q(name)} ({role}) with {me}")
-                elif src == "embedding" and self.trace.content_anchors is not None:
-                    near, sim = self.gi.embeddings.closest_anchor(pos, self.trace.content_anchors)
-                    if near is not None:
-                        lead = f"popular item {self._title(near)}" if self.trace.cold else self._title(near)
-                        why.append(f"similar to {lead} by its description/image (cosine {sim:.2f})")
+                elif src == "embedding" and pos in near:
+                    anchor, sim = near[pos]
+                    lead = f"popular item {self._title(anchor)}" if self.trace.cold else self._title(anchor)
+                    why.append(f"similar to {lead} by its description/image (cosine {sim:.2f})")
                 elif src == "popular":
                     why.append(f"popular: {int(part['evidence'])} interactions")
                 elif src == "model":
@@ -107,24 +103,23 @@ class Explainer:
         t = self.trace
         if not len(items) or t.neighbours is None or not len(t.neighbours):
             return {}
-        # shares[v, a]: neighbour v chose anchor a
-        order = np.argsort(t.neighbours)
-        sorted_nb = t.neighbours[order]
-        at = np.clip(np.searchsorted(sorted_nb, t.anchor_users), 0, len(sorted_nb) - 1)
-        hit = sorted_nb[at] == t.anchor_users
-        shares = np.zeros((len(t.neighbours), len(t.anchors)), dtype=np.int64)
-        shares[order[at[hit]], t.anchor_of_user[hit]] = 1
-        chose = np.isin(t.neighbour_items, items)
-        out = {}
-        for item in items.tolist():
-            who = np.unique(t.neighbour_of_item[chose & (t.neighbour_items == item)])
-            if not len(who):
-                continue
-            tally = shares[who].sum(axis=0)
-            best = int(np.argmax(tally))  # first maximum: the most recent anchor among ties
-            if tally[best] > 0:
-                out[item] = (int(t.anchors[best]), int(tally[best]))
-        return out
+        # shares[v, a]: neighbour v chose anchor a; chose[i, v]: neighbour v chose item i
+        gi = self.gi
+        shares = gi.pairs_present(gi.hist_ptr, gi.owned, t.neighbours, t.anchors).astype(np.int64)
+        chose = gi.pairs_present(gi.hist_ptr, gi.owned, t.neighbours, items).T.astype(np.int64)
+        tally = chose @ shares
+        best = np.argmax(tally, axis=1)  # first maximum: the most recent anchor among ties
+        n = tally[np.arange(len(items)), best]
+        return {int(i): (int(t.anchors[b]), int(c)) for i, b, c in zip(items.tolist(), best.tolist(), n.tolist()) if c > 0}
+
+    def _closest_anchors(self, items: list[int]) -> dict[int, tuple[int, float]]:
+        """For each item: the content anchor it is most similar to (ties: the first anchor) and the
+        similarity, the mean over the modalities both have."""
+        anchors = self.trace.content_anchors
+        if not items or anchors is None or not len(anchors):
+            return {}
+        found = self.gi.embeddings.closest_anchors(np.asarray(items, dtype=np.int64), anchors)
+        return {i: (int(a), float(s)) for i, (a, s) in zip(items, found) if a >= 0}
 
     def _shared_attribute(self, item: int) -> tuple[int, int] | None:
         """(anchor, attribute): the most recent anchor sharing an attribute with the item, and of the

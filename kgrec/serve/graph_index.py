@@ -89,6 +89,7 @@ class GraphIndex:
     hist_ptr: np.ndarray
     hist_item: np.ndarray
     hist_rating: np.ndarray
+    owned: np.ndarray  # per user (rows hist_ptr) the same items sorted by position, for membership tests
     item_ptr: np.ndarray
     item_user: np.ndarray
     popularity: np.ndarray
@@ -136,6 +137,19 @@ class GraphIndex:
         lo, hi = self.hist_ptr[user], self.hist_ptr[user + 1]
         return self.hist_item[lo:hi], self.hist_rating[lo:hi]
 
+    @staticmethod
+    def pairs_present(ptr: np.ndarray, data: np.ndarray, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """present[r, j]: ``values[j]`` is in compressed row ``rows[r]`` (each row sorted, as
+        ``owned`` and ``item_user`` are): one binary search per pair."""
+        values = np.asarray(values)
+        present = np.zeros((len(rows), len(values)), dtype=bool)
+        for r, row in enumerate(np.asarray(rows).tolist()):
+            part = data[ptr[row] : ptr[row + 1]]
+            if len(part):
+                at = np.minimum(np.searchsorted(part, values), len(part) - 1)
+                present[r] = part[at] == values
+        return present
+
     def summary(self) -> dict:
         return {
             "generation": self.generation, "snapshot": self.snapshot, "users": self.n_users,
@@ -178,6 +192,8 @@ class GraphIndex:
         lap("interactions_export")
         hist_ptr, order = _compress(u, n_users, i, -ts)  # per user: newest first, ties by item id
         hist_item, hist_rating = i[order].astype(np.int32), rating[order]
+        _, order = _compress(u, n_users, i)
+        owned = i[order].astype(np.int32)
         item_ptr, order = _compress(i, n_products, u)
         item_user = u[order].astype(np.int32)
         popularity = np.diff(item_ptr)
@@ -245,7 +261,7 @@ class GraphIndex:
         index = cls(
             generation=generation, snapshot=snapshot, user_ids=user_ids, user_pos=user_pos,
             product_ids=product_ids, product_pos=product_pos, titles=titles,
-            hist_ptr=hist_ptr, hist_item=hist_item, hist_rating=hist_rating, item_ptr=item_ptr,
+            hist_ptr=hist_ptr, hist_item=hist_item, hist_rating=hist_rating, owned=owned, item_ptr=item_ptr,
             item_user=item_user, popularity=popularity, popular_order=popular_order,
             attr_ptr=attr_ptr, attr_of=attr_of, members_ptr=members_ptr, members=members,
             attr_label=attr_label, attr_ids=attr_ids, attr_names=attr_names, attr_degree=attr_degree,

@@ -275,20 +275,19 @@ class FusedRecommender:
 
     # ----------------------------------------------------------------- sources
     def _co_interaction(self, gi: GraphIndex, u: int, anchors: np.ndarray, seen: np.ndarray, trace: Trace):
-        idx, owner = gather(gi.item_ptr, anchors)
+        idx, _ = gather(gi.item_ptr, anchors)
         users = gi.item_user[idx]
         shared = np.bincount(users, minlength=gi.n_users)
         shared[u] = 0
         neighbours = top_positions(shared, self.limits.neighbours)  # most shared anchors, ties by id
         if not len(neighbours):
             return _empty()
-        idx2, owner2 = gather(gi.hist_ptr, neighbours)
+        idx2, _ = gather(gi.hist_ptr, neighbours)
         chosen = gi.hist_item[idx2]
         n = np.bincount(chosen, minlength=gi.n_products).astype(np.float64)
         n[seen] = 0
         top = top_positions(n, self.limits.per_source)
-        trace.neighbours, trace.neighbour_items, trace.neighbour_of_item = neighbours, chosen, owner2
-        trace.anchor_users, trace.anchor_of_user = users, owner
+        trace.neighbours = neighbours
         return top, n[top]
 
     def _shared_attributes(self, gi: GraphIndex, anchors: np.ndarray, seen: np.ndarray):

@@ -230,9 +230,29 @@ class FusedRecommender:
                 self._answers.popitem(last=False)
         return result
 
+    def candidates(self, user: str) -> dict[str, dict[str, float]]:
+        """Each source's candidates for ``user`` with their raw evidence, before fusion:
+        ``{source: {product_id: evidence}}`` (seen items already left out)."""
+        check_id(user, "user")
+        gi = self.graph_index()
+        found, _ = self._candidates(gi, user, _Clock({}))
+        return {name: dict(zip(gi.product_ids[pos].tolist(), ev.tolist())) for name, (pos, ev) in found.items()}
+
     def _recommend(self, gi: GraphIndex, user: str, k: int, explain: bool) -> Recommendation:
-        lim, timings = self.limits, {}
+        timings: dict[str, float] = {}
         clock = _Clock(timings)
+        found, trace = self._candidates(gi, user, clock)
+        top = self._fuse(gi, user, found, k)
+        clock.lap("fuse")
+        out = [RecommendedItem(gi.product_ids[p], gi.titles[p], score, parts, []) for p, score, parts in top]
+        if out and explain:
+            Explainer(gi, trace).explain(out, [p for p, _, _ in top])
+        clock.lap("explain")
+        return Recommendation(user, out, cold_start=trace.cold, model=self.model_name, timings_ms=timings)
+
+    def _candidates(self, gi: GraphIndex, user: str, clock: "_Clock") -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], Trace]:
+        """source -> (product positions, evidence), and what the sources found on the way."""
+        lim = self.limits
         u = gi.user_pos.get(user)
         if u is None:
             raise NotFound(f"unknown user {user!r}", "check the id; `kgctl cypher \"MATCH (u:User) RETURN u.id LIMIT 5\"` lists some")
@@ -244,7 +264,7 @@ class FusedRecommender:
         trace = Trace(anchors=anchors, anchor_ratings=anchor_ratings, cold=not len(items))
         clock.lap("history")
 
-        found: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # source -> (positions, evidence)
+        found: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         if len(anchors):
             found["co_interaction"] = self._co_interaction(gi, u, anchors, seen, trace)
             clock.lap("co_interaction")
@@ -264,14 +284,7 @@ class FusedRecommender:
         popular = popular[~seen[popular]][: lim.popular]
         found["popular"] = (popular, gi.popularity[popular].astype(np.float64))
         clock.lap("popular")
-
-        top = self._fuse(gi, user, found, k)
-        clock.lap("fuse")
-        out = [RecommendedItem(gi.product_ids[p], gi.titles[p], score, parts, []) for p, score, parts in top]
-        if out and explain:
-            Explainer(gi, trace).explain(out, [p for p, _, _ in top])
-        clock.lap("explain")
-        return Recommendation(user, out, cold_start=trace.cold, model=self.model_name, timings_ms=timings)
+        return found, trace
 
     # ----------------------------------------------------------------- sources
     def _co_interaction(self, gi: GraphIndex, u: int, anchors: np.ndarray, seen: np.ndarray, trace: Trace):

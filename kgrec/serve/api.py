@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
@@ -97,6 +97,13 @@ def app_from_env() -> FastAPI:
     return create_app(rec, token=token, enable_cypher=options.enable_cypher, timeout_s=options.timeout_s)
 
 
+def _json(content: Any) -> Response:
+    """Encode plain JSON data (dicts, lists, str, float, int, None) directly: FastAPI's default
+    path walks every value through ``jsonable_encoder`` first, which on a /recommend answer costs
+    more than computing it."""
+    return Response(json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8"), media_type="application/json")
+
+
 class CypherRequest(BaseModel):
     query: str = Field(..., max_length=10_000)
     params: dict[str, Any] = Field(default_factory=dict)
@@ -148,12 +155,12 @@ def create_app(recommender: FusedRecommender, *, token: str | None = None, enabl
             info = await call(work)
         except HTTPException as exc:
             return JSONResponse({"status": "unavailable", "detail": exc.detail}, status_code=503)
-        return {"status": "ok", "model": recommender.model_name, **info}
+        return {"status": "ok", "model": recommender.model_name, **info, "index": recommender.index_summary}
 
     @app.get("/recommend", dependencies=[Depends(authorised)], summary="Top-k products for a user, with sources and explanations")
     async def recommend(user: str = _id("User id"), k: int = Query(10, ge=1, le=MAX_K), explain: bool = True):
         rec = await call(recommender.recommend, user, k, explain=explain)
-        return rec.to_dict()
+        return _json(rec.to_dict())
 
     @app.get("/paths", dependencies=[Depends(authorised)], summary="User-product paths in the knowledge graph")
     async def paths(

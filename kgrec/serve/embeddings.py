@@ -4,6 +4,10 @@ Exact maximum inner product over L2-normalised vectors (cosine similarity) in nu
 database's vector extension downloads at run time and is not available offline, and a catalogue
 of a few hundred thousand products fits one matrix product per query. A product with both
 modalities is scored by the mean of its per-modality similarities.
+
+The index is aligned with a given order of product ids (``GraphIndex`` passes the graph's
+sorted product ids), so similarities come back as one array over all products and masks such as
+"already seen" are plain boolean arrays.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from kgrec.kg.backend import Backend
 
@@ -19,110 +25,158 @@ MODALITIES = ("text", "image")
 
 @dataclasses.dataclass
 class _Modality:
-    ids: np.ndarray  # product ids that have this embedding
     matrix: np.ndarray  # (n, d) float32, rows L2-normalised
-    row: dict[str, int]
-    pos: np.ndarray | None = None  # row -> position in EmbeddingIndex.product_ids
+    pos: np.ndarray  # row -> position in EmbeddingIndex.product_ids
+    row_of: np.ndarray  # position -> row, -1 where the product has no vector of this modality
 
 
 class EmbeddingIndex:
-    """All stored product embeddings of one graph version."""
+    """All stored product embeddings of one graph version, over ``product_ids`` (positions 0..n-1)."""
 
-    def __init__(self, modalities: dict[str, _Modality]):
+    def __init__(self, product_ids: np.ndarray, modalities: dict[str, _Modality]):
+        self.product_ids = product_ids
         self.modalities = modalities
-        ids: set[str] = set()
+        self.has_vector = np.zeros(len(product_ids), dtype=bool)
         for m in modalities.values():
-            ids.update(m.ids.tolist())
-        self.product_ids = np.asarray(sorted(ids), dtype=object)
-        self._pos = {p: i for i, p in enumerate(self.product_ids.tolist())}
-        for m in modalities.values():
-            m.pos = np.asarray([self._pos[p] for p in m.ids.tolist()], dtype=np.int64)
+            self.has_vector[m.pos] = True
+        self._pos: dict[str, int] | None = None
 
     def __len__(self) -> int:
-        return len(self.product_ids)
+        return int(self.has_vector.sum())
+
+    def position(self, product_id: str) -> int | None:
+        if self._pos is None:
+            self._pos = {p: i for i, p in enumerate(self.product_ids.tolist())}
+        return self._pos.get(product_id)
 
     def has(self, product_id: str) -> bool:
-        return product_id in self._pos
+        i = self.position(product_id)
+        return i is not None and bool(self.has_vector[i])
+
+    @classmethod
+    def from_table(cls, table: pa.Table, product_ids: np.ndarray) -> "EmbeddingIndex":
+        """From a Product export with ``id``, ``text_emb`` and ``image_emb`` columns; rows whose id
+        is not in ``product_ids`` are ignored."""
+        where = pc.index_in(table.column("id"), value_set=pa.array(product_ids.tolist(), pa.string()))
+        where = where.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        modalities = {}
+        for name in MODALITIES:
+            column = f"{name}_emb"
+            if column not in table.column_names:
+                continue
+            rows, matrix = vectors(table.column(column))
+            keep = where[rows] >= 0
+            rows, matrix = rows[keep], matrix[keep]
+            if not len(rows):
+                continue
+            norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+            matrix /= np.where(norms > 0, norms, 1.0)
+            pos = where[rows]
+            row_of = np.full(len(product_ids), -1, dtype=np.int64)
+            row_of[pos] = np.arange(len(pos))
+            modalities[name] = _Modality(np.ascontiguousarray(matrix), pos, row_of)
+        return cls(product_ids, modalities)
 
     @classmethod
     def from_backend(cls, backend: Backend) -> "EmbeddingIndex":
         table = backend.export_nodes("Product", ["text_emb", "image_emb"])
-        ids = table.column("id").to_pylist()
-        modalities = {}
-        for name in MODALITIES:
-            vectors = table.column(f"{name}_emb").to_pylist()
-            keep = [(i, v) for i, v in zip(ids, vectors) if v]
-            if not keep:
-                continue
-            dims = {len(v) for _, v in keep}
-            if len(dims) > 1:  # mixed models after a partial re-embed: keep the majority dimension
-                dim = max(dims, key=lambda d: sum(len(v) == d for _, v in keep))
-                keep = [(i, v) for i, v in keep if len(v) == dim]
-            matrix = np.asarray([v for _, v in keep], dtype=np.float32)
-            norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-            matrix /= np.where(norms > 0, norms, 1.0)
-            mids = np.asarray([i for i, _ in keep], dtype=object)
-            modalities[name] = _Modality(mids, matrix, {p: n for n, p in enumerate(mids.tolist())})
-        return cls(modalities)
+        ids = table.column("id")
+        ids = np.asarray(ids.take(pc.sort_indices(ids)).to_pylist(), dtype=object)
+        return cls.from_table(table, ids)
 
-    def similarity_to(self, anchors: list[str], weights: np.ndarray | None = None) -> np.ndarray:
-        """Mean similarity of every indexed product to the weighted anchors (NaN-free, 0 where unknown).
-
-        The anchor profile is the weighted mean of the anchors' normalised vectors, per modality.
-        """
+    def similarity_to(self, anchors: np.ndarray) -> np.ndarray:
+        """Similarity of every product to the anchor positions (0 where unknown), per product the
+        mean over the modalities both have. The anchor profile is the mean of the anchors'
+        normalised vectors, per modality."""
         total = np.zeros(len(self.product_ids), dtype=np.float32)
         used = np.zeros(len(self.product_ids), dtype=np.float32)
+        anchors = np.asarray(anchors, dtype=np.int64)
         for m in self.modalities.values():
-            rows = [(m.row[a], w) for a, w in zip(anchors, _weights(anchors, weights)) if a in m.row]
-            if not rows:
+            rows = m.row_of[anchors] if len(anchors) else anchors
+            rows = rows[rows >= 0]
+            if not len(rows):
                 continue
-            idx = np.asarray([r for r, _ in rows])
-            w = np.asarray([w for _, w in rows], dtype=np.float32)
-            profile = (m.matrix[idx] * w[:, None]).sum(axis=0)
+            profile = m.matrix[rows].sum(axis=0)
             norm = np.linalg.norm(profile)
             if norm == 0:
                 continue
-            sims = m.matrix @ (profile / norm)
-            total[m.pos] += sims
+            total[m.pos] += m.matrix @ (profile / norm)
             used[m.pos] += 1
         return np.divide(total, used, out=np.zeros_like(total), where=used > 0)
 
-    def nearest(self, anchors: list[str], k: int, exclude: set[str] = frozenset(), weights: np.ndarray | None = None):
-        """The ``k`` products most similar to the anchors: list of (product_id, similarity)."""
-        if not anchors or not len(self):
-            return []
-        sims = self.similarity_to(anchors, weights)
-        want = min(len(sims), k + len(exclude) + 1)
-        top = np.argpartition(-sims, want - 1)[:want] if want < len(sims) else np.arange(len(sims))
-        top = top[np.lexsort((top, -sims[top]))]
-        out = []
-        for i in top.tolist():
-            pid = self.product_ids[i]
-            if pid in exclude or sims[i] <= 0:
+    def nearest(self, anchors: np.ndarray, k: int, exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` positions most similar to the anchor positions (similarity > 0, ``exclude`` a
+        boolean mask over positions left out), best first: (positions, similarities)."""
+        if not len(anchors) or not self.has_vector.any():
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        sims = self.similarity_to(anchors)
+        if exclude is not None:
+            sims[exclude] = 0.0
+        top = top_positions(sims, k)
+        return top, sims[top]
+
+    def closest_anchors(self, items: np.ndarray, anchors: np.ndarray) -> list[tuple[int, float]]:
+        """For each item position: (the anchor position it is most similar to, the similarity), the
+        similarity being the mean over the modalities both have; (-1, 0.0) where none is comparable.
+        Ties go to the earlier anchor."""
+        anchors = np.asarray(anchors, dtype=np.int64)
+        total = np.zeros((len(items), len(anchors)), dtype=np.float64)
+        used = np.zeros((len(items), len(anchors)), dtype=np.int64)
+        for m in self.modalities.values():
+            ri, ra = m.row_of[items], m.row_of[anchors]
+            both = (ri[:, None] >= 0) & (ra[None, :] >= 0)
+            if not both.any():
                 continue
-            out.append((pid, float(sims[i])))
-            if len(out) >= k:
-                break
+            sims = m.matrix[np.maximum(ri, 0)] @ m.matrix[np.maximum(ra, 0)].T
+            total += np.where(both, sims, 0.0)
+            used += both
+        mean = np.where(used > 0, total / np.maximum(used, 1), -np.inf)
+        best = np.argmax(mean, axis=1)
+        out = []
+        for i, b in enumerate(best.tolist()):
+            out.append((int(anchors[b]), float(mean[i, b])) if used[i, b] > 0 else (-1, 0.0))
         return out
 
-    def closest_anchor(self, product_id: str, anchors: list[str]) -> tuple[str | None, float]:
-        """Which anchor the product is most similar to, and how similar (for explanations)."""
-        best, best_sim = None, -np.inf
-        for a in anchors:
-            sims = [float(m.matrix[m.row[a]] @ m.matrix[m.row[product_id]]) for m in self.modalities.values() if a in m.row and product_id in m.row]
-            if sims and np.mean(sims) > best_sim:
-                best, best_sim = a, float(np.mean(sims))
-        return best, (best_sim if best is not None else 0.0)
-
     def similar(self, product_id: str, k: int, modality: str | None = None) -> list[tuple[str, float]]:
-        """Products nearest to one product (``/similar``), itself left out."""
+        """Products nearest to one product (``/similar``), itself left out: [(id, similarity)]."""
         if modality and modality not in self.modalities:
             return []
-        sub = EmbeddingIndex({modality: dataclasses.replace(self.modalities[modality])}) if modality else self
-        if not sub.has(product_id):
+        sub = EmbeddingIndex(self.product_ids, {modality: self.modalities[modality]}) if modality else self
+        i = self.position(product_id)
+        if i is None or not sub.has_vector[i]:
             return []
-        return sub.nearest([product_id], k, exclude={product_id})
+        exclude = np.zeros(len(self.product_ids), dtype=bool)
+        exclude[i] = True
+        top, sims = sub.nearest(np.asarray([i]), k, exclude)
+        return [(self.product_ids[p], float(s)) for p, s in zip(top.tolist(), sims.tolist())]
 
 
-def _weights(anchors: list[str], weights: np.ndarray | None):
-    return np.ones(len(anchors), dtype=np.float32) if weights is None else weights
+def vectors(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """(row numbers, float32 matrix) of the non-empty vectors of a list<float> column, without
+    going through Python lists. Mixed dimensions (a partial re-embed with another model) keep the
+    majority dimension."""
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if len(arr) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+    lengths = pc.list_value_length(arr).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+    rows = np.flatnonzero(lengths > 0)
+    if not len(rows):
+        return rows, np.zeros((0, 0), dtype=np.float32)
+    dims, counts = np.unique(lengths[rows], return_counts=True)
+    dim = int(dims[np.argmax(counts)])
+    rows = rows[lengths[rows] == dim]
+    offsets = arr.offsets.to_numpy()  # value offsets of each row (null rows have length 0)
+    values = arr.values.to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+    starts = offsets[rows]
+    matrix = values[starts[:, None] + np.arange(dim)[None, :]]
+    return rows, matrix.astype(np.float32, copy=True)
+
+
+def top_positions(values: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the ``k`` largest positive values, largest first, ties by position (deterministic)."""
+    nz = np.flatnonzero(values > 0)
+    if len(nz) > k:
+        kth = np.partition(values[nz], len(nz) - k)[len(nz) - k]  # the k-th largest value
+        nz = nz[values[nz] >= kth]
+    order = np.lexsort((nz, -values[nz]))
+    return nz[order[:k]]

@@ -66,7 +66,7 @@ def run_kgbm(args) -> dict:
     data, inputs = synthetic_ml1m(args.scale)
     model = KGBM4Rec(epochs=args.epochs, batch_size=args.batch_size, max_len=args.max_len, verbose=False)
     history = model.fit(data, None, inputs=inputs)
-    return {"seconds_per_epoch": float(np.mean(history["seconds_per_epoch"])), "modalities": history["modalities"],
+    return {"seconds_per_epoch": float(np.mean(history["train_seconds"])), "modalities": history["modalities"],
             "graph_edges": int(model._structure.n_edges)}
 
 

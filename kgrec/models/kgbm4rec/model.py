@@ -141,7 +141,7 @@ class KGBM4Rec(Recommender):
             eval_users, eval_targets = valid.user, valid.item
         optimizer = torch.optim.AdamW(self.net.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
         users_with_history = np.asarray([u for u in range(self.n_users) if len(self._history[u])], dtype=np.int64)
-        history: dict[str, Any] = {"loss": [], "valid": [], "seconds_per_epoch": [], "modalities": dict(self.modalities)}
+        history: dict[str, Any] = {"loss": [], "valid": [], "train_seconds": [], "modalities": dict(self.modalities)}
         best, best_state, bad = -1.0, None, 0
         progress = _progress(hp["epochs"], hp["verbose"])
         for epoch in range(hp["epochs"]):
@@ -157,7 +157,7 @@ class KGBM4Rec(Recommender):
                 torch.nn.utils.clip_grad_norm_(self.net.parameters(), 5.0)
                 optimizer.step()
                 losses.append(float(loss.detach()))
-            history["seconds_per_epoch"].append(time.perf_counter() - started)
+            history["train_seconds"].append(time.perf_counter() - started)
             history["loss"].append(float(np.mean(losses)))
             postfix = {"loss": f"{history['loss'][-1]:.4f}"}
             if eval_users is not None and ((epoch + 1) % hp["eval_every"] == 0 or epoch + 1 == hp["epochs"]):
@@ -179,6 +179,12 @@ class KGBM4Rec(Recommender):
         if best_state is not None:
             self.net.load_state_dict(best_state)
             history["best_valid"] = max(history["valid"], key=lambda m: m["NDCG@10"])
+            history["best_epoch"] = history["best_valid"]["epoch"]
+        else:
+            history["best_epoch"] = len(history["loss"])
+        # the same summary keys as the shared Trainer's history
+        history["epochs_run"] = len(history["loss"])
+        history["seconds_per_epoch"] = float(np.mean(history["train_seconds"])) if history["train_seconds"] else 0.0
         self._refresh_cache()
         return history
 

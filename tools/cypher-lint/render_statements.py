@@ -39,9 +39,10 @@ def sample_slots(name: str, slots: set[str]) -> tuple[list[tuple[str, dict[str, 
     identifiers = {"label": label, "rel_type": rel.name, "src_label": rel.src, "dst_label": rel.dst}
     # Fragments shaped as the Python side builds them (see kgrec/kg/backend.py export_*).
     fragments = {
-        "return_list": {
-            "export_relationships": "".join(f", r.{p} AS {p}" for p in rel_props),
-        }.get(name, "".join(f", n.{p} AS {p}" for p in node_props)),
+        # templates over a relationship type return its properties as r.*, node templates as n.*
+        "return_list": "".join(f", r.{p} AS {p}" for p in rel_props)
+        if "rel_type" in slots
+        else "".join(f", n.{p} AS {p}" for p in node_props),
     }
     guessed: list[str] = []
     base: dict[str, str] = {}

@@ -68,6 +68,9 @@ def _worker(local_rank: int, nproc: int, port: int, fn: Callable, args: tuple) -
     _pin_device()
     try:
         fn(*args)
+        # every rank reaches this point before the group is torn down: a rank that leaves while a
+        # peer still talks to it makes gloo abort the process (seen in CI)
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 

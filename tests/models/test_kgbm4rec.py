@@ -46,7 +46,8 @@ def test_trains_and_loss_falls(tiny):
     assert ratings.shape == (len(split.test),) and ((ratings >= 1) & (ratings <= 5)).all()
     like = model.predict_like(split.test.user, split.test.item)
     assert ((like > 0) & (like < 1)).all()
-    assert len(history["valid"]) >= 1 and "NDCG@10" in history["valid"][0]
+    assert len(history["valid_metrics"]) >= 1 and "NDCG@10" in history["valid_metrics"][0]
+    assert history["valid"][0] == (history["valid_metrics"][0]["epoch"], history["valid_metrics"][0]["NDCG@10"])
 
 
 def test_modalities_switch_off_and_are_reported(tiny, capsys):

@@ -141,7 +141,7 @@ class KGBM4Rec(Recommender):
             eval_users, eval_targets = valid.user, valid.item
         optimizer = torch.optim.AdamW(self.net.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
         users_with_history = np.asarray([u for u in range(self.n_users) if len(self._history[u])], dtype=np.int64)
-        history: dict[str, Any] = {"loss": [], "valid": [], "train_seconds": [], "modalities": dict(self.modalities)}
+        history: dict[str, Any] = {"loss": [], "valid": [], "valid_metrics": [], "valid_metric": "NDCG@10", "train_seconds": [], "modalities": dict(self.modalities)}
         best, best_state, bad = -1.0, None, 0
         progress = _progress(hp["epochs"], hp["verbose"])
         for epoch in range(hp["epochs"]):
@@ -164,7 +164,8 @@ class KGBM4Rec(Recommender):
                 self._refresh_cache()
                 metrics = full_ranking(self.score, eval_users, eval_targets, seen)
                 metrics["epoch"] = epoch + 1
-                history["valid"].append(metrics)
+                history["valid_metrics"].append(metrics)  # every metric, per validation
+                history["valid"].append((epoch + 1, metrics["NDCG@10"]))  # the shared Trainer's shape
                 postfix["val_ndcg10"] = f"{metrics['NDCG@10']:.4f}"
                 if metrics["NDCG@10"] > best:
                     best, best_state, bad = metrics["NDCG@10"], copy.deepcopy(self.net.state_dict()), 0
@@ -178,7 +179,7 @@ class KGBM4Rec(Recommender):
         progress.close()
         if best_state is not None:
             self.net.load_state_dict(best_state)
-            history["best_valid"] = max(history["valid"], key=lambda m: m["NDCG@10"])
+            history["best_valid"] = max(history["valid_metrics"], key=lambda m: m["NDCG@10"])
             history["best_epoch"] = history["best_valid"]["epoch"]
         else:
             history["best_epoch"] = len(history["loss"])

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from kgrec.kg.backend import Backend
-from kgrec.models.data import KnowledgeGraphData
+from kgrec.models.data import KnowledgeGraphData, item_vectors
 
 TEXT_PROPERTY = "text_emb"
 IMAGE_PROPERTY = "image_emb"
@@ -25,8 +25,8 @@ class KGBMInputs:
 
     @classmethod
     def from_backend(cls, backend: Backend, item_ids: np.ndarray, *, kg: bool = True) -> "KGBMInputs":
-        text, text_present = item_vector_property(backend, item_ids, TEXT_PROPERTY)
-        image, image_present = item_vector_property(backend, item_ids, IMAGE_PROPERTY)
+        text, text_present = item_vectors(backend, np.asarray(item_ids), TEXT_PROPERTY)
+        image, image_present = item_vectors(backend, np.asarray(item_ids), IMAGE_PROPERTY)
         return cls(
             kg=KnowledgeGraphData.from_backend(backend, item_ids) if kg else None,
             text=text, text_present=text_present, image=image, image_present=image_present,
@@ -54,24 +54,3 @@ class KGBMInputs:
 def _usable(matrix: np.ndarray | None, present: np.ndarray | None) -> bool:
     return matrix is not None and present is not None and matrix.ndim == 2 and matrix.shape[1] > 0 and bool(np.any(present))
 
-
-def item_vector_property(backend: Backend, item_ids: np.ndarray, prop: str) -> tuple[np.ndarray, np.ndarray]:
-    """A ``FLOAT[]`` Product property as an (n_items, d) matrix in item-index order plus a mask of
-    the items that have it (read with ``backend.export_nodes``)."""
-    from kgrec.errors import KgrecError
-
-    table = backend.export_nodes("Product", [prop])
-    position = {str(i): n for n, i in enumerate(np.asarray(item_ids).tolist())}
-    values = table.column(prop).to_pylist()
-    dims = {len(v) for v in values if v is not None}
-    if len(dims) > 1:
-        raise KgrecError(f"Product.{prop} holds vectors of different sizes {sorted(dims)}", "re-run `kgctl embed` with one model")
-    dim = dims.pop() if dims else 0
-    matrix = np.zeros((len(position), dim), dtype=np.float32)
-    present = np.zeros(len(position), dtype=bool)
-    for node_id, vector in zip(table.column("id").to_pylist(), values):
-        row = position.get(str(node_id))
-        if row is not None and vector is not None:
-            matrix[row] = vector
-            present[row] = True
-    return matrix, present

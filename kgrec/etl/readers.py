@@ -30,6 +30,20 @@ class SourceError(KgrecError):
     """A whole file cannot be read (missing, wrong header, unknown format)."""
 
 
+def installed_package_path(name: str, package: str, sub: str, install: str) -> Path:
+    """``sub`` inside the installed ``package`` (a data set shipped in a Python package), or a
+    SourceError saying how to install it."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise SourceError(f"data set {name} needs the {package} package, which is not installed", f"install it: {install}")
+    path = Path(list(spec.submodule_search_locations)[0]) / sub
+    if not path.exists():
+        raise SourceError(f"{path} is missing from the installed {package}", f"reinstall it: {install}")
+    return path
+
+
 def reject_one(report: FileReport, quarantine: Quarantine, line, field, reason: str, row) -> None:
     quarantine.add(report.file, line, field, reason, row)
     report.rows_read += 1

@@ -16,13 +16,12 @@ What becomes what:
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pandas as pd
 
 from kgrec.etl.pipeline import run_ingest
-from kgrec.etl.readers import SourceError, read_delimited
+from kgrec.etl.readers import SourceError, installed_package_path, read_delimited
 from kgrec.etl.report import IngestReport, Quarantine
 from kgrec.etl.stage import Stage
 from kgrec.etl.validate import RowChecker, timestamp_bounds
@@ -39,10 +38,7 @@ def packaged_dataset(name: str) -> Path:
     if name not in PACKAGED:
         raise SourceError(f"unknown packaged RecBole data set {name!r}", f"known: {', '.join(PACKAGED)}")
     package, sub, install = PACKAGED[name]
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise SourceError(f"data set {name} needs the {package} package, which is not installed", f"install it: {install}")
-    folder = Path(list(spec.submodule_search_locations)[0]) / sub
+    folder = installed_package_path(name, package, sub, install)
     if not folder.is_dir():
         raise SourceError(f"{folder} is missing from the installed {package}", f"reinstall it: {install}")
     return folder

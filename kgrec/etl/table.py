@@ -9,7 +9,6 @@ Users are created by their first interaction; products too, unless ``known_produ
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,7 @@ import pandas as pd
 from kgrec.etl.image_check import check_images
 from kgrec.etl.mapping import Mapping, load_mapping, shipped_mapping
 from kgrec.etl.pipeline import run_ingest
-from kgrec.etl.readers import LINE, SourceError, read_table_file
+from kgrec.etl.readers import LINE, SourceError, installed_package_path, read_table_file
 from kgrec.etl.report import IngestReport, Quarantine
 from kgrec.etl.stage import Stage
 from kgrec.etl.validate import RowChecker, timestamp_bounds
@@ -36,12 +35,7 @@ def packaged_table(name: str) -> tuple[Path, Path]:
     if name not in PACKAGED:
         raise SourceError(f"unknown packaged table {name!r}", f"known: {', '.join(PACKAGED)}")
     package, sub, mapping, install = PACKAGED[name]
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise SourceError(f"data set {name} needs the {package} package, which is not installed", f"install it: {install}")
-    path = Path(list(spec.submodule_search_locations)[0]) / sub
-    if not path.exists():
-        raise SourceError(f"{path} is missing from the installed {package}", f"reinstall it: {install}")
+    path = installed_package_path(name, package, sub, install)
     return path, shipped_mapping(mapping)
 
 

@@ -35,9 +35,10 @@ def test_registered():
     assert KGBM4Rec.predicts_rating
 
 
-def test_trains_and_loss_falls(tiny):
+@pytest.mark.parametrize("objective", ["cloze", "next"])
+def test_trains_and_loss_falls(tiny, objective):
     _, data, split, inputs = tiny
-    model = KGBM4Rec(epochs=8, **SMALL)
+    model = KGBM4Rec(epochs=8, seq_objective=objective, **SMALL)
     history = model.fit(split.train, split.valid, inputs=inputs)
     assert history["loss"][-1] < history["loss"][0]
     scores = model.score(np.arange(data.n_users))
@@ -46,8 +47,32 @@ def test_trains_and_loss_falls(tiny):
     assert ratings.shape == (len(split.test),) and ((ratings >= 1) & (ratings <= 5)).all()
     like = model.predict_like(split.test.user, split.test.item)
     assert ((like > 0) & (like < 1)).all()
-    assert len(history["valid_metrics"]) >= 1 and "NDCG@10" in history["valid_metrics"][0]
-    assert history["valid"][0] == (history["valid_metrics"][0]["epoch"], history["valid_metrics"][0]["NDCG@10"])
+    assert [epoch for epoch, _ in history["valid"]] == list(range(1, 9))
+    assert 1 <= history["best_epoch"] <= 8 and history["epochs_run"] == 8
+
+
+def test_training_windows_cover_every_interaction(tiny):
+    _, data, split, inputs = tiny
+    for objective in ("cloze", "next"):
+        model = KGBM4Rec(epochs=1, seq_objective=objective, **{**SMALL, "max_len": 3})
+        model.fit(split.train, inputs=inputs)
+        batches = model.batches(split.train, np.random.default_rng(0))
+        tokens = torch.cat([b[0] for b in batches])
+        targets = torch.cat([b[1] for b in batches])
+        users = torch.cat([b[3] for b in batches])
+        if objective == "next":
+            # every interaction but each user's first is a next-item target exactly once
+            assert int((targets > 0).sum()) == len(split.train) - len(np.unique(split.train.user))
+            assert torch.equal(tokens[:, 1:][targets[:, :-1] > 0], targets[:, :-1][targets[:, :-1] > 0])
+        else:
+            real = model._win_items > 0
+            assert int(real.sum()) == len(split.train)  # the windows hold every training interaction once
+            assert ((targets > 0).sum(1) >= 1).all()  # every window has a masked item
+            masked = targets > 0
+            assert (tokens[masked] == data.n_items + 1).all()  # masked inputs are [MASK]
+        for row in range(len(users)):  # a window's items are its user's
+            items = (targets[row][targets[row] > 0] - 1).numpy()
+            assert set(items) <= set(split.train.item[split.train.user == int(users[row])])
 
 
 def test_modalities_switch_off_and_are_reported(tiny, capsys):
@@ -140,21 +165,3 @@ def test_observe_history_changes_sequence_input(tiny):
     order = np.lexsort((known.item, known.timestamp, known.user))
     model.observe_history(known.subset(order))
     assert not np.allclose(before, model.score(split.valid.user))
-
-
-def test_private_dev_ranking_metrics_by_hand():
-    """The development evaluator (replaced by kgrec.models.evaluation at merge) on hand-computed cases."""
-    import scipy.sparse as sp
-
-    from kgrec.models.kgbm4rec._dev_eval import full_ranking
-
-    scores = np.array([[0.9, 0.8, 0.1, 0.5], [0.1, 0.2, 0.3, 0.4]])
-    seen = sp.csr_matrix(np.array([[1, 0, 0, 0], [0, 0, 0, 0]]))
-    # user 0: item 0 masked, target 3 ranks second (after item 1): hit, NDCG 1/log2(3)
-    # user 1: target 0 ranks fourth: a miss at k=3, a hit at k=4 with NDCG 1/log2(5)
-    m = full_ranking(lambda u: scores[u], np.array([0, 1]), np.array([3, 0]), seen, k=3)
-    assert m["HR@3"] == 0.5
-    assert m["NDCG@3"] == pytest.approx(1 / np.log2(3) / 2)
-    m = full_ranking(lambda u: scores[u], np.array([0, 1]), np.array([3, 0]), seen, k=4)
-    assert m["HR@4"] == 1.0
-    assert m["NDCG@4"] == pytest.approx((1 / np.log2(3) + 1 / np.log2(5)) / 2)

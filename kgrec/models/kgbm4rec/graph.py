@@ -58,6 +58,10 @@ class RelationalCSR:
         bounds = np.searchsorted(row_rel, np.arange(n_relations + 1)).tolist()
         return cls(n_nodes, matrix, torch.from_numpy(dst[new_row].copy()), torch.from_numpy(row_rel.copy()), bounds)
 
+    def to(self, device) -> "RelationalCSR":
+        """The same structure on ``device``."""
+        return dataclasses.replace(self, matrix=self.matrix.to(device), row_dst=self.row_dst.to(device), row_rel=self.row_rel.to(device))
+
     @property
     def n_edges(self) -> int:
         return int(self.matrix.values().numel())

@@ -1,46 +1,51 @@
-"""KGBM4Rec: knowledge-graph GNN + BERT4Rec-style sequence + frozen text/image embeddings, fused.
+"""KGBM4Rec: knowledge-graph GNN + transformer sequence model + frozen text/image embeddings, fused.
 
 For a user u and item i the ranking score is <z_u, v_i> + b_i where
 
 * v_i = id_i + g_t * P_t(text_i) + g_v * P_v(image_i) + g_g * P_g(GNN_i)  (gates g from [base; side]),
-* z_u = LayerNorm(h_u + g_u * P_u(GNN_u)), h_u the bidirectional transformer's state at a [MASK]
-  appended to u's time-ordered history (inputs are the fused item vectors v),
+* z_u = LayerNorm(h_u + g_u * P_u(GNN_u)), h_u the transformer's state over u's time-ordered
+  history (inputs are the fused item vectors v),
 * GNN = relation-aware message passing over the collaborative KG (users, items, categories,
   brands, shops, tags, external entities; training interactions only).
 
-Heads: ranking (full softmax over items, or sampled softmax with ``num_negatives``), rating
-regression (MSE) and like/dislike (rating >= 4, BCE) from [z, v, z*v]. Training is BERT4Rec's
-cloze task: masked positions are predicted from both directions; some sequences mask only their
-last item, which is the inference situation. Ablations: ``no_kg``, ``no_seq``, ``no_text``,
-``no_image``; a modality the data lacks is switched off and reported.
+The sequence objective (``seq_objective``) is either BERT4Rec's ``cloze`` task (bidirectional
+attention, random items masked and recovered; h_u is the state at a [MASK] appended to the
+history) or ``next`` (causal attention, the next item predicted at every position as SASRec
+trains; h_u is the state at the last item). Heads: ranking (full softmax over items, or sampled
+softmax with ``num_negatives``), rating regression (MSE) and like/dislike (rating >= 4, BCE)
+from [z, v, z*v]. Each epoch trains on every user's whole training sequence, cut into windows.
+Ablations: ``no_kg``, ``no_seq``, ``no_text``, ``no_image``; a modality the data lacks is
+switched off and reported.
+
+Training runs in the shared ``Trainer`` (seeding, early stopping on validation NDCG@10, progress
+bars, DDP with ``kgctl train --nproc N``).
 """
 
 from __future__ import annotations
 
-import copy
 import sys
-import time
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from kgrec.errors import KgrecError
-from kgrec.models.base import Recommender, register
+from kgrec.models._sequence import windows
+from kgrec.models.base import register
 from kgrec.models.data import InteractionData
-from kgrec.models.kgbm4rec._dev_eval import full_ranking
 from kgrec.models.kgbm4rec.graph import CollaborativeKG, RelationalCSR, subgraph_from_hetero_batch
 from kgrec.models.kgbm4rec.inputs import KGBMInputs
 from kgrec.models.kgbm4rec.network import KGBMNetwork
+from kgrec.models.trainable import TRAINER_DEFAULTS, TrainableRecommender
 
-LIKE_THRESHOLD = 4.0
+SEQ_OBJECTIVES = ("cloze", "next")
 
 DEFAULTS: dict[str, Any] = {
-    "dim": 64, "max_len": 50, "n_layers": 2, "n_heads": 2, "dropout": 0.2,
-    "mask_prob": 0.2, "last_mask_prob": 0.25,
+    "dim": 64, "max_len": 50, "n_layers": 2, "n_heads": 2, "inner": 256, "dropout": 0.2, "attn_dropout": 0.2,
+    "seq_objective": "cloze", "mask_prob": 0.2, "last_mask_prob": 0.25,
     "gnn_layers": 2, "conv": "compgcn", "n_bases": 4, "gnn_dropout": 0.1, "kg_min_degree": 1,
     "lr": 1e-3, "weight_decay": 0.0, "batch_size": 128, "epochs": 100, "patience": 10, "eval_every": 2,
+    "clip_grad_norm": 5.0,
     "rating_weight": 0.1, "like_weight": 0.1, "num_negatives": 0,
     "no_kg": False, "no_seq": False, "no_text": False, "no_image": False,
     "seed": 2024, "verbose": True,
@@ -48,27 +53,33 @@ DEFAULTS: dict[str, Any] = {
 
 
 @register
-class KGBM4Rec(Recommender):
+class KGBM4Rec(TrainableRecommender):
     name = "kgbm4rec"
     predicts_rating = True
     requires = ("kg", "text_emb", "image_emb")
     defaults = DEFAULTS
-    search_space = {"conv": ["compgcn", "rgcn"], "max_len": [50, 100], "dropout": [0.2, 0.3], "mask_prob": [0.2, 0.3]}
+    search_space = {"seq_objective": ["cloze", "next"], "dropout": [0.2, 0.5], "lr": [1e-3, 3e-3]}
 
     def __init__(self, **hparams: Any):
         super().__init__(**hparams)
-        self.hparams = {**DEFAULTS, **{k: v for k, v in self.hparams.items() if v is not None}}
-        unknown = set(self.hparams) - set(DEFAULTS)
+        self.hparams = {**TRAINER_DEFAULTS, **DEFAULTS, **{k: v for k, v in hparams.items() if v is not None}}
+        unknown = set(self.hparams) - set(DEFAULTS) - set(TRAINER_DEFAULTS)
         if unknown:
             raise KgrecError(f"unknown kgbm4rec hyperparameters: {', '.join(sorted(unknown))}", f"known: {', '.join(DEFAULTS)}")
+        if self.hparams["seq_objective"] not in SEQ_OBJECTIVES:
+            raise KgrecError(f"unknown seq_objective {self.hparams['seq_objective']!r}", f"choose from {', '.join(SEQ_OBJECTIVES)}")
         self.modalities: dict[str, str] = {}
-        self.net: KGBMNetwork | None = None
         self.ckg: CollaborativeKG | None = None
+        self._config: dict[str, Any] = {}
+        self._inputs: KGBMInputs | None = None
         self._structure: RelationalCSR | None = None
         self._features: dict[str, torch.Tensor] = {}
-        self._history: list[np.ndarray] = []
-        self._items: torch.Tensor | None = None
-        self._gnn_users: torch.Tensor | None = None
+        self._cache: tuple[torch.Tensor, torch.Tensor | None] | None = None
+        self.history = np.zeros((0, int(self.hparams["max_len"])), np.int64)
+
+    @property
+    def causal(self) -> bool:
+        return self.hparams["seq_objective"] == "next"
 
     # ================================================================== setup
     def _resolve_inputs(self, train: InteractionData, kwargs: dict) -> KGBMInputs:
@@ -94,23 +105,42 @@ class KGBM4Rec(Recommender):
         off = [f"{m} {s[4:]}" for m, s in self.modalities.items() if not s.startswith("on")]
         return f"kgbm4rec modalities used: {', '.join(used) or 'none'}" + (f"; off: {'; '.join(off)}" if off else "")
 
-    def _build(self, train: InteractionData, inputs: KGBMInputs) -> None:
+    # ================================================================== training
+    def fit(self, train: InteractionData, valid: InteractionData | None = None, *, trainer=None, **kwargs: Any) -> dict:
+        """Train with the shared Trainer. Inputs (KG, text/image vectors) come from ``inputs=``
+        (``KGBMInputs``), ``graph=`` (the pipeline's ``GraphInputs``) or ``backend=``."""
+        from kgrec.models.trainer import Trainer
+
+        if len(train) == 0:
+            raise KgrecError("no training interactions", "ingest interactions first (kgctl ingest)")
+        self._inputs = self._resolve_inputs(train, kwargs)
+        self._cache = None
+        trainer = trainer or Trainer.from_hparams(self.hparams, seed=int(self.hparams["seed"]), progress=bool(self.hparams["verbose"]))
+        history = trainer.fit(self, train, valid)
+        self._inputs = None
+        self._cache = self._tables()
+        history["modalities"] = dict(self.modalities)
+        return history
+
+    def prepare(self, train: InteractionData, graph) -> None:
         hp = self.hparams
+        inputs = self._inputs if self._inputs is not None else KGBMInputs.from_graph_inputs(graph)
         self.modalities = self._choose_modalities(inputs)
+        if hp["verbose"]:
+            print(self.modality_summary(), file=sys.stderr)
         use = {m: s.startswith("on") for m, s in self.modalities.items()}
         self._features = {}
         text_dim = image_dim = 0
-        if use["text"]:
-            self._features["text"] = torch.from_numpy(np.asarray(inputs.text, dtype=np.float32))
-            self._features["text_present"] = torch.from_numpy(np.asarray(inputs.text_present, dtype=np.float32))
-            text_dim = self._features["text"].shape[1]
-        if use["image"]:
-            self._features["image"] = torch.from_numpy(np.asarray(inputs.image, dtype=np.float32))
-            self._features["image_present"] = torch.from_numpy(np.asarray(inputs.image_present, dtype=np.float32))
-            image_dim = self._features["image"].shape[1]
+        for name, on in (("text", use["text"]), ("image", use["image"])):
+            if on:
+                matrix = np.asarray(getattr(inputs, name), dtype=np.float32)
+                self._features[name] = torch.from_numpy(matrix).to(self.device)
+                self._features[name + "_present"] = torch.from_numpy(np.asarray(getattr(inputs, name + "_present"), dtype=np.float32)).to(self.device)
+        text_dim = self._features["text"].shape[1] if "text" in self._features else 0
+        image_dim = self._features["image"].shape[1] if "image" in self._features else 0
         if use["kg"]:
             self.ckg = CollaborativeKG.build(train, inputs.kg, min_degree=hp["kg_min_degree"])
-            self._structure = self.ckg.propagation()
+            self._structure = self.ckg.propagation().to(self.device)
         else:
             self.ckg, self._structure = None, None
         self._config = dict(
@@ -119,168 +149,117 @@ class KGBM4Rec(Recommender):
             text_dim=text_dim, image_dim=image_dim,
             n_nodes=self.ckg.n_nodes if self.ckg else 0, n_relations=self.ckg.n_relations if self.ckg else 0,
             gnn_layers=hp["gnn_layers"], conv=hp["conv"], n_bases=hp["n_bases"], gnn_dropout=hp["gnn_dropout"],
+            causal=self.causal, inner=hp["inner"], attn_dropout=hp["attn_dropout"],
+            user_offset=self.ckg.user_offset if self.ckg else 0,
+            rating_weight=hp["rating_weight"], like_weight=hp["like_weight"],
         )
-        self.net = KGBMNetwork(**self._config)
+        self._train_windows(train)
+        self.observe_history(train)
 
-    # ================================================================== training
-    def fit(self, train: InteractionData, valid: InteractionData | None = None, **kwargs: Any) -> dict:
-        hp = self.hparams
-        if len(train) == 0:
-            raise KgrecError("no training interactions", "ingest interactions first (kgctl ingest)")
-        torch.manual_seed(hp["seed"])
-        rng = np.random.default_rng(hp["seed"])
-        self.n_users, self.n_items = train.n_users, train.n_items
-        self._build(train, self._resolve_inputs(train, kwargs))
-        log = _logger(hp["verbose"])
-        log(self.modality_summary())
-        self._history = _sequences(train)
-        self._ratings_from(train)
-        seen = train.csr()
-        eval_users = eval_targets = None
-        if valid is not None and len(valid):
-            eval_users, eval_targets = valid.user, valid.item
-        optimizer = torch.optim.AdamW(self.net.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
-        users_with_history = np.asarray([u for u in range(self.n_users) if len(self._history[u])], dtype=np.int64)
-        history: dict[str, Any] = {"loss": [], "valid": [], "valid_metrics": [], "valid_metric": "NDCG@10", "train_seconds": [], "modalities": dict(self.modalities)}
-        best, best_state, bad = -1.0, None, 0
-        progress = _progress(hp["epochs"], hp["verbose"])
-        for epoch in range(hp["epochs"]):
-            started = time.perf_counter()
-            self.net.train()
-            order = rng.permutation(users_with_history)
-            losses = []
-            for start in range(0, len(order), hp["batch_size"]):
-                batch_users = order[start:start + hp["batch_size"]]
-                loss = self._step(batch_users, train, rng)
-                optimizer.zero_grad()
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.net.parameters(), 5.0)
-                optimizer.step()
-                losses.append(float(loss.detach()))
-            history["train_seconds"].append(time.perf_counter() - started)
-            history["loss"].append(float(np.mean(losses)))
-            postfix = {"loss": f"{history['loss'][-1]:.4f}"}
-            if eval_users is not None and ((epoch + 1) % hp["eval_every"] == 0 or epoch + 1 == hp["epochs"]):
-                self._refresh_cache()
-                metrics = full_ranking(self.score, eval_users, eval_targets, seen)
-                metrics["epoch"] = epoch + 1
-                history["valid_metrics"].append(metrics)  # every metric, per validation
-                history["valid"].append((epoch + 1, metrics["NDCG@10"]))  # the shared Trainer's shape
-                postfix["val_ndcg10"] = f"{metrics['NDCG@10']:.4f}"
-                if metrics["NDCG@10"] > best:
-                    best, best_state, bad = metrics["NDCG@10"], copy.deepcopy(self.net.state_dict()), 0
-                else:
-                    bad += 1
-                    if bad >= hp["patience"]:
-                        progress.set_postfix(postfix)
-                        break
-            progress.set_postfix(postfix)
-            progress.update(1)
-        progress.close()
-        if best_state is not None:
-            self.net.load_state_dict(best_state)
-            history["best_valid"] = max(history["valid_metrics"], key=lambda m: m["NDCG@10"])
-            history["best_epoch"] = history["best_valid"]["epoch"]
+    def build_network(self) -> KGBMNetwork:
+        return KGBMNetwork(**self._config).attach(self._structure, self._features)
+
+    def _train_windows(self, train: InteractionData) -> None:
+        """Every user's training sequence cut into windows (items and ratings, right-padded):
+        ``max_len + 1`` long for next-item training (inputs [:-1], targets [1:]), ``max_len`` for cloze."""
+        step = int(self.hparams["max_len"])
+        length = step + (1 if self.causal else 0)
+        bounds = np.searchsorted(train.user, np.arange(train.n_users + 1))
+        positions = [np.arange(bounds[u], bounds[u + 1]) for u in range(train.n_users)]
+        if self.causal:  # windows overlap by one item, so every item but a user's first is a target once
+            chunks = [p[max(0, end - length):end] for p in positions for end in range(len(p), 1, -step)]
         else:
-            history["best_epoch"] = len(history["loss"])
-        # the same summary keys as the shared Trainer's history
-        history["epochs_run"] = len(history["loss"])
-        history["seconds_per_epoch"] = float(np.mean(history["train_seconds"])) if history["train_seconds"] else 0.0
-        self._refresh_cache()
-        return history
+            chunks = windows(positions, length)
+        self._win_items = np.zeros((len(chunks), length), np.int64)  # token = item + 1
+        self._win_ratings = np.full((len(chunks), length), np.nan, np.float32)
+        self._win_users = np.zeros(len(chunks), np.int64)
+        for row, c in enumerate(chunks):
+            self._win_items[row, : len(c)] = train.item[c] + 1
+            self._win_ratings[row, : len(c)] = train.rating[c]
+            self._win_users[row] = train.user[c[0]]
 
-    def _step(self, batch_users: np.ndarray, train: InteractionData, rng: np.random.Generator) -> torch.Tensor:
+    def batches(self, train: InteractionData, rng: np.random.Generator) -> list[tuple]:
         hp = self.hparams
-        tokens, targets, ratings = self._cloze_batch(batch_users, rng)
-        gnn_items = gnn_users = None
-        if self.net.use_kg:
-            gnn_items, gnn_users = self.net.graph_embeddings(self._structure, self.n_items, self.ckg.user_offset, self.n_users)
-        items = self.net.item_table(self._features, gnn_items)
-        users = torch.from_numpy(batch_users)
-        z = self.net.encode(tokens, items, users, gnn_users)
-        masked = targets > 0
-        z_m, t_m, r_m = z[masked], targets[masked] - 1, ratings[masked]
-        if hp["num_negatives"] and hp["num_negatives"] < self.n_items:
-            negatives = torch.from_numpy(rng.integers(0, self.n_items, hp["num_negatives"]))
-            candidates = torch.cat([t_m, negatives])
-            logits = z_m @ items[candidates].T + self.net.item_bias[candidates]
-            logits[:, len(t_m):] = logits[:, len(t_m):].masked_fill(negatives.unsqueeze(0) == t_m.unsqueeze(1), float("-inf"))
-            loss = F.cross_entropy(logits, torch.arange(len(t_m)))
+        order = rng.permutation(len(self._win_items))
+        tokens, ratings, users = self._win_items[order], self._win_ratings[order], self._win_users[order]
+        if self.causal:
+            inputs, targets, ratings = tokens[:, :-1], tokens[:, 1:], ratings[:, 1:]
         else:
-            loss = F.cross_entropy(self.net.rank_logits(z_m, items), t_m)
-        rated = ~torch.isnan(r_m)
-        if rated.any() and (hp["rating_weight"] or hp["like_weight"]):
-            pred, like_logit = self.net.rating_outputs(z_m[rated], items[t_m[rated]])
-            r = r_m[rated]
-            loss = loss + hp["rating_weight"] * F.mse_loss(pred, r)
-            loss = loss + hp["like_weight"] * F.binary_cross_entropy_with_logits(like_logit, (r >= LIKE_THRESHOLD).float())
-        return loss
+            inputs, targets = self._cloze(tokens, rng)
+        size = int(hp["batch_size"])
+        out = []
+        for s in range(0, len(order), size):
+            negatives = np.zeros(0, np.int64)
+            if hp["num_negatives"] and hp["num_negatives"] < self.n_items:
+                negatives = rng.integers(0, self.n_items, int(hp["num_negatives"]))
+            out.append(tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in
+                             (inputs[s:s + size], targets[s:s + size], ratings[s:s + size], users[s:s + size], negatives)))
+        return out
 
-    def _cloze_batch(self, batch_users: np.ndarray, rng: np.random.Generator):
-        hp, L = self.hparams, self.hparams["max_len"]
-        tokens = np.zeros((len(batch_users), L), dtype=np.int64)
-        targets = np.zeros_like(tokens)
-        ratings = np.full(tokens.shape, np.nan, dtype=np.float32)
-        for row, u in enumerate(batch_users):
-            seq, rat = self._history[u], self._ratings[u]
-            end = len(seq)
-            if end > L and rng.random() < 0.5:
-                end = int(rng.integers(L, len(seq) + 1))
-            window, wr = seq[max(0, end - L):end] + 1, rat[max(0, end - L):end]
-            n = len(window)
-            tokens[row, L - n:] = window
-            ratings[row, L - n:] = wr
-            if rng.random() < hp["last_mask_prob"]:
-                mask = np.zeros(n, bool)
-                mask[-1] = True
-            else:
-                mask = rng.random(n) < hp["mask_prob"]
-                if not mask.any():
-                    mask[rng.integers(n)] = True
-            targets[row, L - n:][mask] = window[mask]
-            if self.net.use_seq:
-                tokens[row, L - n:][mask] = self.net.mask
-        return torch.from_numpy(tokens), torch.from_numpy(targets), torch.from_numpy(ratings)
+    def _cloze(self, tokens: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """BERT4Rec masking: each real item masked with ``mask_prob`` (at least one per window);
+        a ``last_mask_prob`` share of windows masks only its last item (the inference situation)."""
+        hp = self.hparams
+        real = tokens > 0
+        lengths = real.sum(1)
+        masked = real & (rng.random(tokens.shape) < float(hp["mask_prob"]))
+        only_last = rng.random(len(tokens)) < float(hp["last_mask_prob"])
+        none = ~masked.any(1)
+        masked[only_last] = False
+        pick = only_last | none
+        masked[np.nonzero(pick)[0], lengths[pick] - 1] = True
+        targets = np.where(masked, tokens, 0)
+        inputs = np.where(masked, self.n_items + 1, tokens) if not self.hparams["no_seq"] else tokens
+        return inputs, targets
 
     # ================================================================== inference
     @torch.no_grad()
-    def _refresh_cache(self) -> None:
-        """Item table and GNN user embeddings for scoring (eval mode, computed once)."""
+    def _tables(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        was_training = self.net.training
         self.net.eval()
-        gnn_items = gnn_users = None
-        if self.net.use_kg:
-            gnn_items, gnn_users = self.net.graph_embeddings(self._structure, self.n_items, self.ckg.user_offset, self.n_users)
-        self._items = self.net.item_table(self._features, gnn_items)
-        self._gnn_users = gnn_users
+        out = self.net.tables()
+        self.net.train(was_training)
+        return out
 
     def observe_history(self, known: InteractionData) -> None:
-        """Use ``known`` (train, or train + validation for the test) as the users' histories."""
-        self._history = _sequences(known)
-        self._ratings_from(known)
+        """Use ``known`` (train, or train + validation for the test) as the users' histories:
+        the last items as right-padded tokens, followed by [MASK] for the cloze objective."""
+        length = int(self.hparams["max_len"])
+        keep = length if self.causal else length - 1
+        self.history = np.zeros((known.n_users, length), np.int64)
+        for u, seq in enumerate(known.sequences()):
+            seq = seq[-keep:] if keep > 0 else seq[:0]
+            self.history[u, : len(seq)] = seq + 1
+            if not self.causal:
+                self.history[u, len(seq)] = self.n_items + 1
+
+    def _current_tables(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The cached tables of a trained model; recomputed from the weights during training."""
+        return self._cache if self._cache is not None else self._tables()
 
     @torch.no_grad()
-    def user_states(self, users: np.ndarray) -> torch.Tensor:
-        """z_u: the encoder state at a [MASK] appended to each user's history (eval mode)."""
+    def user_states(self, users: np.ndarray | torch.Tensor, tables=None) -> torch.Tensor:
+        """z_u for each user (eval mode): the state at the [MASK] after the history (cloze) or at
+        the last history item (next)."""
         self._require_fitted()
+        items, gnn_users = tables if tables is not None else self._current_tables()
+        users = torch.as_tensor(users.cpu() if torch.is_tensor(users) else np.asarray(users), dtype=torch.long)
+        tokens = torch.from_numpy(self.history)[users].to(self.device)
+        users = users.to(self.device)
+        was_training = self.net.training
         self.net.eval()
-        L = self.hparams["max_len"]
-        tokens = np.zeros((len(users), L), dtype=np.int64)
-        for row, u in enumerate(np.asarray(users)):
-            seq = self._history[int(u)][-(L - 1):] + 1 if L > 1 else np.zeros(0, np.int64)
-            tokens[row, L - 1 - len(seq):L - 1] = seq
-            tokens[row, L - 1] = self.net.mask
-        z = self.net.encode(torch.from_numpy(tokens), self._items, torch.as_tensor(np.asarray(users), dtype=torch.long), self._gnn_users)
-        return z[:, -1]
+        z = self.net.encode(tokens, items, users, gnn_users)
+        self.net.train(was_training)
+        if self.causal:
+            at = ((tokens > 0).sum(1) - 1).clamp(min=0)
+        else:
+            at = (tokens == self.n_items + 1).float().argmax(1)
+        return z[torch.arange(len(users), device=z.device), at]
 
-    @torch.no_grad()
-    def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
-        out = []
-        users = np.asarray(users, dtype=np.int64)
-        for start in range(0, len(users), 512):
-            z = self.user_states(users[start:start + 512])
-            s = self.net.rank_logits(z, self._items)
-            out.append((s if items is None else s[:, torch.as_tensor(np.asarray(items), dtype=torch.long)]).numpy())
-        return np.concatenate(out) if out else np.zeros((0, self.n_items if items is None else len(items)), np.float32)
+    def score_users(self, users: torch.Tensor) -> torch.Tensor:
+        tables = self._current_tables()
+        out = [self.net.rank_logits(self.user_states(users[s:s + 512], tables), tables[0]) for s in range(0, len(users), 512)]
+        return torch.cat(out) if out else torch.zeros((0, self.n_items), device=self.device)
 
     @torch.no_grad()
     def predict_rating(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
@@ -296,10 +275,11 @@ class KGBM4Rec(Recommender):
 
     def _rating_pairs(self, users: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         users, items = np.asarray(users, dtype=np.int64), np.asarray(items, dtype=np.int64)
+        tables = self._current_tables()
         uniq, inverse = np.unique(users, return_inverse=True)
-        z = self.user_states(uniq)[torch.from_numpy(inverse)]
-        pred, logit = self.net.rating_outputs(z, self._items[torch.from_numpy(items)])
-        return pred.numpy().astype(np.float64), logit.numpy().astype(np.float64)
+        z = self.user_states(uniq, tables)[torch.from_numpy(inverse).to(self.device)]
+        pred, logit = self.net.rating_outputs(z, tables[0][torch.from_numpy(items).to(self.device)])
+        return pred.cpu().numpy().astype(np.float64), logit.cpu().numpy().astype(np.float64)
 
     # ------------------------------------------------------------------ GNN paths
     @torch.no_grad()
@@ -317,36 +297,30 @@ class KGBM4Rec(Recommender):
         self._require_kg()
         self.net.eval()
         node_ids, structure, positions = subgraph_from_hetero_batch(batch, store_index, self.ckg)
-        return self.net.gnn(structure, node_ids), node_ids, positions
+        return self.net.gnn(structure.to(self.device), node_ids.to(self.device)), node_ids, positions
 
     # ================================================================== persistence
-    def state(self) -> dict[str, Any]:
+    def extra_state(self) -> dict[str, Any]:
         self._require_fitted()
-        flat = np.concatenate(self._history) if self._history else np.zeros(0, np.int64)
-        flat_r = np.concatenate(self._ratings) if self._ratings else np.zeros(0, np.float32)
         ckg = None
         if self.ckg is not None:
             ckg = {"node_labels": self.ckg.node_labels.astype(str), "node_ids": self.ckg.node_ids.astype(str),
                    "n_items": self.ckg.n_items, "n_users": self.ckg.n_users, "user_offset": self.ckg.user_offset,
                    "relation_names": list(self.ckg.relation_names)}
-        return {
-            "config": self._config, "network": self.net.state_dict(), "modalities": self.modalities,
-            "items": self._items, "gnn_users": self._gnn_users,
-            "history": flat, "history_ratings": flat_r, "history_lengths": np.asarray([len(s) for s in self._history]),
-            "ckg": ckg,
-        }
+        items, gnn_users = self._cache
+        return {"config": self._config, "modalities": self.modalities, "history": self.history,
+                "items": items.detach().cpu(), "gnn_users": None if gnn_users is None else gnn_users.detach().cpu(), "ckg": ckg}
 
     def load_state(self, state: dict[str, Any]) -> None:
         self._config = dict(state["config"])
-        self.net = KGBMNetwork(**self._config)
-        self.net.load_state_dict(state["network"])
+        self.n_users, self.n_items = self._config["n_users"], self._config["n_items"]
+        self._structure, self._features = None, {}
+        self.net = self.build_network()
+        self.net.load_state_dict(state["net"])
         self.net.eval()
         self.modalities = dict(state["modalities"])
-        self.n_users, self.n_items = self._config["n_users"], self._config["n_items"]
-        self._items, self._gnn_users = state["items"], state["gnn_users"]
-        bounds = np.r_[0, np.cumsum(state["history_lengths"])]
-        self._history = [state["history"][a:b] for a, b in zip(bounds[:-1], bounds[1:])]
-        self._ratings = [state["history_ratings"][a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+        self.history = np.asarray(state["history"])
+        self._cache = (state["items"], state["gnn_users"])
         c = state.get("ckg")
         if c is not None:
             empty = np.zeros(0, np.int64)
@@ -355,7 +329,7 @@ class KGBM4Rec(Recommender):
 
     # ------------------------------------------------------------------ helpers
     def _require_fitted(self) -> None:
-        if self.net is None or self._items is None:
+        if self.net is None:
             raise KgrecError("kgbm4rec is not trained", "fit it or load a checkpoint first")
 
     def _require_kg(self) -> None:
@@ -363,33 +337,3 @@ class KGBM4Rec(Recommender):
             raise KgrecError("this kgbm4rec model has no graph branch", "train it without no_kg and with a knowledge graph")
         if self._structure is None:
             raise KgrecError("the full-graph structure is only available in the training process", "refit, or use the sampled path")
-
-    @property
-    def _ratings(self) -> list[np.ndarray]:
-        return self.__dict__.setdefault("_ratings_list", [])
-
-    @_ratings.setter
-    def _ratings(self, value: list[np.ndarray]) -> None:
-        self.__dict__["_ratings_list"] = value
-
-    def _ratings_from(self, data: InteractionData) -> None:
-        bounds = np.searchsorted(data.user, np.arange(data.n_users + 1))
-        self._ratings = [data.rating[bounds[u]:bounds[u + 1]] for u in range(data.n_users)]
-
-
-def _sequences(data: InteractionData) -> list[np.ndarray]:
-    bounds = np.searchsorted(data.user, np.arange(data.n_users + 1))
-    return [data.item[bounds[u]:bounds[u + 1]].astype(np.int64) for u in range(data.n_users)]
-
-
-def _logger(verbose: bool):
-    def log(message: str) -> None:
-        if verbose:
-            print(message, file=sys.stderr)
-    return log
-
-
-def _progress(total: int, verbose: bool):
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc="kgbm4rec", unit="epoch", disable=not verbose, file=sys.stderr, leave=False)

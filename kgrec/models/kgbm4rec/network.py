@@ -1,14 +1,22 @@
-"""The KGBM4Rec network: item tower (id + gated text/image/KG projections), BERT4Rec-style
-bidirectional sequence encoder, gated user fusion with the GNN user embedding, and three heads
-(ranking softmax, rating regression, like/dislike)."""
+"""The KGBM4Rec network: item tower (id + gated text/image/KG projections), transformer sequence
+encoder over the fused item vectors, gated user fusion with the GNN user embedding, and three
+heads (ranking softmax, rating regression, like/dislike).
+
+``forward(tokens, targets, ratings, users, negatives)`` returns the training loss, so the shared
+``Trainer`` (and DDP) can drive it. The graph structure and the frozen item features it reads are
+attached with ``attach`` (they are data, not parameters, and are not saved with the weights).
+"""
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from kgrec.models.kgbm4rec.gnn import RelationalGNN
 from kgrec.models.kgbm4rec.graph import RelationalCSR
+
+LIKE_THRESHOLD = 4.0
 
 
 class GatedAdd(nn.Module):
@@ -30,13 +38,20 @@ class GatedAdd(nn.Module):
 
 
 class KGBMNetwork(nn.Module):
+    """Tokens: item i is token i + 1, 0 is padding (sequences right-padded), n_items + 1 is
+    [MASK]. ``causal``: each position sees only earlier items (next-item training, SASRec-style);
+    otherwise attention is bidirectional (BERT4Rec cloze training)."""
+
     def __init__(self, *, n_items: int, n_users: int, dim: int, max_len: int, n_layers: int, n_heads: int,
                  dropout: float, use_seq: bool, use_kg: bool, text_dim: int, image_dim: int,
-                 n_nodes: int, n_relations: int, gnn_layers: int, conv: str, n_bases: int, gnn_dropout: float):
+                 n_nodes: int, n_relations: int, gnn_layers: int, conv: str, n_bases: int, gnn_dropout: float,
+                 causal: bool = False, inner: int = 0, attn_dropout: float | None = None, user_offset: int = 0,
+                 rating_weight: float = 0.0, like_weight: float = 0.0):
         super().__init__()
-        self.n_items, self.dim, self.max_len = n_items, dim, max_len
-        self.pad, self.mask = 0, n_items + 1  # item i is token i + 1
-        self.use_seq, self.use_kg = use_seq, use_kg
+        self.n_items, self.n_users, self.dim, self.max_len = n_items, n_users, dim, max_len
+        self.pad, self.mask = 0, n_items + 1
+        self.use_seq, self.use_kg, self.causal = use_seq, use_kg, causal
+        self.user_offset, self.rating_weight, self.like_weight = user_offset, rating_weight, like_weight
         self.item_embedding = nn.Embedding(n_items + 2, dim, padding_idx=0)
         nn.init.normal_(self.item_embedding.weight, std=0.02)
         self.item_bias = nn.Parameter(torch.zeros(n_items))
@@ -48,7 +63,9 @@ class KGBMNetwork(nn.Module):
         if use_seq:
             self.position = nn.Embedding(max_len, dim)
             nn.init.normal_(self.position.weight, std=0.02)
-            layer = nn.TransformerEncoderLayer(dim, n_heads, 4 * dim, dropout, activation="gelu", batch_first=True, norm_first=False)
+            layer = nn.TransformerEncoderLayer(dim, n_heads, inner or 4 * dim, dropout, activation="gelu", batch_first=True)
+            if attn_dropout is not None:
+                layer.self_attn.dropout = attn_dropout
             self.encoder = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
             self.input_norm = nn.LayerNorm(dim)
             self.input_dropout = nn.Dropout(dropout)
@@ -57,32 +74,52 @@ class KGBMNetwork(nn.Module):
             nn.init.normal_(self.user_embedding.weight, std=0.02)
         self.out_norm = nn.LayerNorm(dim)
         self.rating_head = nn.Sequential(nn.Linear(3 * dim, dim), nn.GELU(), nn.Linear(dim, 2))
+        self.structure: RelationalCSR | None = None
+        self.features: dict[str, torch.Tensor] = {}
+
+    def attach(self, structure: RelationalCSR | None, features: dict[str, torch.Tensor]) -> "KGBMNetwork":
+        """The data the forward pass reads: the propagation structure and the frozen item features."""
+        self.structure, self.features = structure, features
+        return self
 
     # ------------------------------------------------------------------ towers
-    def item_table(self, features: dict[str, torch.Tensor], gnn_items: torch.Tensor | None) -> torch.Tensor:
+    def item_table(self, gnn_items: torch.Tensor | None) -> torch.Tensor:
         """Fused representations of all items (n_items, dim)."""
         v = self.item_embedding.weight[1:-1]
         if self.text is not None:
-            v = self.text(v, features["text"], features["text_present"])
+            v = self.text(v, self.features["text"], self.features["text_present"])
         if self.image is not None:
-            v = self.image(v, features["image"], features["image_present"])
+            v = self.image(v, self.features["image"], self.features["image_present"])
         if self.item_graph is not None and gnn_items is not None:
             v = self.item_graph(v, gnn_items)
         return v
 
-    def graph_embeddings(self, graph: RelationalCSR, n_items: int, user_offset: int, n_users: int):
-        h = self.gnn(graph)
-        return h[:n_items], h[user_offset:user_offset + n_users]
+    def graph_embeddings(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """(GNN item embeddings, GNN user embeddings) from the full-graph structure; (None, None)
+        without the graph branch."""
+        if not self.use_kg:
+            return None, None
+        h = self.gnn(self.structure)
+        return h[: self.n_items], h[self.user_offset : self.user_offset + self.n_users]
+
+    def tables(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(fused item table, GNN user embeddings) for the current weights."""
+        gnn_items, gnn_users = self.graph_embeddings()
+        return self.item_table(gnn_items), gnn_users
 
     def encode(self, tokens: torch.Tensor, items: torch.Tensor, users: torch.Tensor,
                gnn_users: torch.Tensor | None) -> torch.Tensor:
-        """Per-position user states (B, L, dim). ``items``: fused item table; tokens use item i+1,
-        0 padding, n_items+1 mask."""
+        """Per-position user states (B, L, dim) from right-padded tokens and the fused item table."""
         if self.use_seq:
             table = torch.cat([self.item_embedding.weight[:1], items, self.item_embedding.weight[-1:]])
             x = table[tokens] + self.position.weight[: tokens.shape[1]].unsqueeze(0)
             x = self.input_dropout(self.input_norm(x))
-            z = self.encoder(x, src_key_padding_mask=tokens == self.pad)
+            if self.causal:
+                size = tokens.shape[1]
+                mask = torch.triu(torch.ones(size, size, dtype=torch.bool, device=tokens.device), 1)
+                z = self.encoder(x, mask=mask)
+            else:
+                z = self.encoder(x, src_key_padding_mask=tokens == self.pad)
         else:
             z = self.user_embedding(users).unsqueeze(1).expand(-1, tokens.shape[1], -1)
         if self.user_graph is not None and gnn_users is not None:
@@ -98,3 +135,32 @@ class KGBMNetwork(nn.Module):
         """(rating prediction, like logit) for user states z and item representations v."""
         out = self.rating_head(torch.cat([z, v, z * v], -1))
         return out[..., 0] + 3.5, out[..., 1]
+
+    # ------------------------------------------------------------------ training loss
+    def forward(self, tokens: torch.Tensor, targets: torch.Tensor, ratings: torch.Tensor, users: torch.Tensor,
+                negatives: torch.Tensor) -> torch.Tensor:
+        """Ranking loss over the positions with a target (item index + 1; 0 = none), plus the
+        weighted rating MSE and like/dislike BCE where the target's rating is known.
+        ``negatives``: shared sampled negatives (sampled softmax), or empty for the full softmax."""
+        items, gnn_users = self.tables()
+        z = self.encode(tokens, items, users, gnn_users)
+        chosen = targets > 0
+        z_t, t, r = z[chosen], targets[chosen] - 1, ratings[chosen]
+        if negatives.numel():
+            candidates = torch.cat([t, negatives])
+            logits = z_t @ items[candidates].T + self.item_bias[candidates]
+            clash = negatives.unsqueeze(0) == t.unsqueeze(1)
+            logits[:, len(t):] = logits[:, len(t):].masked_fill(clash, float("-inf"))
+            loss = F.cross_entropy(logits, torch.arange(len(t), device=t.device))
+        else:
+            loss = F.cross_entropy(self.rank_logits(z_t, items), t)
+        rated = ~torch.isnan(r)
+        if self.rating_weight or self.like_weight:
+            # always through the head (zero weight when nothing is rated), so DDP sees every parameter used
+            pred, like_logit = self.rating_outputs(z_t, items[t])
+            truth = torch.where(rated, r, torch.zeros_like(r))
+            weight = rated.float() / rated.float().sum().clamp(min=1.0)
+            loss = loss + self.rating_weight * (weight * (pred - truth) ** 2).sum()
+            like = F.binary_cross_entropy_with_logits(like_logit, (truth >= LIKE_THRESHOLD).float(), reduction="none")
+            loss = loss + self.like_weight * (weight * like).sum()
+        return loss

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import warnings
 from pathlib import Path
@@ -78,35 +79,54 @@ def _open_dataset(obj):
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Checkpoint folder to write (default runs/NAME).")
 @click.option("--nproc", type=click.IntRange(1, 256), default=1, show_default=True,
               help="Local DDP processes (gloo on CPU, NCCL on GPU). Multi-node: see README (torchrun).")
+@click.option("--ablations", is_flag=True,
+              help="Also train one variant per ablation switch of the model (kgbm4rec: no_kg, no_seq, no_text, "
+                   "no_image), same seed and hyperparameters, saved under OUT/ablations/SWITCH; `kgctl evaluate OUT` "
+                   "then prints the ablation table. A modality the data lacks is not retrained.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_obj
-def train(obj, model_name, epochs, lr, dim, layers, batch_size, patience, params, seed, out, nproc, quiet, as_json) -> None:
+def train(obj, model_name, epochs, lr, dim, layers, batch_size, patience, params, seed, out, nproc, ablations, quiet, as_json) -> None:
     """Train a model on the graph's temporal leave-one-out training part and save a checkpoint.
 
     Validation (each user's second-last interaction) drives early stopping on full-ranking
     NDCG@10; the test interaction is never seen. Models: pop, bpr, lightgcn, sasrec, bert4rec,
     cke, textknn, biasmf (and any registered later).
 
+    With --ablations (models with ablation switches, e.g. kgbm4rec) the full model is saved at
+    OUT as usual and each variant under OUT/ablations/SWITCH; `kgctl evaluate OUT` adds the
+    ablation table (full, without KG, without sequence, without text, without image).
+
     \b
     Example:
       kgctl train --model lightgcn --epochs 100 --out runs/lightgcn
-      kgctl evaluate runs/lightgcn
+      kgctl train --model kgbm4rec --epochs 20 --ablations --out runs/kgbm4rec
+      kgctl evaluate runs/lightgcn runs/kgbm4rec
     """
     from kgrec.models import distributed
+    from kgrec.models.ablation import ablation_switches, train_ablations
     from kgrec.models.base import get_model_class
     from kgrec.models.pipeline import train_model
 
     get_model_class(model_name)  # unknown names fail before the database is read
+    if ablations:
+        ablation_switches(model_name)  # so does a model without ablation switches
     hparams = _collect(epochs, lr, dim, layers, batch_size, patience, params)
     seed = obj.settings.seed if seed is None else seed
     out = out or str(Path("runs") / model_name)
     torchrun = distributed.init_from_env()
+    lead = distributed.rank() == 0
     backend, ds = _open_dataset(obj)
+    run = None
     with backend:
-        result = train_model(ds, model_name, hparams, seed=seed, out=out if distributed.rank() == 0 else None,
-                             nproc=1 if torchrun else nproc, progress=not quiet)
-    if distributed.rank() != 0:
+        kwargs = dict(seed=seed, out=out if lead else None, nproc=1 if torchrun else nproc, progress=not quiet)
+        if ablations:
+            run = train_ablations(ds, model_name, hparams, **kwargs,
+                                  announce=lambda text: click.echo(text, err=True) if lead else None)
+            result = run.full
+        else:
+            result = train_model(ds, model_name, hparams, **kwargs)
+    if not lead:
         return
     summary = {
         "model": model_name, "checkpoint": str(result.checkpoint) if result.checkpoint else None,
@@ -114,6 +134,9 @@ def train(obj, model_name, epochs, lr, dim, layers, batch_size, patience, params
         "seconds_per_epoch": result.history.get("seconds_per_epoch"), "valid": result.valid,
         "hparams": result.model.hparams,
     }
+    if run is not None:
+        summary["seconds"] = run.full_seconds
+        summary["ablations"] = [_variant_summary(v, run) for v in run.variants]
     if as_json:
         click.echo(json.dumps(summary, default=str))
         return
@@ -122,6 +145,33 @@ def train(obj, model_name, epochs, lr, dim, layers, batch_size, patience, params
                f"{summary['seconds_per_epoch'] or 0:.2f} s/epoch")
     click.echo(f"validation (full ranking): {valid or 'no validation users'}")
     click.echo(f"checkpoint: {summary['checkpoint']}")
+    if run is not None:
+        click.echo(_ablation_lines(run))
+
+
+def _variant_summary(variant, run) -> dict:
+    result = run.results.get(variant.switch)
+    return {"switch": variant.switch, "label": variant.label, "status": variant.status, "note": variant.note or None,
+            "seconds": variant.seconds, "valid": result.valid if result else None,
+            "checkpoint": str(result.checkpoint) if result and result.checkpoint else None}
+
+
+def _ablation_lines(run) -> str:
+    """Validation NDCG@10 and seconds of the full model and each variant."""
+    rows = [("full", run.full.valid.get("NDCG@10"), run.full_seconds, "")]
+    for v in run.variants:
+        result = run.results.get(v.switch)
+        rows.append((v.label, result.valid.get("NDCG@10") if result else None, v.seconds, v.note))
+    width = max(len(r[0]) for r in rows)
+    lines = ["ablations (same seed and hyperparameters; validation NDCG@10, full ranking):"]
+    for label, ndcg, seconds, note in rows:
+        if note:
+            lines.append(f"  {label.ljust(width)}  {note}")
+        else:
+            lines.append(f"  {label.ljust(width)}  {'-' if ndcg is None else f'{ndcg:.4f}'}  ({seconds or 0:.1f} s)")
+    if run.manifest is not None:
+        lines.append(f"ablation checkpoints: {run.manifest.parent}")
+    return "\n".join(lines)
 
 
 @click.command()
@@ -133,10 +183,11 @@ def train(obj, model_name, epochs, lr, dim, layers, batch_size, patience, params
 @click.option("--protocol", type=click.Choice(["full", "sampled", "both"]), default="both", show_default=True,
               help="full: rank against all items; sampled: 1 positive + 99 fixed negatives.")
 @click.option("--negative-seed", type=int, default=2024, show_default=True, help="Seed of the sampled negatives (same for every model).")
-@click.option("--json", "fmt", flag_value="json", help='Print {"protocol": ..., "models": {name: {metric: value}}} (a list of those with both protocols).')
-@click.option("--csv", "fmt", flag_value="csv", help="Print CSV: protocol, model, one column per metric.")
+@click.option("--json", "fmt", flag_value="json", help='Print {"protocol": ..., "models": {name: {metric: value}}} (a list of those with '
+              'both protocols), plus "ablations": {name: {"checkpoint": ..., "rows": [...]}} for checkpoints trained with --ablations.')
+@click.option("--csv", "fmt", flag_value="csv", help="Print CSV: protocol, model, one column per metric (ablation variants as MODEL/SWITCH rows).")
 @click.option("--csv-out", type=click.Path(dir_okay=False), default=None, help="Also write the CSV to this file.")
-@click.option("--plots", type=click.Path(file_okay=False), default=None, help="Write PNG plots (metric bars, training curves) to this folder.")
+@click.option("--plots", type=click.Path(file_okay=False), default=None, help="Write PNG plots (metric bars, training curves, ablation bars) to this folder.")
 @click.option("--force", is_flag=True, help="Use checkpoints trained on an older snapshot of the graph (warns).")
 @click.pass_obj
 def evaluate(obj, checkpoints, train_models, epochs, seed, protocol, negative_seed, fmt, csv_out, plots, force) -> None:
@@ -146,13 +197,19 @@ def evaluate(obj, checkpoints, train_models, epochs, seed, protocol, negative_se
     validation item. Items the user interacted with before are masked. Metrics: HR@1/5/10,
     NDCG@5/10, MRR, and MSE / like accuracy / like F1 (rating >= 4) for rating models.
 
+    A checkpoint trained with `kgctl train --ablations` also evaluates its variants and prints an
+    ablation table after the main one (full, without KG, without sequence, without text, without
+    image; the same metrics and the change of NDCG@10 vs the full model).
+
     \b
     Example:
       kgctl evaluate runs/lightgcn runs/sasrec --plots runs/plots
+      kgctl evaluate runs/kgbm4rec runs/lightgcn --model pop
       kgctl evaluate --model pop --model bpr --json
     """
     from kgrec.models import plots as plotting
     from kgrec.models import report as reporting
+    from kgrec.models.ablation import evaluate_ablations, find_ablations
     from kgrec.models.base import get_model_class
     from kgrec.models.pipeline import evaluate_models, load_trained, train_model
 
@@ -161,24 +218,29 @@ def evaluate(obj, checkpoints, train_models, epochs, seed, protocol, negative_se
     for name in train_models:
         get_model_class(name)
     protocols = ("full", "sampled") if protocol == "both" else (protocol,)
-    models, histories = {}, {}
+    models, histories, with_ablations = {}, {}, []
     backend, ds = _open_dataset(obj)
     with backend:
         for path in checkpoints:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
+            with _echo_warnings():
                 name, model, meta = load_trained(ds, path, force=force)
-            for w in caught:
-                click.echo(f"warning: {w.message}", err=True)
+                found = find_ablations(path)
             label = name if name not in models else f"{name} ({Path(path).name})"
             models[label] = model
             histories[label] = meta.get("metrics", {}).get("history", {})
+            if found is not None:
+                with_ablations.append((label, found, meta))
         for name in train_models:
             hp = {"epochs": epochs} if epochs else {}
             result = train_model(ds, name, hp, seed=obj.settings.seed if seed is None else seed, progress=True)
             models[name], histories[name] = result.model, result.history
         report = evaluate_models(ds, models, protocols, negative_seed)
-    csv_text = reporting.render_csv(report)
+        tables = []
+        for label, found, meta in with_ablations:
+            with _echo_warnings():
+                tables.append(evaluate_ablations(ds, label, found, {p: report[p][label] for p in protocols}, protocols,
+                                                 negative_seed, full_meta=meta, force=force))
+    csv_text = reporting.render_csv(report, tables)
     if csv_out:
         Path(csv_out).parent.mkdir(parents=True, exist_ok=True)
         Path(csv_out).write_text(csv_text)
@@ -186,13 +248,31 @@ def evaluate(obj, checkpoints, train_models, epochs, seed, protocol, negative_se
         written = plotting.metric_bars(report, plots)
         curves = plotting.training_curves(histories, plots)
         written += [curves] if curves else []
+        written += plotting.ablation_bars(tables, plots)
         click.echo(f"plots: {', '.join(str(p) for p in written)}", err=True)
     if fmt == "json":
-        click.echo(reporting.render_json(report))
+        click.echo(reporting.render_json(report, tables))
     elif fmt == "csv":
         click.echo(csv_text, nl=False)
     else:
         click.echo(reporting.render_table(report))
+        if tables:
+            click.echo("")
+            click.echo(reporting.render_ablation_tables(tables, protocols))
+
+
+@contextlib.contextmanager
+def _echo_warnings():
+    """Print the warnings raised inside the block as `warning: ...` lines on stderr (library
+    deprecation notices, e.g. from torch, are left out: users cannot act on them)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            for w in caught:
+                if not issubclass(w.category, DeprecationWarning):
+                    click.echo(f"warning: {w.message}", err=True)
 
 
 @click.command()

@@ -57,7 +57,9 @@ class Recommender(abc.ABC):
     ``predicts_rating`` (implements ``predict_rating``), ``requires`` (graph inputs beyond the
     interactions: ``"kg"``, ``"text_emb"``, ``"image_emb"``; handed to ``fit`` as ``graph=``),
     ``defaults`` (hyperparameter defaults, chosen on validation), ``search_space`` (the grid
-    ``kgctl tune`` searches). Trainable neural models subclass
+    ``kgctl tune`` searches), ``ablations`` (switch hyperparameter -> the modality it turns
+    off, e.g. ``{"no_kg": "kg"}``; ``kgctl train --ablations`` trains one variant per switch, see
+    ``kgrec.models.ablation``; such a model reports ``history["modalities"]`` from ``fit``). Trainable neural models subclass
     ``kgrec.models.trainable.TrainableRecommender`` instead, which runs the shared ``Trainer``."""
 
     name: ClassVar[str] = ""
@@ -65,6 +67,7 @@ class Recommender(abc.ABC):
     requires: ClassVar[tuple[str, ...]] = ()
     defaults: ClassVar[dict[str, Any]] = {}
     search_space: ClassVar[dict[str, list[Any]]] = {}
+    ablations: ClassVar[dict[str, str]] = {}
 
     def __init__(self, **hparams: Any):
         self.hparams = {**self.defaults, **{k: v for k, v in hparams.items() if v is not None}}

@@ -70,3 +70,45 @@ def training_curves(histories: dict[str, dict], out_dir: str | Path) -> Path | N
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+ABLATION_METRICS = ("HR@10", "NDCG@10", "MRR")
+
+
+def _file_stem(label: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in label).strip("_") or "model"
+
+
+def ablation_bars(tables, out_dir: str | Path) -> list[Path]:
+    """One PNG per full model (``ablations_<model>.png``): a panel per protocol, grouped bars of
+    HR@10 / NDCG@10 / MRR per variant; variants that were not trained are named under the plot."""
+    plt = _pyplot()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for table in tables:
+        measured = [r for r in table.rows if r.metrics is not None]
+        protocols = list(measured[0].metrics) if measured else []
+        if not protocols:
+            continue
+        fig, axes = plt.subplots(1, len(protocols), figsize=(5.5 * len(protocols), 4), squeeze=False)
+        width = 0.8 / max(len(measured), 1)
+        x = np.arange(len(ABLATION_METRICS))
+        for ax, protocol in zip(axes[0], protocols):
+            for k, row in enumerate(measured):
+                values = [row.metrics[protocol].get(m, np.nan) for m in ABLATION_METRICS]
+                ax.bar(x + k * width - 0.4 + width / 2, values, width, label=row.label)
+            ax.set_xticks(x, ABLATION_METRICS)
+            ax.set_ylabel("score")
+            ax.set_title(f"{table.model} ablations, {protocol} protocol")
+            ax.grid(axis="y", alpha=0.3)
+            ax.legend(fontsize=8)
+        skipped = [r.note for r in table.rows if r.metrics is None]
+        if skipped:
+            fig.text(0.01, 0.01, "not trained: " + "; ".join(skipped), fontsize=7)
+        fig.tight_layout(rect=(0, 0.05 if skipped else 0, 1, 1))
+        path = out_dir / f"ablations_{_file_stem(table.model)}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+    return written

@@ -3,6 +3,11 @@
 JSON shape: one object per protocol, ``{"protocol": "full", "models": {name: {metric: value}}}``;
 with several protocols ``kgctl evaluate --json`` prints a list of those objects (one per line in
 ``--jsonl``). CSV: one row per (protocol, model) with a column per metric.
+
+Ablations (``kgrec.models.ablation``): a table per full model after the main table, with the
+change of NDCG@10 vs the full model; in JSON each protocol object gains ``"ablations": {model:
+{"checkpoint": folder, "rows": [...]}}`` (only when there are ablations); in CSV each trained
+variant is a row labelled ``model/switch`` (e.g. ``kgbm4rec/no_kg``).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import io
 import json
 import math
 
+from kgrec.models.ablation import CHANGE_METRIC, AblationTable
 from kgrec.models.metrics import RANKING_METRICS, RATING_METRICS
 
 COLUMNS = RANKING_METRICS + RATING_METRICS
@@ -52,16 +58,76 @@ def _clean(metrics: dict[str, float]) -> dict[str, float | None]:
     return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in metrics.items()}
 
 
-def to_json_objects(report: dict[str, dict[str, dict[str, float]]]) -> list[dict]:
-    return [{"protocol": p, "models": {n: _clean(m) for n, m in models.items()}} for p, models in report.items()]
+def render_ablation_tables(tables: list[AblationTable], protocols: tuple[str, ...] | list[str]) -> str:
+    """One block per (full model, protocol): a row per variant, the report's metric columns and
+    the change of NDCG@10 vs the full model in percent; untrained variants say why."""
+    blocks = []
+    for table in tables:
+        for protocol in protocols:
+            measured = {r.label: r.metrics[protocol] for r in table.rows if r.metrics is not None}
+            cols = columns_present(measured)
+            width = max([7] + [len(r.label) for r in table.rows])
+            change = f"{CHANGE_METRIC} vs full"
+            head = "variant".ljust(width) + "  " + "  ".join(c.rjust(max(7, len(c))) for c in cols) + "  " + change
+            lines = [f"ablations of {table.model} ({table.path}), {protocol}: {PROTOCOL_TITLES.get(protocol, protocol)}", head, "-" * len(head)]
+            for row in table.rows:
+                if row.metrics is None:
+                    lines.append(row.label.ljust(width) + "  " + row.note)
+                    continue
+                m = row.metrics[protocol]
+                pct = table.change(row, protocol)
+                lines.append(row.label.ljust(width) + "  " + "  ".join(_fmt(m.get(c)).rjust(max(7, len(c))) for c in cols)
+                             + "  " + ("" if pct is None else f"{pct:+.1f}%").rjust(len(change)))
+            lines.append("(same seed and hyperparameters; each variant turns one modality off)")
+            blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
 
 
-def render_json(report) -> str:
-    objects = to_json_objects(report)
+def ablation_json(tables: list[AblationTable], protocol: str) -> dict:
+    """``{model: {"checkpoint": folder, "rows": [{variant, label, modality, metrics, ...}]}}``
+    for one protocol; ``metrics`` is null and ``note`` says why for a variant not trained."""
+    out = {}
+    for table in tables:
+        rows = []
+        for row in table.rows:
+            entry = {"variant": row.variant, "label": row.label, "modality": row.modality,
+                     "metrics": None if row.metrics is None else _clean(row.metrics[protocol]),
+                     f"{CHANGE_METRIC}_vs_full_pct": table.change(row, protocol)}
+            if row.note:
+                entry["note"] = row.note
+            rows.append(entry)
+        out[table.model] = {"checkpoint": table.path, "rows": rows}
+    return out
+
+
+def to_json_objects(report: dict[str, dict[str, dict[str, float]]], ablations: list[AblationTable] | None = None) -> list[dict]:
+    objects = [{"protocol": p, "models": {n: _clean(m) for n, m in models.items()}} for p, models in report.items()]
+    if ablations:
+        for obj in objects:
+            obj["ablations"] = ablation_json(ablations, obj["protocol"])
+    return objects
+
+
+def render_json(report, ablations: list[AblationTable] | None = None) -> str:
+    objects = to_json_objects(report, ablations)
     return json.dumps(objects[0] if len(objects) == 1 else objects, indent=2)
 
 
-def render_csv(report) -> str:
+def _with_ablation_rows(report, ablations: list[AblationTable] | None):
+    """The report with a ``model/switch`` entry per trained variant after each protocol's models."""
+    if not ablations:
+        return report
+    out = {p: dict(models) for p, models in report.items()}
+    for table in ablations:
+        for row in table.rows[1:]:
+            if row.metrics is not None:
+                for p in out:
+                    out[p][f"{table.model}/{row.variant}"] = row.metrics[p]
+    return out
+
+
+def render_csv(report, ablations: list[AblationTable] | None = None) -> str:
+    report = _with_ablation_rows(report, ablations)
     buf = io.StringIO()
     cols = sorted({c for models in report.values() for c in columns_present(models)}, key=COLUMNS.index)
     writer = csv.writer(buf)

@@ -93,3 +93,48 @@ def rating_metrics(predicted: np.ndarray, actual: np.ndarray) -> dict[str, float
     known = ~np.isnan(actual)
     p, a = predicted[known], actual[known]
     return {"MSE": mse(p, a), "like_accuracy": like_accuracy(p, a), "like_F1": like_f1(p, a)}
+
+
+# ---------------------------------------------------------------------------- classification
+def accuracy(predicted: np.ndarray, actual: np.ndarray) -> float:
+    """Share of predictions equal to the truth (any comparable labels)."""
+    p, a = np.asarray(predicted), np.asarray(actual)
+    return float(np.mean(p == a)) if len(a) else float("nan")
+
+
+def f1_per_class(predicted: np.ndarray, actual: np.ndarray, labels) -> np.ndarray:
+    """F1 of each class in ``labels`` (one-vs-rest): 2 TP / (predicted + actual); 0 for a class
+    that is neither predicted nor present."""
+    p, a = np.asarray(predicted), np.asarray(actual)
+    out = np.zeros(len(labels), dtype=np.float64)
+    for k, label in enumerate(labels):
+        tp = float(np.sum((p == label) & (a == label)))
+        denom = float(np.sum(p == label) + np.sum(a == label))
+        out[k] = 2.0 * tp / denom if denom else 0.0
+    return out
+
+
+def macro_f1(predicted: np.ndarray, actual: np.ndarray, labels=None) -> float:
+    """Unweighted mean of the per-class F1 over ``labels`` (default: every label that is true or
+    predicted, as scikit-learn's ``f1_score(average="macro")``)."""
+    p, a = np.asarray(predicted), np.asarray(actual)
+    if not len(a):
+        return float("nan")
+    if labels is None:
+        labels = np.unique(np.concatenate([a, p]))
+    return float(np.mean(f1_per_class(p, a, labels)))
+
+
+def classification_metrics(predicted: np.ndarray, actual: np.ndarray, labels=None) -> dict[str, float]:
+    """Accuracy and macro-F1, the figures of the seed paper's Products-10K table."""
+    return {"accuracy": accuracy(predicted, actual), "macro_F1": macro_f1(predicted, actual, labels)}
+
+
+def like_metrics_from_probability(probability: np.ndarray, actual: np.ndarray, threshold: float = LIKE_THRESHOLD,
+                                  cutoff: float = 0.5) -> dict[str, float]:
+    """like/dislike accuracy and F1 of a like classifier's probabilities (like when >= ``cutoff``)
+    against true ratings (like when >= ``threshold``); pairs whose rating is NaN are left out."""
+    probability, actual = np.asarray(probability, np.float64), np.asarray(actual, np.float64)
+    known = ~np.isnan(actual)
+    p, a = probability[known] >= cutoff, actual[known] >= threshold
+    return {"like_accuracy": accuracy(p, a), "like_F1": f1_per_class(p, a, [True])[0] if len(a) else float("nan")}

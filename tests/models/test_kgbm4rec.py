@@ -15,7 +15,8 @@ from kgrec.models.data import InteractionData
 from kgrec.models.kgbm4rec import KGBM4Rec
 from kgrec.models.kgbm4rec.inputs import KGBMInputs
 from kgrec.models.split import temporal_leave_one_out
-from tests.models._kgbm_graph import build_tiny_graph
+from kgrec.errors import KgrecError
+from tests.models._kgbm_graph import N_ITEMS, build_tiny_graph, item_category
 
 SMALL = dict(dim=16, max_len=8, n_layers=1, n_heads=2, dropout=0.0, gnn_dropout=0.0, batch_size=4, eval_every=1,
              patience=100, verbose=False, lr=5e-3)
@@ -165,3 +166,66 @@ def test_observe_history_changes_sequence_input(tiny):
     order = np.lexsort((known.item, known.timestamp, known.user))
     model.observe_history(known.subset(order))
     assert not np.allclose(before, model.score(split.valid.user))
+
+
+# ---------------------------------------------------------------------- category head
+HIDDEN = (15, 16, 17)  # items without text, loaded without their IN_CATEGORY edge (one per category)
+PICTURED = {15: 1, 16: 2, 17: 0}  # their images show another category than their true one (item % 3)
+
+
+def _item_index(data, item: int) -> int:
+    return list(data.item_ids).index(f"p{item:02d}")
+
+
+def test_category_head_is_off_by_default_and_adds_nothing(tiny, tmp_path):
+    _, data, split, inputs = tiny
+    model = KGBM4Rec(epochs=1, **SMALL)
+    history = model.fit(split.train, inputs=inputs)
+    assert model.net.category_head is None and "category_head" not in history
+    assert not any(k.startswith("category") for k in model.net.state_dict())
+    with pytest.raises(KgrecError, match="no category head"):
+        model.predict_category(np.arange(3))
+    # a checkpoint written before the head existed (no category keys in its state) still loads
+    state = model.state()
+    for key in ("category_ids", "category_logits"):
+        state.pop(key)
+    state["config"] = {k: v for k, v in state["config"].items() if k not in ("n_categories", "category_weight")}
+    old = KGBM4Rec(**SMALL)
+    old.n_users, old.n_items = model.n_users, model.n_items
+    old.load_state(state)
+    np.testing.assert_array_equal(old.score(np.arange(3)), model.score(np.arange(3)))
+
+
+def test_category_head_predicts_held_out_items_from_their_images(backend, tmp_path):
+    build_tiny_graph(backend, image=True, hide_categories=HIDDEN, image_category=PICTURED)
+    data = InteractionData.from_backend(backend)
+    split = temporal_leave_one_out(data)
+    inputs = KGBMInputs.from_backend(backend, data.item_ids)
+    hidden = np.asarray([_item_index(data, i) for i in HIDDEN])
+    labelled = np.asarray([_item_index(data, i) for i in range(N_ITEMS) if i not in HIDDEN])
+    categories, target = inputs.item_categories(data.n_items)
+    assert list(categories) == ["c0", "c1", "c2"]
+    assert not target[hidden].any()  # nothing about the held-out items' categories reaches training
+    np.testing.assert_allclose(target[labelled].sum(1), 1.0)
+
+    model = KGBM4Rec(epochs=40, category_weight=1.0, no_text=True, **SMALL)
+    history = model.fit(split.train, inputs=inputs)
+    assert history["category_head"] == "on (3 categories, 17 of 20 items labelled by IN_CATEGORY)"
+    assert history["modalities"]["image"] == "on" and history["modalities"]["kg"] == "on"
+    predicted, probabilities = model.predict_category(labelled)
+    truth = [f"c{item_category(i)}" for i in range(N_ITEMS) if i not in HIDDEN]
+    assert np.mean(predicted == np.asarray(truth, dtype=object)) >= 0.9
+    assert probabilities.shape == (len(labelled), 3)
+    np.testing.assert_allclose(probabilities.sum(1), 1.0, rtol=1e-5)
+    # held-out items: the CF signal says their true category, their images another one; the head follows the image
+    predicted, _ = model.predict_category(hidden)
+    assert list(predicted) == [f"c{PICTURED[i]}" for i in HIDDEN]
+
+    path = save_checkpoint(tmp_path / "ckpt", model, data.user_ids, data.item_ids, data.snapshot_id)
+    loaded = load_checkpoint(path, data.snapshot_id).model
+    np.testing.assert_array_equal(loaded.predict_category(hidden)[1], model.predict_category(hidden)[1])
+
+    # without the image branch nothing carries the pictured categories
+    blind = KGBM4Rec(epochs=40, category_weight=1.0, no_text=True, no_image=True, **SMALL)
+    blind.fit(split.train, inputs=inputs)
+    assert list(blind.predict_category(hidden)[0]) != [f"c{PICTURED[i]}" for i in HIDDEN]

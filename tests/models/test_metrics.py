@@ -51,3 +51,26 @@ def test_empty_inputs_give_nan_not_errors():
     assert math.isnan(m.ndcg(np.array([]), 10))
     assert math.isnan(m.rating_metrics(np.array([3.0]), np.array([np.nan]))["MSE"])
     assert m.like_f1(np.array([1.0]), np.array([2.0])) == 0.0
+
+
+def test_classification_metrics_by_hand():
+    actual = np.array(["a", "a", "a", "b", "b", "c"])
+    predicted = np.array(["a", "a", "b", "b", "c", "c"])
+    # accuracy 4/6; F1 a: 2*2/(2+3) = 0.8, b: 2*1/(2+2) = 0.5, c: 2*1/(2+1) = 2/3
+    out = m.classification_metrics(predicted, actual)
+    assert out["accuracy"] == pytest.approx(4 / 6)
+    assert out["macro_F1"] == pytest.approx((0.8 + 0.5 + 2 / 3) / 3)
+    np.testing.assert_allclose(m.f1_per_class(predicted, actual, ["a", "b", "c", "d"]), [0.8, 0.5, 2 / 3, 0.0])
+    # a class given in labels but never true nor predicted counts as 0 in the macro mean
+    assert m.macro_f1(predicted, actual, ["a", "b", "c", "d"]) == pytest.approx((0.8 + 0.5 + 2 / 3) / 4)
+    # a wrongly predicted class that is never true joins the default labels with F1 0
+    assert m.macro_f1(np.array([1, 2]), np.array([1, 1])) == pytest.approx((2 / 3 + 0.0) / 2)
+    assert math.isnan(m.accuracy(np.array([]), np.array([])))
+
+
+def test_like_metrics_from_probability_by_hand():
+    probability = np.array([0.9, 0.6, 0.4, 0.2, 0.7])
+    rating = np.array([5.0, 2.0, 4.0, 1.0, np.nan])  # the NaN pair is left out
+    # predicted like: T T F F; true like: T F T F -> accuracy 2/4; F1 of like: 2*1/(2+2) = 0.5
+    out = m.like_metrics_from_probability(probability, rating)
+    assert out == {"like_accuracy": pytest.approx(0.5), "like_F1": pytest.approx(0.5)}

@@ -13,6 +13,7 @@ from kgrec.models.data import KnowledgeGraphData, item_vectors
 
 TEXT_PROPERTY = "text_emb"
 IMAGE_PROPERTY = "image_emb"
+CATEGORY_RELATION = "IN_CATEGORY"
 
 
 @dataclasses.dataclass
@@ -49,6 +50,24 @@ class KGBMInputs:
 
     def has_kg(self) -> bool:
         return self.kg is not None
+
+    def item_categories(self, n_items: int) -> tuple[np.ndarray, np.ndarray]:
+        """The items' categories as the graph knows them (``IN_CATEGORY`` edges of ``kg``): the
+        Category ids (sorted) and an (n_items, n_categories) float32 target matrix whose rows are
+        uniform over each item's categories (one-hot for a single leaf), all zeros where the graph
+        gives an item no category."""
+        kg = self.kg
+        if kg is None or CATEGORY_RELATION not in kg.relation_names:
+            return np.asarray([], dtype=object), np.zeros((n_items, 0), np.float32)
+        chosen = (kg.relation == kg.relation_names.index(CATEGORY_RELATION)) & (kg.head < n_items)
+        heads, tails = kg.head[chosen], kg.tail[chosen]
+        names = np.asarray(kg.node_ids, dtype=object)[tails].astype(str)
+        categories, column = np.unique(names, return_inverse=True)
+        target = np.zeros((n_items, len(categories)), np.float32)
+        target[heads, column] = 1.0
+        counts = target.sum(1, keepdims=True)
+        np.divide(target, counts, out=target, where=counts > 0)
+        return categories.astype(object), target
 
 
 def _usable(matrix: np.ndarray | None, present: np.ndarray | None) -> bool:

@@ -13,7 +13,10 @@ attention, random items masked and recovered; h_u is the state at a [MASK] appen
 history) or ``next`` (causal attention, the next item predicted at every position as SASRec
 trains; h_u is the state at the last item). Heads: ranking (full softmax over items, or sampled
 softmax with ``num_negatives``), rating regression (MSE) and like/dislike (rating >= 4, BCE)
-from [z, v, z*v]. Each epoch trains on every user's whole training sequence, cut into windows.
+from [z, v, z*v]. With ``category_weight > 0`` a category head (linear, on v without its GNN term:
+id + gated text + gated image) learns the categories the training graph gives items (IN_CATEGORY),
+jointly, with that weight; ``predict_category`` serves it, also for items the graph gives no
+category. Each epoch trains on every user's whole training sequence, cut into windows.
 Ablations: ``no_kg``, ``no_seq``, ``no_text``, ``no_image``; a modality the data lacks is
 switched off and reported.
 
@@ -47,7 +50,7 @@ DEFAULTS: dict[str, Any] = {
     "gnn_layers": 2, "conv": "compgcn", "n_bases": 4, "gnn_dropout": 0.1, "kg_min_degree": 2,
     "lr": 1e-3, "weight_decay": 0.0, "batch_size": 128, "epochs": 200, "patience": 8, "eval_every": 3,
     "clip_grad_norm": 5.0,
-    "rating_weight": 0.1, "like_weight": 0.1, "num_negatives": 0,
+    "rating_weight": 0.1, "like_weight": 0.1, "num_negatives": 0, "category_weight": 0.0,
     "no_kg": False, "no_seq": False, "no_text": False, "no_image": False,
     "seed": 2024, "verbose": True,
 }
@@ -79,6 +82,9 @@ class KGBM4Rec(TrainableRecommender):
         self._structure: RelationalCSR | None = None
         self._features: dict[str, torch.Tensor] = {}
         self._cache: tuple[torch.Tensor, torch.Tensor | None] | None = None
+        self.category_ids = np.asarray([], dtype=object)  # class order of predict_category's probabilities
+        self.category_head_summary = "off (category_weight=0)"
+        self._category_cache: torch.Tensor | None = None  # (n_items, n_categories) logits of the trained model
         self.history = np.zeros((0, int(self.hparams["max_len"])), np.int64)
 
     @property
@@ -92,7 +98,8 @@ class KGBM4Rec(TrainableRecommender):
         if kwargs.get("graph") is not None:
             return KGBMInputs.from_graph_inputs(kwargs["graph"])
         if kwargs.get("backend") is not None:
-            return KGBMInputs.from_backend(kwargs["backend"], train.item_ids, kg=not self.hparams["no_kg"])
+            needs_kg = not self.hparams["no_kg"] or self.hparams["category_weight"] > 0  # category labels live in the KG
+            return KGBMInputs.from_backend(kwargs["backend"], train.item_ids, kg=needs_kg)
         return KGBMInputs()
 
     def _choose_modalities(self, inputs: KGBMInputs) -> dict[str, str]:
@@ -118,12 +125,15 @@ class KGBM4Rec(TrainableRecommender):
         if len(train) == 0:
             raise KgrecError("no training interactions", "ingest interactions first (kgctl ingest)")
         self._inputs = self._resolve_inputs(train, kwargs)
-        self._cache = None
+        self._cache = self._category_cache = None
         trainer = trainer or Trainer.from_hparams(self.hparams, seed=int(self.hparams["seed"]), progress=bool(self.hparams["verbose"]))
         history = trainer.fit(self, train, valid)
         self._inputs = None
         self._cache = self._tables()
+        self._category_cache = self._category_logits()
         history["modalities"] = dict(self.modalities)
+        if self.hparams["category_weight"] > 0:
+            history["category_head"] = self.category_head_summary
         return history
 
     def prepare(self, train: InteractionData, graph) -> None:
@@ -142,6 +152,7 @@ class KGBM4Rec(TrainableRecommender):
                 self._features[name + "_present"] = torch.from_numpy(np.asarray(getattr(inputs, name + "_present"), dtype=np.float32)).to(self.device)
         text_dim = self._features["text"].shape[1] if "text" in self._features else 0
         image_dim = self._features["image"].shape[1] if "image" in self._features else 0
+        self._prepare_categories(inputs, train.n_items)
         if use["kg"]:
             self.ckg = CollaborativeKG.build(train, inputs.kg, min_degree=hp["kg_min_degree"])
             self._structure = self.ckg.propagation().to(self.device)
@@ -156,9 +167,31 @@ class KGBM4Rec(TrainableRecommender):
             causal=self.causal, inner=hp["inner"], attn_dropout=hp["attn_dropout"],
             user_offset=self.ckg.user_offset if self.ckg else 0,
             rating_weight=hp["rating_weight"], like_weight=hp["like_weight"],
+            n_categories=len(self.category_ids), category_weight=float(hp["category_weight"]),
         )
         self._train_windows(train)
         self.observe_history(train)
+
+    def _prepare_categories(self, inputs: KGBMInputs, n_items: int) -> None:
+        """Category targets of the items the training graph labels (IN_CATEGORY), when the
+        category head is on; items without a category in the graph get no target."""
+        self.category_ids = np.asarray([], dtype=object)
+        if self.hparams["category_weight"] <= 0:
+            self.category_head_summary = "off (category_weight=0)"
+            return
+        categories, target = inputs.item_categories(n_items)
+        labelled = np.flatnonzero(target.sum(1) > 0)
+        if len(categories) < 2 or not len(labelled):
+            self.category_head_summary = "off (the graph gives fewer than 2 categories to the items)"
+            if self.hparams["verbose"]:
+                print(f"kgbm4rec category head {self.category_head_summary}", file=sys.stderr)
+            return
+        self.category_ids = categories
+        self._features["category_items"] = torch.from_numpy(labelled).to(self.device)
+        self._features["category_target"] = torch.from_numpy(target[labelled]).to(self.device)
+        self.category_head_summary = f"on ({len(categories)} categories, {len(labelled)} of {n_items} items labelled by IN_CATEGORY)"
+        if self.hparams["verbose"]:
+            print(f"kgbm4rec category head {self.category_head_summary}", file=sys.stderr)
 
     def build_network(self) -> KGBMNetwork:
         return KGBMNetwork(**self._config).attach(self._structure, self._features)
@@ -285,6 +318,30 @@ class KGBM4Rec(TrainableRecommender):
         pred, logit = self.net.rating_outputs(z, tables[0][torch.from_numpy(items).to(self.device)])
         return pred.cpu().numpy().astype(np.float64), logit.cpu().numpy().astype(np.float64)
 
+    @torch.no_grad()
+    def predict_category(self, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(most likely Category id per item, probabilities (len(items), len(category_ids)) in the
+        order of ``category_ids``) from the category head (on the items' content vectors, see ``KGBMNetwork.category_logits``)."""
+        self._require_fitted()
+        if self.net.category_head is None:
+            raise KgrecError("this kgbm4rec model has no category head",
+                             "train it with category_weight > 0 on a graph whose products have IN_CATEGORY edges")
+        items = torch.as_tensor(np.asarray(items, dtype=np.int64))
+        logits = self._category_cache if self._category_cache is not None else self._category_logits()
+        probabilities = torch.softmax(logits.cpu()[items].float(), -1).numpy()
+        return np.asarray(self.category_ids, dtype=object)[probabilities.argmax(1)], probabilities
+
+    @torch.no_grad()
+    def _category_logits(self) -> torch.Tensor | None:
+        """Category logits of every item from the current weights (eval mode); None without the head."""
+        if self.net is None or self.net.category_head is None:
+            return None
+        was_training = self.net.training
+        self.net.eval()
+        out = self.net.category_logits(self.net.content_table())
+        self.net.train(was_training)
+        return out
+
     # ------------------------------------------------------------------ GNN paths
     @torch.no_grad()
     def gnn_full(self) -> torch.Tensor:
@@ -313,6 +370,8 @@ class KGBM4Rec(TrainableRecommender):
                    "relation_names": list(self.ckg.relation_names)}
         items, gnn_users = self._cache
         return {"config": self._config, "modalities": self.modalities, "history": self.history,
+                "category_ids": [str(c) for c in self.category_ids],
+                "category_logits": None if self._category_cache is None else self._category_cache.detach().cpu(),
                 "items": items.detach().cpu(), "gnn_users": None if gnn_users is None else gnn_users.detach().cpu(), "ckg": ckg}
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -323,6 +382,8 @@ class KGBM4Rec(TrainableRecommender):
         self.net.load_state_dict(state["net"])
         self.net.eval()
         self.modalities = dict(state["modalities"])
+        self.category_ids = np.asarray(state.get("category_ids", []), dtype=object)
+        self._category_cache = state.get("category_logits")
         self.history = np.asarray(state["history"])
         self._cache = (state["items"], state["gnn_users"])
         c = state.get("ckg")

@@ -23,6 +23,7 @@ import numpy as np
 from kgrec.errors import KgrecError
 from kgrec.models import distributed
 from kgrec.models.data import GraphInputs, InteractionData
+from kgrec.models.memory import fix_mmap_threshold
 from kgrec.models.trainable import TRAINER_DEFAULTS, TRAINER_KEYS, TrainableRecommender
 
 
@@ -66,6 +67,7 @@ class Trainer:
         if len(train) == 0:
             raise KgrecError("there are no training interactions", "ingest interactions first (kgctl ingest ...)")
         seed_everything(self.seed)
+        fix_mmap_threshold()  # resident memory stays flat across batches (kgrec.models.memory)
         rank, world = distributed.rank(), distributed.world_size()
         model.n_users, model.n_items = train.n_users, train.n_items
         model.device = self._device()

@@ -102,3 +102,14 @@ def pytest_report_header(config):
     if neo4j_uri():
         return "neo4j: the backend contract tests also run against KGREC_NEO4J_URI"
     return "neo4j: KGREC_NEO4J_URI is not set, so the live-Neo4j tests are skipped"
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny models: one torch thread is many times faster than two on a shared 2-core machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

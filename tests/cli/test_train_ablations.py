@@ -8,7 +8,6 @@ import io
 import json
 
 import pytest
-import torch
 from click.testing import CliRunner
 
 from kgrec.cli.main import cli
@@ -19,12 +18,7 @@ TINY = ["--epochs", "2", "--dim", "16", "--batch-size", "8", "-p", "max_len=8", 
 NO_IMAGE = "image: not in the data (the full model ran without it)"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

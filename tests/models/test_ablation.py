@@ -9,7 +9,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from kgrec.errors import KgrecError
 from kgrec.models import report as reporting
@@ -26,13 +25,7 @@ ROWS = ["full", "without KG", "without sequence", "without text", "without image
 NO_IMAGE = "image: not in the data (the full model ran without it)"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: one torch thread is many times faster than two on the shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

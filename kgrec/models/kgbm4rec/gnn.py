@@ -10,6 +10,12 @@ Two convolutions (``conv`` hyperparameter, chosen by validation numbers):
 h^{l+1} = tanh(h^l W_self + agg W_nb), dropout between layers; the output is the mean of all
 layers' representations (layer combination as in LightGCN/KGAT). The same module runs on the
 cached full-graph ``RelationalCSR`` or on a sampled subgraph's.
+
+The sparse product and the compgcn composition have hand-written backward passes
+(``SparseProduct``, ``RelationScaledSum``): the product's backward reuses a cached transpose
+instead of transposing the CSR matrix on every call, and the composition scales each relation's
+block of rows in place instead of gathering a relation vector per row (on a MovieLens-1M-sized
+graph, 2.3M edges: forward + backward of the two-layer GNN 3.4 s -> see the README's cost table).
 """
 
 from __future__ import annotations
@@ -18,6 +24,44 @@ import torch
 from torch import nn
 
 from kgrec.models.kgbm4rec.graph import RelationalCSR
+
+
+class SparseProduct(torch.autograd.Function):
+    """``graph.matrix @ h`` with the gradient ``graph.matrix.T @ grad`` from the cached transpose."""
+
+    @staticmethod
+    def forward(ctx, h: torch.Tensor, graph: RelationalCSR) -> torch.Tensor:
+        ctx.graph = graph
+        return graph.product(h).to(h.device)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return ctx.graph.product(grad, transpose=True).to(grad.device), None
+
+
+class RelationScaledSum(torch.autograd.Function):
+    """CompGCN's composition and aggregation: ``agg[d] = sum over d's rows of pooled[row] *
+    relation[rel(row)]`` (rows are grouped by relation, so each relation scales one block)."""
+
+    @staticmethod
+    def forward(ctx, pooled: torch.Tensor, relation: torch.Tensor, graph: RelationalCSR) -> torch.Tensor:
+        message = torch.empty_like(pooled)
+        for r, a, b in graph.blocks():
+            torch.mul(pooled[a:b], relation[r], out=message[a:b])
+        agg = pooled.new_zeros(graph.n_nodes, pooled.shape[1]).index_add_(0, graph.row_dst, message)
+        ctx.save_for_backward(pooled, relation)
+        ctx.graph = graph
+        return agg
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        pooled, relation = ctx.saved_tensors
+        grad_message = grad.index_select(0, ctx.graph.row_dst)
+        grad_relation = torch.zeros_like(relation)
+        for r, a, b in ctx.graph.blocks():
+            grad_relation[r] = (grad_message[a:b] * pooled[a:b]).sum(0)
+            grad_message[a:b].mul_(relation[r])
+        return grad_message, grad_relation, None
 
 
 class RelationalLayer(nn.Module):
@@ -35,14 +79,14 @@ class RelationalLayer(nn.Module):
             self.coefficients = nn.Parameter(torch.randn(n_relations, n_bases) / n_bases**0.5)
 
     def forward(self, h: torch.Tensor, graph: RelationalCSR) -> torch.Tensor:
-        pooled = torch.sparse.mm(graph.matrix, h)  # per (relation, destination): mean-normalised neighbour sum
+        pooled = SparseProduct.apply(h, graph)  # per (relation, destination): mean-normalised neighbour sum
         if self.conv == "compgcn":
-            message = pooled * self.relation[graph.row_rel]
+            agg = RelationScaledSum.apply(pooled, self.relation, graph)
         else:
             weights = torch.einsum("rb,bij->rij", self.coefficients, self.bases)
-            parts = [pooled[a:b] @ weights[r] for r, (a, b) in enumerate(zip(graph.bounds[:-1], graph.bounds[1:])) if b > a]
+            parts = [pooled[a:b] @ weights[r] for r, a, b in graph.blocks()]
             message = torch.cat(parts) if parts else pooled
-        agg = torch.zeros_like(h).index_add(0, graph.row_dst, message)
+            agg = torch.zeros_like(h).index_add(0, graph.row_dst, message)
         return torch.tanh(self.self_weight(h) + self.neighbour_weight(agg))
 
 

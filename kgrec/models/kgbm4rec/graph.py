@@ -15,6 +15,7 @@ import dataclasses
 import warnings
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
 from kgrec.kg.pyg_store import REVERSE_PREFIX
@@ -35,6 +36,9 @@ class RelationalCSR:
     row_dst: torch.Tensor
     row_rel: torch.Tensor
     bounds: list[int]
+    # products are run by scipy on the CPU (about 2x torch's CSR kernel there, one thread) and by
+    # torch elsewhere; both directions are cached, built on first use
+    _cache: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def build(cls, src: np.ndarray, dst: np.ndarray, rel: np.ndarray, n_nodes: int, n_relations: int) -> "RelationalCSR":
@@ -60,7 +64,32 @@ class RelationalCSR:
 
     def to(self, device) -> "RelationalCSR":
         """The same structure on ``device``."""
-        return dataclasses.replace(self, matrix=self.matrix.to(device), row_dst=self.row_dst.to(device), row_rel=self.row_rel.to(device))
+        return dataclasses.replace(self, matrix=self.matrix.to(device), row_dst=self.row_dst.to(device),
+                                   row_rel=self.row_rel.to(device), _cache={})
+
+    def blocks(self) -> list[tuple[int, int, int]]:
+        """(relation, first row, end row) of every relation that has rows."""
+        return [(r, a, b) for r, (a, b) in enumerate(zip(self.bounds[:-1], self.bounds[1:])) if b > a]
+
+    def product(self, x: torch.Tensor, transpose: bool = False) -> torch.Tensor:
+        """``matrix @ x`` (n_rows, d), or ``matrix.T @ x`` (n_nodes, d) with ``transpose``; no autograd."""
+        if x.device.type == "cpu":
+            key = "scipy_t" if transpose else "scipy"
+            if key not in self._cache:
+                m = self.matrix
+                a = sp.csr_matrix((m.values().numpy(), m.col_indices().numpy(), m.crow_indices().numpy()), shape=tuple(m.shape))
+                self._cache[key] = a.T.tocsr() if transpose else a
+            dense = x.detach().contiguous()
+            if dense.dtype != torch.float32:
+                dense = dense.float()
+            return torch.from_numpy(np.ascontiguousarray(self._cache[key] @ dense.numpy(), dtype=np.float32))
+        if not transpose:
+            return self.matrix @ x
+        if "torch_t" not in self._cache:
+            csc = self.matrix.to_sparse_csc()
+            self._cache["torch_t"] = torch.sparse_csr_tensor(csc.ccol_indices(), csc.row_indices(), csc.values(),
+                                                             size=(self.matrix.shape[1], self.matrix.shape[0]))
+        return self._cache["torch_t"] @ x
 
     @property
     def n_edges(self) -> int:

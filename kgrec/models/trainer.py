@@ -79,7 +79,8 @@ class Trainer:
             from torch.nn.parallel import DistributedDataParallel
 
             ids = [model.device.index] if model.device.type == "cuda" else None
-            wrapped = DistributedDataParallel(net, device_ids=ids, broadcast_buffers=False)
+            wrapped = DistributedDataParallel(net, device_ids=ids, broadcast_buffers=False,
+                                              find_unused_parameters=bool(getattr(net, "has_unused_parameters", False)))
         torch.manual_seed(self.seed + 7919 * rank)  # dropout differs per rank; weights were synced by DDP
         params = [p for p in net.parameters() if p.requires_grad]
         optimiser = torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)

@@ -25,12 +25,15 @@ def test_two_process_ddp_trains_and_writes_one_checkpoint(tiny, tmp_path):
 
 
 def test_kgbm4rec_trains_with_two_processes(backend, tmp_path):
-    """KGBM4Rec runs in the shared Trainer, so --nproc 2 works for it too (KG + text branches on)."""
+    """KGBM4Rec runs in the shared Trainer, so --nproc 2 works for it too (KG + text branches on),
+    also with the GNN skipped on some steps (gnn_every: DDP told of the unused weights) and the
+    sampled softmax."""
     from tests.models._kgbm_graph import build_tiny_graph
 
     build_tiny_graph(backend)
     ds = load_dataset(backend)
-    hp = {"epochs": 2, "dim": 8, "max_len": 6, "n_layers": 1, "n_heads": 2, "batch_size": 4, "verbose": False}
+    hp = {"epochs": 2, "dim": 8, "max_len": 6, "n_layers": 1, "n_heads": 2, "batch_size": 2, "verbose": False,
+          "gnn_every": 2, "num_negatives": 5}
     result = train_model(ds, "kgbm4rec", hp, seed=5, out=tmp_path / "ddp-kgbm", nproc=2, progress=False)
     assert result.history["epochs_run"] == 2
     _, model, meta = load_trained(ds, tmp_path / "ddp-kgbm")

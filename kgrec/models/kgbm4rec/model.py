@@ -50,7 +50,7 @@ DEFAULTS: dict[str, Any] = {
     "gnn_layers": 2, "conv": "compgcn", "n_bases": 4, "gnn_dropout": 0.1, "kg_min_degree": 2,
     "lr": 1e-3, "weight_decay": 0.0, "batch_size": 128, "epochs": 200, "patience": 8, "eval_every": 3,
     "clip_grad_norm": 5.0,
-    "rating_weight": 0.1, "like_weight": 0.1, "num_negatives": 0, "category_weight": 0.0,
+    "rating_weight": 0.1, "like_weight": 0.1, "num_negatives": 0, "category_weight": 0.0, "gnn_every": 1,
     "no_kg": False, "no_seq": False, "no_text": False, "no_image": False,
     "seed": 2024, "verbose": True,
 }
@@ -168,6 +168,7 @@ class KGBM4Rec(TrainableRecommender):
             user_offset=self.ckg.user_offset if self.ckg else 0,
             rating_weight=hp["rating_weight"], like_weight=hp["like_weight"],
             n_categories=len(self.category_ids), category_weight=float(hp["category_weight"]),
+            gnn_every=int(hp["gnn_every"]),
         )
         self._train_windows(train)
         self.observe_history(train)
@@ -228,7 +229,7 @@ class KGBM4Rec(TrainableRecommender):
         for s in range(0, len(order), size):
             negatives = np.zeros(0, np.int64)
             if hp["num_negatives"] and hp["num_negatives"] < self.n_items:
-                negatives = rng.integers(0, self.n_items, int(hp["num_negatives"]))
+                negatives = rng.choice(self.n_items, int(hp["num_negatives"]), replace=False)
             out.append(tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in
                              (inputs[s:s + size], targets[s:s + size], ratings[s:s + size], users[s:s + size], negatives)))
         return out

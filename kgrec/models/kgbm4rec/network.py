@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from kgrec.models.dropout import use_fast_dropout
 from kgrec.models.kgbm4rec.gnn import RelationalGNN
 from kgrec.models.kgbm4rec.graph import RelationalCSR
 
@@ -47,8 +48,16 @@ class KGBMNetwork(nn.Module):
                  dropout: float, use_seq: bool, use_kg: bool, text_dim: int, image_dim: int,
                  n_nodes: int, n_relations: int, gnn_layers: int, conv: str, n_bases: int, gnn_dropout: float,
                  causal: bool = False, inner: int = 0, attn_dropout: float | None = None, user_offset: int = 0,
-                 rating_weight: float = 0.0, like_weight: float = 0.0, n_categories: int = 0, category_weight: float = 0.0):
+                 rating_weight: float = 0.0, like_weight: float = 0.0, n_categories: int = 0, category_weight: float = 0.0,
+                 gnn_every: int = 1):
         super().__init__()
+        if int(gnn_every) < 1:
+            raise ValueError(f"gnn_every must be >= 1, got {gnn_every}")
+        # training steps per GNN propagation: the steps in between reuse the last propagation's
+        # output, detached (its weights learn on every gnn_every-th step only); 1 = every step
+        self.gnn_every, self._gnn_steps, self._stale_gnn = int(gnn_every), 0, None
+        # DDP must be told that the GNN's weights get no gradient on the steps in between
+        self.has_unused_parameters = self.gnn_every > 1 and use_kg
         self.n_items, self.n_users, self.dim, self.max_len = n_items, n_users, dim, max_len
         self.pad, self.mask = 0, n_items + 1
         self.use_seq, self.use_kg, self.causal = use_seq, use_kg, causal
@@ -80,6 +89,7 @@ class KGBMNetwork(nn.Module):
         self.category_head = nn.Linear(dim, n_categories) if n_categories else None
         self.structure: RelationalCSR | None = None
         self.features: dict[str, torch.Tensor] = {}
+        use_fast_dropout(self)  # the attention weights' dropout stays inside torch's attention
 
     def attach(self, structure: RelationalCSR | None, features: dict[str, torch.Tensor]) -> "KGBMNetwork":
         """The data the forward pass reads: the propagation structure and the frozen item features."""
@@ -112,7 +122,15 @@ class KGBMNetwork(nn.Module):
         without the graph branch."""
         if not self.use_kg:
             return None, None
-        h = self.gnn(self.structure)
+        if self.training and self.gnn_every > 1:
+            if self._stale_gnn is None or self._gnn_steps % self.gnn_every == 0:
+                h = self.gnn(self.structure)
+                self._stale_gnn = h.detach()
+            else:
+                h = self._stale_gnn
+            self._gnn_steps += 1
+        else:
+            h = self.gnn(self.structure)
         return h[: self.n_items], h[self.user_offset : self.user_offset + self.n_users]
 
     def tables(self) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -166,7 +184,9 @@ class KGBMNetwork(nn.Module):
         weighted rating MSE and like/dislike BCE where the target's rating is known, plus (with the
         category head) the weighted cross-entropy of the categories of the items the training graph
         labels (``features["category_items"]`` / ``["category_target"]``, all of them each step).
-        ``negatives``: shared sampled negatives (sampled softmax), or empty for the full softmax."""
+        ``negatives``: the batch's shared negatives, sampled uniformly without replacement (sampled
+        softmax: each target against them, a negative equal to the target left out), or empty for
+        the full softmax over all items."""
         if self.category_head is not None and "category_items" in self.features:
             gnn_items, gnn_users = self.graph_embeddings()  # the same steps as tables(), keeping the content vectors
             content = self.content_table()
@@ -177,12 +197,11 @@ class KGBMNetwork(nn.Module):
         z = self.encode(tokens, items, users, gnn_users)
         chosen = targets > 0
         z_t, t, r = z[chosen], targets[chosen] - 1, ratings[chosen]
-        if negatives.numel():
-            candidates = torch.cat([t, negatives])
-            logits = z_t @ items[candidates].T + self.item_bias[candidates]
-            clash = negatives.unsqueeze(0) == t.unsqueeze(1)
-            logits[:, len(t):] = logits[:, len(t):].masked_fill(clash, float("-inf"))
-            loss = F.cross_entropy(logits, torch.arange(len(t), device=t.device))
+        if negatives.numel():  # sampled softmax: the target against the batch's shared negatives
+            positive = (z_t * items[t]).sum(-1, keepdim=True) + self.item_bias[t].unsqueeze(1)
+            negative = z_t @ items[negatives].T + self.item_bias[negatives]
+            negative = negative.masked_fill(negatives.unsqueeze(0) == t.unsqueeze(1), float("-inf"))  # accidental hits
+            loss = F.cross_entropy(torch.cat([positive, negative], 1), torch.zeros(len(t), dtype=torch.long, device=t.device))
         else:
             loss = F.cross_entropy(self.rank_logits(z_t, items), t)
         rated = ~torch.isnan(r)

@@ -7,12 +7,16 @@ Target (issue 6): KGBM4Rec epoch <= 3x our LightGCN epoch, peak memory < 4 GB.
 
 Both are the package's own models trained by the shared Trainer with their defaults (LightGCN:
 2 layers, dim 64, BPR, batch 2048; KGBM4Rec: every user's whole sequence in windows of 50 per
-epoch, one full-graph GNN propagation per batch), no validation. ``--batch-size`` takes a list:
-KGBM4Rec's GNN runs once per batch, so its epoch cost falls with larger batches.
+epoch, full softmax, one full-graph GNN propagation per batch), no validation. ``--kgbm`` runs
+one KGBM4Rec child per configuration (comma-separated hyperparameters, repeatable): the levers
+are ``batch_size`` (the GNN runs once per batch), ``num_negatives`` (sampled softmax instead of
+the full softmax over all items at every position) and ``gnn_every`` (one GNN propagation per
+that many batches).
 
 Each model runs in its own child process so that its peak resident memory is its own.
 
-    nice -n 10 .venv/bin/python benchmarks/bench_kgbm4rec_cost.py [--epochs 1] [--scale 1.0] [--batch-size 128,512]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_kgbm4rec_cost.py --threads 1 \
+        --kgbm batch_size=128 --kgbm batch_size=512,num_negatives=512,gnn_every=4
 """
 
 from __future__ import annotations
@@ -63,11 +67,22 @@ def run_kgbm(args) -> dict:
     from kgrec.models.kgbm4rec import KGBM4Rec
 
     data, inputs = synthetic_ml1m(args.scale)
-    model = KGBM4Rec(epochs=args.epochs, batch_size=int(args.batch_size), max_len=args.max_len, verbose=False)
+    params = parse_params(args.kgbm[0])
+    model = KGBM4Rec(epochs=args.epochs, max_len=args.max_len, verbose=False, **params)
     history = model.fit(data, None, inputs=inputs)
-    return {"seconds_per_epoch": float(np.mean(history["train_seconds"])), "batch_size": int(args.batch_size),
-            "batches_per_epoch": int(np.ceil(len(model._win_items) / int(args.batch_size))),
+    batch = int(model.hparams["batch_size"])
+    return {"seconds_per_epoch": float(np.mean(history["train_seconds"])), "params": params,
+            "batches_per_epoch": int(np.ceil(len(model._win_items) / batch)),
             "modalities": history["modalities"], "graph_edges": int(model._structure.n_edges)}
+
+
+def parse_params(text: str) -> dict:
+    """"batch_size=512,num_negatives=512" -> {"batch_size": 512, "num_negatives": 512} (numbers as numbers)."""
+    out = {}
+    for part in filter(None, text.split(",")):
+        key, _, value = part.partition("=")
+        out[key.strip()] = json.loads(value) if value.strip()[:1].isdigit() or value.strip()[:1] == "-" else value.strip()
+    return out
 
 
 def run_lightgcn(args) -> dict:
@@ -93,7 +108,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of ML-1M's size (1.0 = full)")
-    parser.add_argument("--batch-size", default="128", help="KGBM4Rec windows per batch; a comma-separated list runs one child each (128: its default)")
+    parser.add_argument("--kgbm", action="append", metavar="K=V,...",
+                        help="a KGBM4Rec configuration (hyperparameters, comma-separated); repeatable, one child each "
+                             "(default: batch_size=128, the model's defaults)")
     parser.add_argument("--max-len", type=int, default=50)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--part", choices=["kgbm4rec", "lightgcn"], help=argparse.SUPPRESS)
@@ -102,12 +119,13 @@ def main() -> None:
         print(json.dumps(child(args.part, args)))
         return
     results = {}
-    runs = [("lightgcn", args.batch_size.split(",")[0])] + [("kgbm4rec", b) for b in args.batch_size.split(",")]
-    for part, batch in runs:
+    configs = args.kgbm or ["batch_size=128"]
+    runs = [("lightgcn", "")] + [("kgbm4rec", c) for c in configs]
+    for part, config in runs:
         cmd = [sys.executable, __file__, "--part", part, "--epochs", str(args.epochs), "--scale", str(args.scale),
-               "--batch-size", batch, "--max-len", str(args.max_len), "--threads", str(args.threads)]
+               "--kgbm", config, "--max-len", str(args.max_len), "--threads", str(args.threads)]
         done = subprocess.run(cmd, capture_output=True, text=True, check=True)
-        key = part if part == "lightgcn" else f"kgbm4rec_batch{batch}"
+        key = part if part == "lightgcn" else f"kgbm4rec[{config}]"
         results[key] = json.loads(done.stdout.strip().splitlines()[-1])
         print(f"{key}: {results[key]}", file=sys.stderr)
     base = results["lightgcn"]["seconds_per_epoch"]

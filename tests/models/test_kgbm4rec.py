@@ -229,3 +229,18 @@ def test_category_head_predicts_held_out_items_from_their_images(backend, tmp_pa
     blind = KGBM4Rec(epochs=40, category_weight=1.0, no_text=True, no_image=True, **SMALL)
     blind.fit(split.train, inputs=inputs)
     assert list(blind.predict_category(hidden)[0]) != [f"c{PICTURED[i]}" for i in HIDDEN]
+
+
+@pytest.mark.parametrize("sampler", ["popularity", "uniform"])
+def test_sampled_softmax_trains(tiny, sampler):
+    _, data, split, inputs = tiny
+    model = KGBM4Rec(epochs=6, num_negatives=6, negative_sampler=sampler, **SMALL)
+    history = model.fit(split.train, split.valid, inputs=inputs)
+    assert history["loss"][-1] < history["loss"][0]
+    negatives = model.batches(split.train, np.random.default_rng(0))[0][-1]
+    assert len(negatives) == 6 and int(negatives.max()) < data.n_items
+    if sampler == "uniform":
+        assert len(set(negatives.tolist())) == 6  # drawn without replacement
+    assert ("negative_log_kq" in model._features) == (sampler == "popularity")
+    with pytest.raises(KgrecError, match="negative_sampler"):
+        KGBM4Rec(negative_sampler="nearest")

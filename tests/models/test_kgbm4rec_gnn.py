@@ -100,10 +100,15 @@ def test_gnn_every_must_be_positive():
         _network(0)
 
 
-def test_sampled_softmax_is_the_target_against_the_shared_negatives():
+@pytest.mark.parametrize("corrected", [False, True])
+def test_sampled_softmax_is_the_target_against_the_shared_negatives(corrected):
     """num_negatives: each target's loss is -log softmax over [target, negatives], with a negative
-    that equals the target left out; worked out here from the network's own scores."""
+    that equals the target left out, and every logit less log(K q) under a non-uniform proposal;
+    worked out here from the network's own scores."""
     net = _network(1).eval()
+    log_kq = torch.linspace(-2.0, 1.0, 10)
+    if corrected:
+        net.features["negative_log_kq"] = log_kq
     tokens = torch.tensor([[1, 2, 3, 0]])
     targets = torch.tensor([[2, 3, 4, 0]])  # items 1, 2, 3 (token = item + 1)
     negatives = torch.tensor([2, 7, 9])  # item 2 is also the second position's target
@@ -113,7 +118,7 @@ def test_sampled_softmax_is_the_target_against_the_shared_negatives():
         loss = net(tokens, targets, nan, torch.tensor([0]), negatives)
         items, gnn_users = net.tables()
         z = net.encode(tokens, items, torch.tensor([0]), gnn_users)[0, :3]
-        logits = z @ items.T + net.item_bias
+        logits = z @ items.T + net.item_bias - (log_kq if corrected else 0.0)
     expected = []
     for pos, target in enumerate([1, 2, 3]):
         candidates = [target] + [n for n in (2, 7, 9) if n != target]

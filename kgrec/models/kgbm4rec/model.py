@@ -42,6 +42,7 @@ from kgrec.models.kgbm4rec.network import KGBMNetwork
 from kgrec.models.trainable import TRAINER_DEFAULTS, TrainableRecommender
 
 SEQ_OBJECTIVES = ("cloze", "next")
+NEGATIVE_SAMPLERS = ("popularity", "uniform")
 
 DEFAULTS: dict[str, Any] = {
     # chosen on ML-100k validation NDCG@10 (README, "KGBM4Rec: measured")
@@ -50,7 +51,8 @@ DEFAULTS: dict[str, Any] = {
     "gnn_layers": 2, "conv": "compgcn", "n_bases": 4, "gnn_dropout": 0.1, "kg_min_degree": 2,
     "lr": 1e-3, "weight_decay": 0.0, "batch_size": 128, "epochs": 200, "patience": 8, "eval_every": 3,
     "clip_grad_norm": 5.0,
-    "rating_weight": 0.1, "like_weight": 0.1, "num_negatives": 0, "category_weight": 0.0, "gnn_every": 1,
+    "rating_weight": 0.1, "like_weight": 0.1, "num_negatives": 0, "negative_sampler": "popularity",
+    "category_weight": 0.0, "gnn_every": 1,
     "no_kg": False, "no_seq": False, "no_text": False, "no_image": False,
     "seed": 2024, "verbose": True,
 }
@@ -73,6 +75,8 @@ class KGBM4Rec(TrainableRecommender):
         unknown = set(self.hparams) - set(DEFAULTS) - set(TRAINER_DEFAULTS)
         if unknown:
             raise KgrecError(f"unknown kgbm4rec hyperparameters: {', '.join(sorted(unknown))}", f"known: {', '.join(DEFAULTS)}")
+        if self.hparams["negative_sampler"] not in NEGATIVE_SAMPLERS:
+            raise KgrecError(f"unknown negative_sampler {self.hparams['negative_sampler']!r}", f"choose from {', '.join(NEGATIVE_SAMPLERS)}")
         if self.hparams["seq_objective"] not in SEQ_OBJECTIVES:
             raise KgrecError(f"unknown seq_objective {self.hparams['seq_objective']!r}", f"choose from {', '.join(SEQ_OBJECTIVES)}")
         self.modalities: dict[str, str] = {}
@@ -86,6 +90,7 @@ class KGBM4Rec(TrainableRecommender):
         self.category_head_summary = "off (category_weight=0)"
         self._category_cache: torch.Tensor | None = None  # (n_items, n_categories) logits of the trained model
         self.history = np.zeros((0, int(self.hparams["max_len"])), np.int64)
+        self._negative_p: np.ndarray | None = None  # the sampled softmax's proposal, when not uniform
 
     @property
     def causal(self) -> bool:
@@ -171,6 +176,7 @@ class KGBM4Rec(TrainableRecommender):
             gnn_every=int(hp["gnn_every"]),
         )
         self._train_windows(train)
+        self._negative_distribution(train)
         self.observe_history(train)
 
     def _prepare_categories(self, inputs: KGBMInputs, n_items: int) -> None:
@@ -216,6 +222,20 @@ class KGBM4Rec(TrainableRecommender):
             self._win_ratings[row, : len(c)] = train.rating[c]
             self._win_users[row] = train.user[c[0]]
 
+    def _negative_distribution(self, train: InteractionData) -> None:
+        """The sampled softmax's proposal q (``num_negatives > 0``): ``uniform``, or ``popularity``
+        (q proportional to (training count + 1) ** 0.75, drawn with replacement); the network
+        subtracts log(K q) from every candidate's logit (the sampled-softmax correction), so the
+        popular items a uniform sample rarely contains still compete with the target."""
+        self._negative_p = None
+        k = int(self.hparams["num_negatives"])
+        if not k or k >= self.n_items:
+            return
+        if self.hparams["negative_sampler"] == "popularity":
+            weight = (np.bincount(train.item, minlength=self.n_items) + 1.0) ** 0.75
+            self._negative_p = weight / weight.sum()
+            self._features["negative_log_kq"] = torch.from_numpy(np.log(k * self._negative_p).astype(np.float32)).to(self.device)
+
     def batches(self, train: InteractionData, rng: np.random.Generator) -> list[tuple]:
         hp = self.hparams
         order = rng.permutation(len(self._win_items))
@@ -229,7 +249,10 @@ class KGBM4Rec(TrainableRecommender):
         for s in range(0, len(order), size):
             negatives = np.zeros(0, np.int64)
             if hp["num_negatives"] and hp["num_negatives"] < self.n_items:
-                negatives = rng.choice(self.n_items, int(hp["num_negatives"]), replace=False)
+                if self._negative_p is None:
+                    negatives = rng.choice(self.n_items, int(hp["num_negatives"]), replace=False)
+                else:
+                    negatives = rng.choice(self.n_items, int(hp["num_negatives"]), replace=True, p=self._negative_p)
             out.append(tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in
                              (inputs[s:s + size], targets[s:s + size], ratings[s:s + size], users[s:s + size], negatives)))
         return out

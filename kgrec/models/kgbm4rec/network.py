@@ -184,9 +184,10 @@ class KGBMNetwork(nn.Module):
         weighted rating MSE and like/dislike BCE where the target's rating is known, plus (with the
         category head) the weighted cross-entropy of the categories of the items the training graph
         labels (``features["category_items"]`` / ``["category_target"]``, all of them each step).
-        ``negatives``: the batch's shared negatives, sampled uniformly without replacement (sampled
-        softmax: each target against them, a negative equal to the target left out), or empty for
-        the full softmax over all items."""
+        ``negatives``: the batch's shared negatives (sampled softmax: each target against them, a
+        negative equal to the target left out; drawn from q, with every candidate's logit
+        corrected by -log(K q) when ``features["negative_log_kq"]`` gives it), or empty for the
+        full softmax over all items."""
         if self.category_head is not None and "category_items" in self.features:
             gnn_items, gnn_users = self.graph_embeddings()  # the same steps as tables(), keeping the content vectors
             content = self.content_table()
@@ -200,6 +201,9 @@ class KGBMNetwork(nn.Module):
         if negatives.numel():  # sampled softmax: the target against the batch's shared negatives
             positive = (z_t * items[t]).sum(-1, keepdim=True) + self.item_bias[t].unsqueeze(1)
             negative = z_t @ items[negatives].T + self.item_bias[negatives]
+            if "negative_log_kq" in self.features:  # non-uniform proposal: logit - log(K q), target included
+                positive = positive - self.features["negative_log_kq"][t].unsqueeze(1)
+                negative = negative - self.features["negative_log_kq"][negatives]
             negative = negative.masked_fill(negatives.unsqueeze(0) == t.unsqueeze(1), float("-inf"))  # accidental hits
             loss = F.cross_entropy(torch.cat([positive, negative], 1), torch.zeros(len(t), dtype=torch.long, device=t.device))
         else:

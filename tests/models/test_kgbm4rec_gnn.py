@@ -124,3 +124,14 @@ def test_sampled_softmax_is_the_target_against_the_shared_negatives(corrected):
         candidates = [target] + [n for n in (2, 7, 9) if n != target]
         expected.append(-torch.log_softmax(logits[pos, candidates], 0)[0])
     torch.testing.assert_close(loss, torch.stack(expected).mean())
+
+
+def test_full_softmax_loss_is_cross_entropy_over_all_items():
+    net = _network(1).eval()
+    net.rating_weight = net.like_weight = 0.0
+    tokens, targets = torch.tensor([[1, 2, 3, 0]]), torch.tensor([[2, 3, 4, 0]])
+    with torch.no_grad():
+        loss = net(tokens, targets, torch.full((1, 4), float("nan")), torch.tensor([0]), torch.zeros(0, dtype=torch.long))
+        items, gnn_users = net.tables()
+        z = net.encode(tokens, items, torch.tensor([0]), gnn_users)[0, :3]
+    torch.testing.assert_close(loss, torch.nn.functional.cross_entropy(net.rank_logits(z, items), torch.tensor([1, 2, 3])))

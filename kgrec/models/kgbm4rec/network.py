@@ -17,6 +17,7 @@ from torch import nn
 from kgrec.models.dropout import use_fast_dropout
 from kgrec.models.kgbm4rec.gnn import RelationalGNN
 from kgrec.models.kgbm4rec.graph import RelationalCSR
+from kgrec.models.softmax import chunked_softmax_cross_entropy
 
 LIKE_THRESHOLD = 4.0
 
@@ -206,8 +207,8 @@ class KGBMNetwork(nn.Module):
                 negative = negative - self.features["negative_log_kq"][negatives]
             negative = negative.masked_fill(negatives.unsqueeze(0) == t.unsqueeze(1), float("-inf"))  # accidental hits
             loss = F.cross_entropy(torch.cat([positive, negative], 1), torch.zeros(len(t), dtype=torch.long, device=t.device))
-        else:
-            loss = F.cross_entropy(self.rank_logits(z_t, items), t)
+        else:  # F.cross_entropy(self.rank_logits(z_t, items), t), computed in cache-sized chunks
+            loss = chunked_softmax_cross_entropy(z_t, items, self.item_bias, t)
         rated = ~torch.isnan(r)
         if self.rating_weight or self.like_weight:
             # always through the head (zero weight when nothing is rated), so DDP sees every parameter used

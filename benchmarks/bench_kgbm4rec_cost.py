@@ -120,18 +120,20 @@ def main() -> None:
         return
     results = {}
     configs = args.kgbm or ["batch_size=128"]
-    runs = [("lightgcn", "")] + [("kgbm4rec", c) for c in configs]
+    # LightGCN runs first and last: the ratio uses the mean of the two, so that a change in the
+    # machine's load during the run shows up (as two different LightGCN times) instead of biasing it
+    runs = [("lightgcn", "")] + [("kgbm4rec", c) for c in configs] + [("lightgcn_again", "")]
     for part, config in runs:
-        cmd = [sys.executable, __file__, "--part", part, "--epochs", str(args.epochs), "--scale", str(args.scale),
+        cmd = [sys.executable, __file__, "--part", part.removesuffix("_again"), "--epochs", str(args.epochs), "--scale", str(args.scale),
                "--kgbm", config, "--max-len", str(args.max_len), "--threads", str(args.threads)]
         done = subprocess.run(cmd, capture_output=True, text=True, check=True)
-        key = part if part == "lightgcn" else f"kgbm4rec[{config}]"
+        key = part if part.startswith("lightgcn") else f"kgbm4rec[{config}]"
         results[key] = json.loads(done.stdout.strip().splitlines()[-1])
         print(f"{key}: {results[key]}", file=sys.stderr)
-    base = results["lightgcn"]["seconds_per_epoch"]
-    ratios = {k: round(v["seconds_per_epoch"] / base, 3) for k, v in results.items() if k != "lightgcn"}
+    base = (results["lightgcn"]["seconds_per_epoch"] + results["lightgcn_again"]["seconds_per_epoch"]) / 2
+    ratios = {k: round(v["seconds_per_epoch"] / base, 3) for k, v in results.items() if not k.startswith("lightgcn")}
     print(json.dumps({"data": f"SYNTHETIC MovieLens-1M-shaped graph, scale {args.scale}", "threads": args.threads, **results,
-                      "epoch_ratio_kgbm4rec_over_lightgcn": ratios, "target_ratio_max": 3.0, "target_peak_gb_max": 4.0}, indent=2))
+                      "lightgcn_mean_seconds_per_epoch": round(base, 3), "epoch_ratio_kgbm4rec_over_lightgcn": ratios, "target_ratio_max": 3.0, "target_peak_gb_max": 4.0}, indent=2))
 
 if __name__ == "__main__":
     main()

@@ -32,11 +32,11 @@ class SparseProduct(torch.autograd.Function):
     @staticmethod
     def forward(ctx, h: torch.Tensor, graph: RelationalCSR) -> torch.Tensor:
         ctx.graph = graph
-        return graph.product(h).to(h.device)
+        return graph.product(h)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        return ctx.graph.product(grad, transpose=True).to(grad.device), None
+        return ctx.graph.product(grad, transpose=True), None
 
 
 class RelationScaledSum(torch.autograd.Function):

@@ -228,13 +228,19 @@ class KGBM4Rec(TrainableRecommender):
         subtracts log(K q) from every candidate's logit (the sampled-softmax correction), so the
         popular items a uniform sample rarely contains still compete with the target."""
         self._negative_p = None
-        k = int(self.hparams["num_negatives"])
-        if not k or k >= self.n_items:
+        k = self._sampled_negatives()
+        if not k:
             return
         if self.hparams["negative_sampler"] == "popularity":
             weight = (np.bincount(train.item, minlength=self.n_items) + 1.0) ** 0.75
             self._negative_p = weight / weight.sum()
             self._features["negative_log_kq"] = torch.from_numpy(np.log(k * self._negative_p).astype(np.float32)).to(self.device)
+
+    def _sampled_negatives(self) -> int:
+        """Negatives per batch of the sampled softmax; 0 = full softmax (also when num_negatives
+        is not below the number of items)."""
+        k = int(self.hparams["num_negatives"] or 0)
+        return k if 0 < k < self.n_items else 0
 
     def batches(self, train: InteractionData, rng: np.random.Generator) -> list[tuple]:
         hp = self.hparams
@@ -244,15 +250,12 @@ class KGBM4Rec(TrainableRecommender):
             inputs, targets, ratings = tokens[:, :-1], tokens[:, 1:], ratings[:, 1:]
         else:
             inputs, targets = self._cloze(tokens, rng)
-        size = int(hp["batch_size"])
+        size, k = int(hp["batch_size"]), self._sampled_negatives()
         out = []
         for s in range(0, len(order), size):
             negatives = np.zeros(0, np.int64)
-            if hp["num_negatives"] and hp["num_negatives"] < self.n_items:
-                if self._negative_p is None:
-                    negatives = rng.choice(self.n_items, int(hp["num_negatives"]), replace=False)
-                else:
-                    negatives = rng.choice(self.n_items, int(hp["num_negatives"]), replace=True, p=self._negative_p)
+            if k:
+                negatives = rng.choice(self.n_items, k, replace=self._negative_p is not None, p=self._negative_p)
             out.append(tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in
                              (inputs[s:s + size], targets[s:s + size], ratings[s:s + size], users[s:s + size], negatives)))
         return out

@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def synthetic_ml1m(scale: float = 1.0, seed: int = 0):
-    from kgrec.models.data import InteractionData, KnowledgeGraphData
+    from kgrec.models.data.interactions import InteractionData, KnowledgeGraphData
     from kgrec.models.kgbm4rec.inputs import KGBMInputs
 
     rng = np.random.default_rng(seed)
@@ -66,10 +66,12 @@ def synthetic_ml1m(scale: float = 1.0, seed: int = 0):
 def run_kgbm(args) -> dict:
     from kgrec.models.kgbm4rec import KGBM4Rec
 
+    from kgrec.models.training.trainer import fit
+
     data, inputs = synthetic_ml1m(args.scale)
     params = parse_params(args.kgbm[0])
     model = KGBM4Rec(epochs=args.epochs, max_len=args.max_len, verbose=False, **params)
-    history = model.fit(data, None, inputs=inputs)
+    history = fit(model, data, None, inputs=inputs)
     batch = int(model.hparams["batch_size"])
     return {"seconds_per_epoch": float(np.mean(history["train_seconds"])), "params": params,
             "batches_per_epoch": int(np.ceil(len(model._win_items) / batch)),
@@ -86,8 +88,8 @@ def parse_params(text: str) -> dict:
 
 
 def run_lightgcn(args) -> dict:
-    from kgrec.models.lightgcn import LightGCN
-    from kgrec.models.trainer import Trainer
+    from kgrec.models.general.lightgcn import LightGCN
+    from kgrec.models.training.trainer import Trainer
 
     data, _ = synthetic_ml1m(args.scale)
     model = LightGCN(epochs=args.epochs)

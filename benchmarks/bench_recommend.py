@@ -28,9 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from kgrec.kg import open_backend  # noqa: E402
 from kgrec.kg.reader import GraphReader  # noqa: E402
 from kgrec.models.base import Recommender  # noqa: E402
-from kgrec.models.checkpoint import Checkpoint, load_checkpoint  # noqa: E402
-from kgrec.models.data import InteractionData  # noqa: E402
+from kgrec.models.training.checkpoint import Checkpoint, load_checkpoint  # noqa: E402
+from kgrec.models.data.interactions import InteractionData  # noqa: E402
 from kgrec.serve.recommend import FusedRecommender  # noqa: E402
+from kgrec.models.training.trainer import fit
 
 
 class PureSVD(Recommender):
@@ -89,7 +90,7 @@ def main() -> None:
     else:
         t0 = time.perf_counter()
         model = PureSVD()
-        model.fit(data)
+        fit(model, data)
         print(f"peer model PureSVD(64) fitted in {time.perf_counter() - t0:.1f} s")
         ck = Checkpoint(model, data.user_ids, data.item_ids, {"snapshot_id": snapshot})
     reader = GraphReader(db)

@@ -51,13 +51,14 @@ from kgrec.etl.image_sources import FASHION_MNIST_CLASSES, ingest_idx  # noqa: E
 from kgrec.etl.images import read_idx_images, read_idx_labels  # noqa: E402
 from kgrec.etl.table import ingest_table  # noqa: E402
 from kgrec.kg import open_backend  # noqa: E402
-from kgrec.models.data import InteractionData  # noqa: E402
-from kgrec.models.encoders.pipeline import embed_products  # noqa: E402
-from kgrec.models.evaluation import evaluate  # noqa: E402
+from kgrec.models.data.interactions import InteractionData  # noqa: E402
+from kgrec.embed.pipeline import embed_products  # noqa: E402
+from kgrec.models.evaluation.protocol import evaluate  # noqa: E402
 from kgrec.models.kgbm4rec import KGBM4Rec  # noqa: E402
 from kgrec.models.kgbm4rec.inputs import KGBMInputs  # noqa: E402
-from kgrec.models.metrics import LIKE_THRESHOLD, classification_metrics, like_metrics_from_probability  # noqa: E402
-from kgrec.models.split import temporal_leave_one_out  # noqa: E402
+from kgrec.models.evaluation.metrics import LIKE_THRESHOLD, classification_metrics, like_metrics_from_probability  # noqa: E402
+from kgrec.models.data.split import temporal_leave_one_out  # noqa: E402
+from kgrec.models.training.trainer import fit
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 SYNTHETIC_SOURCE = "synthetic-fashion-mnist-users"
@@ -225,7 +226,7 @@ def run(args) -> dict:
         for label, extra in (("KGBM4Rec (image on)", {}), ("KGBM4Rec no_image", {"no_image": True})):
             t = time.perf_counter()
             model = KGBM4Rec(**model_hparams(args, **extra))
-            history = model.fit(split.train, inputs=inputs)
+            history = fit(model, split.train, inputs=inputs)
             fit_s = time.perf_counter() - t
             predicted, _ = model.predict_category(hidden_items)
             category = classification_metrics(predicted, truth_hidden, labels=list(names))

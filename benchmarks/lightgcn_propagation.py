@@ -19,8 +19,8 @@ def main() -> None:
     import torch
 
     from kgrec.kg import open_backend
-    from kgrec.models.data import InteractionData
-    from kgrec.models.lightgcn import SymmetricSpMM, normalised_adjacency
+    from kgrec.models.data.interactions import InteractionData
+    from kgrec.models.general.lightgcn import SymmetricSpMM, normalised_adjacency
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--db", required=True)

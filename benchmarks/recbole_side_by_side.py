@@ -4,7 +4,7 @@
     python benchmarks/recbole_side_by_side.py --db kgrec.db --epochs 100
 
 1. reads the graph (``--db``), builds the temporal leave-one-out split and writes it as RecBole
-   benchmark files (``kgrec.models.recbole_export``, the same code as ``kgctl export recbole``);
+   benchmark files (``kgrec.models.data.recbole_export``, the same code as ``kgctl export recbole``);
 2. for each pair, runs RecBole's model in .venv-recbole (benchmarks/_recbole_runner.py, full
    ranking, early stopping on validation NDCG@10, the same epoch cap and patience) and then ours
    in this process;
@@ -65,8 +65,8 @@ def run_recbole(python: str, model: str, data_path: Path, dataset: str, epochs: 
 
 
 def run_ours(ds, name: str, epochs: int, patience: int, seed: int, max_seconds: float | None = None, out: Path | None = None) -> dict:
-    from kgrec.models.evaluation import evaluate
-    from kgrec.models.pipeline import train_model
+    from kgrec.models.evaluation.protocol import evaluate
+    from kgrec.models.workflows.pipeline import train_model
 
     started = time.perf_counter()
     hparams = {"epochs": epochs, "patience": patience, "max_seconds": max_seconds}
@@ -102,9 +102,9 @@ def main() -> None:
         raise SystemExit(f"{args.recbole_python} not found: run `bash benchmarks/setup_recbole_venv.sh` first")
 
     from kgrec.kg import open_backend
-    from kgrec.models.data import KnowledgeGraphData
-    from kgrec.models.pipeline import load_dataset
-    from kgrec.models.recbole_export import export_split
+    from kgrec.models.data.interactions import KnowledgeGraphData
+    from kgrec.models.workflows.pipeline import load_dataset
+    from kgrec.models.data.recbole_export import export_split
 
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="kgrec-recbole-"))
     workdir.mkdir(parents=True, exist_ok=True)

@@ -56,9 +56,9 @@ def embed(obj, do_text, do_image, batch_size, limit, text_model, text_template, 
       kgctl embed --image --image-size 128
       kgctl embed --text --text-template "{title} ({year}). {category_path}"
     """
-    from kgrec.models.encoders.image import DEFAULT_HEAD, DEFAULT_IMAGE_MODEL, DEFAULT_IMAGE_SIZE
-    from kgrec.models.encoders.pipeline import embed_products
-    from kgrec.models.encoders.text import DEFAULT_TEXT_TEMPLATE
+    from kgrec.embed.image import DEFAULT_HEAD, DEFAULT_IMAGE_MODEL, DEFAULT_IMAGE_SIZE
+    from kgrec.embed.pipeline import embed_products
+    from kgrec.embed.text import DEFAULT_TEXT_TEMPLATE
 
     if not (do_text or do_image):
         do_text = True
@@ -99,7 +99,7 @@ def similar(obj, product_id, by, k, fmt) -> None:
 
     fused joins the normalised text and image vectors (either alone where a product has one).
     """
-    from kgrec.models.encoders.neighbours import similar_products
+    from kgrec.embed.neighbours import similar_products
 
     with obj.open(read_only=True) as backend:
         backend.ensure_schema()

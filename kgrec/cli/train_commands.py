@@ -1,4 +1,4 @@
-"""kgctl train / evaluate / tune / export recbole: thin wrappers over kgrec.models.pipeline."""
+"""kgctl train / evaluate / tune / export recbole: thin wrappers over kgrec.models.workflows.pipeline."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def _collect(epochs, lr, dim, layers, batch_size, patience, params) -> dict:
 
 
 def _open_dataset(obj):
-    from kgrec.models.pipeline import load_dataset
+    from kgrec.models.workflows.pipeline import load_dataset
 
     backend = obj.open(read_only=True)
     try:
@@ -103,10 +103,10 @@ def train(obj, model_name, epochs, lr, dim, layers, batch_size, patience, params
       kgctl train --model kgbm4rec --epochs 20 --ablations --out runs/kgbm4rec
       kgctl evaluate runs/lightgcn runs/kgbm4rec
     """
-    from kgrec.models import distributed
-    from kgrec.models.ablation import ablation_switches, train_ablations
+    from kgrec.models.training import distributed
+    from kgrec.models.workflows.ablation import ablation_switches, train_ablations
     from kgrec.models.base import get_model_class
-    from kgrec.models.pipeline import train_model
+    from kgrec.models.workflows.pipeline import train_model
 
     get_model_class(model_name)  # unknown names fail before the database is read
     if ablations:
@@ -207,11 +207,11 @@ def evaluate(obj, checkpoints, train_models, epochs, seed, protocol, negative_se
       kgctl evaluate runs/kgbm4rec runs/lightgcn --model pop
       kgctl evaluate --model pop --model bpr --json
     """
-    from kgrec.models import plots as plotting
-    from kgrec.models import report as reporting
-    from kgrec.models.ablation import evaluate_ablations, find_ablations
+    from kgrec.models.evaluation import plots as plotting
+    from kgrec.models.evaluation import report as reporting
+    from kgrec.models.workflows.ablation import evaluate_ablations, find_ablations
     from kgrec.models.base import get_model_class
-    from kgrec.models.pipeline import evaluate_models, load_trained, train_model
+    from kgrec.models.workflows.pipeline import evaluate_models, load_trained, train_model
 
     if not checkpoints and not train_models:
         raise KgrecError("nothing to evaluate", "give checkpoint folders (from kgctl train) or --model NAME")
@@ -288,8 +288,8 @@ def tune(obj, model_name, grid_pairs, epochs, lr, dim, layers, batch_size, patie
     """Grid-search hyperparameters on the validation set (full-ranking NDCG@10); the test set is
     not touched. Prints one row per grid point and the best setting."""
     from kgrec.models.base import get_model_class
-    from kgrec.models.checkpoint import save_checkpoint
-    from kgrec.models.tune import tune as run_tune
+    from kgrec.models.training.checkpoint import save_checkpoint
+    from kgrec.models.workflows.tune import tune as run_tune
 
     get_model_class(model_name)
     fixed = _collect(epochs, lr, dim, layers, batch_size, patience, params)
@@ -334,8 +334,8 @@ def export_recbole(obj, out, name, max_len) -> None:
       benchmark_filename: [train, valid, test]
       eval_args: {split: {RS: [1.0, 0.0, 0.0]}, order: TO, group_by: user, mode: full}
     """
-    from kgrec.models.data import KnowledgeGraphData
-    from kgrec.models.recbole_export import export_split
+    from kgrec.models.data.interactions import KnowledgeGraphData
+    from kgrec.models.data.recbole_export import export_split
 
     backend, ds = _open_dataset(obj)
     with backend:

@@ -7,7 +7,7 @@ they serve the embedded database and Neo4j alike (LadybugDB's own classes scan i
 for LadybugDB only).
 
 Node indexing: per label, nodes are numbered by their ``id`` in sorted order (the same order
-``kgrec.models.data.InteractionData`` uses for users and items).
+``kgrec.models.data.interactions.InteractionData`` uses for users and items).
 
 Edge types: each schema relationship ``(Src)-[:TYPE]->(Dst)`` is exposed as ``(Src, TYPE, Dst)``
 and, so that messages flow both ways, its reverse ``(Dst, rev_TYPE, Src)``. A relationship type

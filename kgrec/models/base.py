@@ -1,6 +1,6 @@
 """The one interface every model follows: fit / score / recommend / save / load.
 
-Users and items are dense indices (see ``kgrec.models.data.InteractionData``). ``score`` returns
+Users and items are dense indices (see ``kgrec.models.data.interactions.InteractionData``). ``score`` returns
 a matrix of scores, higher is better; ``recommend`` ranks all items and removes the ones given in
 ``exclude``. Models that predict ratings or like/dislike also implement ``predict_rating``.
 """
@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from kgrec.models.data import InteractionData
+from kgrec.models.data.interactions import InteractionData
 
 _REGISTRY: dict[str, type["Recommender"]] = {}
 
@@ -40,16 +40,19 @@ def get_model_class(name: str) -> type["Recommender"]:
         raise KgrecError(f"unknown model {name!r}", f"choose one of: {', '.join(sorted(_REGISTRY))}") from None
 
 
+# The packages that hold models; the registry imports these and nothing else.
+MODEL_FAMILIES = ("general", "sequential", "content", "knowledge", "kgbm4rec")
+
+
 def _import_all() -> None:
     import importlib
     import pkgutil
 
-    import kgrec.models as pkg
-
-    for info in pkgutil.walk_packages(pkg.__path__, prefix="kgrec.models."):
-        if info.name.rsplit(".", 1)[-1].startswith("_"):
-            continue
-        importlib.import_module(info.name)
+    for family in MODEL_FAMILIES:
+        package = importlib.import_module(f"kgrec.models.{family}")
+        for info in pkgutil.walk_packages(package.__path__, prefix=f"{package.__name__}."):
+            if not info.name.rsplit(".", 1)[-1].startswith("_"):
+                importlib.import_module(info.name)
 
 
 class Recommender(abc.ABC):
@@ -59,7 +62,7 @@ class Recommender(abc.ABC):
     ``defaults`` (hyperparameter defaults, chosen on validation), ``search_space`` (the grid
     ``kgctl tune`` searches), ``ablations`` (switch hyperparameter -> the modality it turns
     off, e.g. ``{"no_kg": "kg"}``; ``kgctl train --ablations`` trains one variant per switch, see
-    ``kgrec.models.ablation``; such a model reports ``history["modalities"]`` from ``fit``). Trainable neural models subclass
+    ``kgrec.models.workflows.ablation``; such a model reports ``history["modalities"]`` from ``fit``). Trainable neural models subclass
     ``kgrec.models.trainable.TrainableRecommender`` instead, which runs the shared ``Trainer``."""
 
     name: ClassVar[str] = ""
@@ -80,7 +83,7 @@ class Recommender(abc.ABC):
 
         Keyword arguments the pipeline passes (ignore what you do not need): ``graph``
         (``GraphInputs`` with what ``requires`` asked for), ``trainer`` (a configured
-        ``kgrec.models.trainer.Trainer``)."""
+        ``kgrec.models.training.trainer.Trainer``)."""
 
     def observe_history(self, known: InteractionData) -> None:
         """The interactions known at inference time (train for validation; train + validation for

@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from kgrec.models.base import Recommender
-from kgrec.models.data import GraphInputs, InteractionData
+from kgrec.models.data.interactions import GraphInputs, InteractionData
 
 TRAINER_KEYS = ("epochs", "lr", "weight_decay", "patience", "eval_every", "clip_grad_norm", "max_seconds")
 TRAINER_DEFAULTS: dict[str, Any] = {"epochs": 100, "lr": 1e-3, "weight_decay": 0.0, "patience": 10, "eval_every": 1, "clip_grad_norm": None, "max_seconds": None}
@@ -66,10 +66,10 @@ class TrainableRecommender(Recommender):
         pass
 
     # ----------------------------------------------------------------- Recommender
-    def fit(self, train: InteractionData, valid: InteractionData | None = None, *, graph: GraphInputs | None = None, trainer=None, **kwargs: Any) -> dict:
-        from kgrec.models.trainer import Trainer
-
-        trainer = trainer or Trainer.from_hparams(self.hparams)
+    def fit(self, train: InteractionData, valid: InteractionData | None = None, *, trainer: Any, graph: GraphInputs | None = None, **kwargs: Any) -> dict:
+        """Train with the injected ``trainer`` (a ``kgrec.models.training.trainer.Trainer``; a
+        model never imports the training loop). ``kgrec.models.training.trainer.fit(model, ...)``
+        builds one from the hyperparameters."""
         return trainer.fit(self, train, valid, graph=graph)
 
     def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:

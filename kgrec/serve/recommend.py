@@ -116,7 +116,7 @@ def check_id(value: Any, what: str) -> str:
 class FusedRecommender:
     """Recommend, explain and look up similar products on a graph reader, with an optional trained model.
 
-    ``checkpoint`` is a ``kgrec.models.checkpoint.Checkpoint`` (or None: sources only).
+    ``checkpoint`` is a ``kgrec.models.training.checkpoint.Checkpoint`` (or None: sources only).
     """
 
     def __init__(
@@ -444,7 +444,7 @@ class FusedRecommender:
 def open_recommender(settings, model_path=None, *, force: bool = False, cache_size: int = 0) -> FusedRecommender:
     """A FusedRecommender on a read-only ``GraphReader`` of ``settings`` (a Settings or a --db
     string), with the checkpoint at ``model_path`` loaded and checked against the graph snapshot."""
-    from kgrec.models.checkpoint import load_checkpoint
+    from kgrec.models.training.checkpoint import load_checkpoint
 
     reader = GraphReader(settings)
     checkpoint = None

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from kgrec.errors import KgrecError
-from kgrec.models import report as reporting
-from kgrec.models.ablation import (
+from kgrec.models.evaluation import report as reporting
+from kgrec.models.workflows.ablation import (
     ABLATIONS_DIR, MANIFEST, ablation_switches, evaluate_ablations, find_ablations, skip_reason, train_ablations,
 )
-from kgrec.models.checkpoint import load_checkpoint
-from kgrec.models.pipeline import evaluate_models, load_dataset, load_trained, train_model
+from kgrec.models.training.checkpoint import load_checkpoint
+from kgrec.models.workflows.pipeline import evaluate_models, load_dataset, load_trained, train_model
 from tests.models._kgbm_graph import build_tiny_graph
 
 TINY = dict(dim=16, max_len=8, n_layers=1, n_heads=2, dropout=0.0, gnn_dropout=0.0, batch_size=8, eval_every=1,

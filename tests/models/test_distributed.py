@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from kgrec.models.evaluation import evaluate
-from kgrec.models.pipeline import load_dataset, load_trained, train_model
+from kgrec.models.evaluation.protocol import evaluate
+from kgrec.models.workflows.pipeline import load_dataset, load_trained, train_model
 
 TINY = {"epochs": 2, "dim": 8, "batch_size": 16, "layers": 1}
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from kgrec.models.dropout import FastDropout, use_fast_dropout
+from kgrec.models.nn.dropout import FastDropout, use_fast_dropout
 
 
 def test_fast_dropout_keeps_the_expected_share_scaled():

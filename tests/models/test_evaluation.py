@@ -9,11 +9,11 @@ import pytest
 
 from kgrec.errors import KgrecError
 from kgrec.models.base import Recommender
-from kgrec.models.data import InteractionData
-from kgrec.models.evaluation import evaluate, masked_scores, phase
-from kgrec.models.pipeline import load_dataset
-from kgrec.models.sampling import NegativeSampler, evaluation_negatives
-from kgrec.models.split import temporal_leave_one_out
+from kgrec.models.data.interactions import InteractionData
+from kgrec.models.evaluation.protocol import evaluate, masked_scores, phase
+from kgrec.models.workflows.pipeline import load_dataset
+from kgrec.models.data.sampling import NegativeSampler, evaluation_negatives
+from kgrec.models.data.split import temporal_leave_one_out
 
 
 class _Fixed(Recommender):

@@ -10,12 +10,13 @@ from torch_geometric.loader import NodeLoader
 
 from kgrec.kg.pyg_store import CypherNeighborSampler, remote_backend
 from kgrec.models.base import get_model_class
-from kgrec.models.checkpoint import load_checkpoint, save_checkpoint
-from kgrec.models.data import InteractionData
+from kgrec.models.training.checkpoint import load_checkpoint, save_checkpoint
+from kgrec.models.data.interactions import InteractionData
 from kgrec.models.kgbm4rec import KGBM4Rec
 from kgrec.models.kgbm4rec.inputs import KGBMInputs
-from kgrec.models.split import temporal_leave_one_out
+from kgrec.models.data.split import temporal_leave_one_out
 from kgrec.errors import KgrecError
+from kgrec.models.training.trainer import fit
 from tests.models._kgbm_graph import N_ITEMS, build_tiny_graph, item_category
 
 SMALL = dict(dim=16, max_len=8, n_layers=1, n_heads=2, dropout=0.0, gnn_dropout=0.0, batch_size=4, eval_every=1,
@@ -40,7 +41,7 @@ def test_registered():
 def test_trains_and_loss_falls(tiny, objective):
     _, data, split, inputs = tiny
     model = KGBM4Rec(epochs=8, seq_objective=objective, **SMALL)
-    history = model.fit(split.train, split.valid, inputs=inputs)
+    history = fit(model, split.train, split.valid, inputs=inputs)
     assert history["loss"][-1] < history["loss"][0]
     scores = model.score(np.arange(data.n_users))
     assert scores.shape == (data.n_users, data.n_items) and np.isfinite(scores).all()
@@ -56,7 +57,7 @@ def test_training_windows_cover_every_interaction(tiny):
     _, data, split, inputs = tiny
     for objective in ("cloze", "next"):
         model = KGBM4Rec(epochs=1, seq_objective=objective, **{**SMALL, "max_len": 3})
-        model.fit(split.train, inputs=inputs)
+        fit(model, split.train, inputs=inputs)
         batches = model.batches(split.train, np.random.default_rng(0))
         tokens = torch.cat([b[0] for b in batches])
         targets = torch.cat([b[1] for b in batches])
@@ -79,7 +80,7 @@ def test_training_windows_cover_every_interaction(tiny):
 def test_modalities_switch_off_and_are_reported(tiny, capsys):
     _, data, split, inputs = tiny
     model = KGBM4Rec(epochs=1, **{**SMALL, "verbose": True})
-    history = model.fit(split.train, inputs=inputs)
+    history = fit(model, split.train, inputs=inputs)
     assert history["modalities"] == {"kg": "on", "sequence": "on", "text": "on",
                                      "image": "off (no Product.image_emb in the graph; run `kgctl embed`)"}
     assert "modalities used: kg, sequence, text; off: image" in capsys.readouterr().err
@@ -87,16 +88,16 @@ def test_modalities_switch_off_and_are_reported(tiny, capsys):
 
     for switch, modality in [("no_kg", "kg"), ("no_seq", "sequence"), ("no_text", "text")]:
         m = KGBM4Rec(epochs=1, **{**SMALL, switch: True})
-        h = m.fit(split.train, inputs=inputs)
+        h = fit(m, split.train, inputs=inputs)
         assert h["modalities"][modality] == f"off ({switch})"
         assert np.isfinite(m.score(np.arange(3))).all()
     m = KGBM4Rec(epochs=1, no_kg=True, no_seq=True, no_text=True, **SMALL)
-    m.fit(split.train, inputs=inputs)
+    fit(m, split.train, inputs=inputs)
     assert m.net.gnn is None and not m.net.use_seq and m.net.text is None
 
     # a data set without text or a KG: those branches are off, the model still trains
     bare = KGBM4Rec(epochs=1, **SMALL)
-    h = bare.fit(split.train, inputs=KGBMInputs())
+    h = fit(bare, split.train, inputs=KGBMInputs())
     assert h["modalities"]["text"].startswith("off (no Product.text_emb")
     assert h["modalities"]["kg"].startswith("on (interaction graph only")
 
@@ -105,7 +106,7 @@ def test_modalities_switch_off_and_are_reported(tiny, capsys):
 def test_database_sampled_subgraph_matches_full_graph(tiny, conv, min_degree):
     backend, data, split, inputs = tiny
     model = KGBM4Rec(epochs=2, gnn_layers=2, conv=conv, kg_min_degree=min_degree, **SMALL)
-    model.fit(split.train, inputs=inputs)
+    fit(model, split.train, inputs=inputs)
     assert (("Entity", "e_leaf") in model.ckg.node_index()) == (min_degree == 1)
     full = model.gnn_full()
     fs, gs = remote_backend(backend, exclude=["INTERACTED"])
@@ -132,7 +133,7 @@ def test_database_sampled_subgraph_matches_full_graph(tiny, conv, min_degree):
 def test_save_load_round_trip_gives_identical_scores(tiny, tmp_path):
     _, data, split, inputs = tiny
     model = KGBM4Rec(epochs=2, **SMALL)
-    model.fit(split.train, inputs=inputs)
+    fit(model, split.train, inputs=inputs)
     path = save_checkpoint(tmp_path / "ckpt", model, data.user_ids, data.item_ids, data.snapshot_id)
     loaded = load_checkpoint(path, data.snapshot_id).model
     users = np.arange(data.n_users)
@@ -147,19 +148,19 @@ def test_same_seed_same_numbers(tiny):
     runs = []
     for _ in range(2):
         m = KGBM4Rec(epochs=2, seed=7, **SMALL)
-        h = m.fit(split.train, split.valid, inputs=inputs)
+        h = fit(m, split.train, split.valid, inputs=inputs)
         runs.append((h["loss"], m.score(np.arange(data.n_users))))
     assert runs[0][0] == runs[1][0]
     np.testing.assert_array_equal(runs[0][1], runs[1][1])
     other = KGBM4Rec(epochs=2, seed=8, **SMALL)
-    other.fit(split.train, split.valid, inputs=inputs)
+    fit(other, split.train, split.valid, inputs=inputs)
     assert not np.array_equal(other.score(np.arange(data.n_users)), runs[0][1])
 
 
 def test_observe_history_changes_sequence_input(tiny):
     _, data, split, inputs = tiny
     model = KGBM4Rec(epochs=1, **SMALL)
-    model.fit(split.train, inputs=inputs)
+    fit(model, split.train, inputs=inputs)
     before = model.score(split.valid.user)
     known = InteractionData(data.user_ids, data.item_ids,
                             *(np.r_[getattr(split.train, f), getattr(split.valid, f)] for f in ("user", "item", "timestamp", "rating")))
@@ -180,7 +181,7 @@ def _item_index(data, item: int) -> int:
 def test_category_head_is_off_by_default_and_adds_nothing(tiny, tmp_path):
     _, data, split, inputs = tiny
     model = KGBM4Rec(epochs=1, **SMALL)
-    history = model.fit(split.train, inputs=inputs)
+    history = fit(model, split.train, inputs=inputs)
     assert model.net.category_head is None and "category_head" not in history
     assert not any(k.startswith("category") for k in model.net.state_dict())
     with pytest.raises(KgrecError, match="no category head"):
@@ -209,7 +210,7 @@ def test_category_head_predicts_held_out_items_from_their_images(backend, tmp_pa
     np.testing.assert_allclose(target[labelled].sum(1), 1.0)
 
     model = KGBM4Rec(epochs=40, category_weight=1.0, no_text=True, **SMALL)
-    history = model.fit(split.train, inputs=inputs)
+    history = fit(model, split.train, inputs=inputs)
     assert history["category_head"] == "on (3 categories, 17 of 20 items labelled by IN_CATEGORY)"
     assert history["modalities"]["image"] == "on" and history["modalities"]["kg"] == "on"
     predicted, probabilities = model.predict_category(labelled)
@@ -227,7 +228,7 @@ def test_category_head_predicts_held_out_items_from_their_images(backend, tmp_pa
 
     # without the image branch nothing carries the pictured categories
     blind = KGBM4Rec(epochs=40, category_weight=1.0, no_text=True, no_image=True, **SMALL)
-    blind.fit(split.train, inputs=inputs)
+    fit(blind, split.train, inputs=inputs)
     assert list(blind.predict_category(hidden)[0]) != [f"c{PICTURED[i]}" for i in HIDDEN]
 
 
@@ -235,7 +236,7 @@ def test_category_head_predicts_held_out_items_from_their_images(backend, tmp_pa
 def test_sampled_softmax_trains(tiny, sampler):
     _, data, split, inputs = tiny
     model = KGBM4Rec(epochs=6, num_negatives=6, negative_sampler=sampler, **SMALL)
-    history = model.fit(split.train, split.valid, inputs=inputs)
+    history = fit(model, split.train, split.valid, inputs=inputs)
     assert history["loss"][-1] < history["loss"][0]
     negatives = model.batches(split.train, np.random.default_rng(0))[0][-1]
     assert len(negatives) == 6 and int(negatives.max()) < data.n_items

@@ -12,7 +12,7 @@ import pytest
 PROBE = textwrap.dedent(
     """
     import ctypes, ctypes.util, sys
-    from kgrec.models.memory import fix_mmap_threshold
+    from kgrec.models.training.memory import fix_mmap_threshold
     if sys.argv[1] == "fixed":
         assert fix_mmap_threshold() is True
     libc = ctypes.CDLL(ctypes.util.find_library("c"))

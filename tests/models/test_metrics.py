@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from kgrec.models import metrics as m
+from kgrec.models.evaluation import metrics as m
 
 
 def test_rank_of_positive_counts_higher_scores_and_breaks_ties_by_index():

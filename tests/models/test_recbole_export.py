@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from kgrec.models.data import KnowledgeGraphData
-from kgrec.models.pipeline import load_dataset
-from kgrec.models.recbole_export import export_split
+from kgrec.models.data.interactions import KnowledgeGraphData
+from kgrec.models.workflows.pipeline import load_dataset
+from kgrec.models.data.recbole_export import export_split
 
 
 def _rows(path):

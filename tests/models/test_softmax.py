@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from kgrec.models.softmax import chunked_softmax_cross_entropy
+from kgrec.models.nn.softmax import chunked_softmax_cross_entropy
 
 
 @pytest.mark.parametrize("chunk", [1, 7, 1000])

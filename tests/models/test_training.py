@@ -9,10 +9,10 @@ import pytest
 
 from kgrec.errors import KgrecError
 from kgrec.models.base import get_model_class, model_names
-from kgrec.models.checkpoint import StaleCheckpoint
-from kgrec.models.evaluation import evaluate
-from kgrec.models.metrics import RANKING_METRICS
-from kgrec.models.pipeline import evaluate_models, load_dataset, load_trained, train_model
+from kgrec.models.training.checkpoint import StaleCheckpoint
+from kgrec.models.evaluation.protocol import evaluate
+from kgrec.models.evaluation.metrics import RANKING_METRICS
+from kgrec.models.workflows.pipeline import evaluate_models, load_dataset, load_trained, train_model
 
 # small enough for seconds of CPU; unknown keys are ignored by models that do not use them
 TINY = {"epochs": 2, "dim": 8, "kg_dim": 8, "inner": 16, "max_len": 6, "batch_size": 32, "layers": 1, "heads": 1}

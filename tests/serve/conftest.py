@@ -12,10 +12,11 @@ import pytest
 from kgrec.kg import open_backend
 from kgrec.kg.reader import GraphReader
 from kgrec.models.base import Recommender, register
-from kgrec.models.checkpoint import load_checkpoint, save_checkpoint
-from kgrec.models.data import InteractionData
-from kgrec.models.popular import MostPopular
+from kgrec.models.training.checkpoint import load_checkpoint, save_checkpoint
+from kgrec.models.data.interactions import InteractionData
+from kgrec.models.general.popular import MostPopular
 from kgrec.serve.recommend import FusedRecommender
+from kgrec.models.training.trainer import fit
 
 
 @register
@@ -115,7 +116,7 @@ def train_checkpoint(db_path: str, out, model_cls=MostPopular):
         data = InteractionData.from_backend(b)
         snap = b.snapshot_id()
     model = model_cls()
-    model.fit(data)
+    fit(model, data)
     save_checkpoint(out, model, data.user_ids, data.item_ids, snap)
     return out
 

@@ -86,7 +86,7 @@ def test_new_product_is_recommended_through_its_embedding(recommender):
 
 
 def test_popular_checkpoint_and_no_model_both_work(graph_db, pop_checkpoint):
-    from kgrec.models.checkpoint import load_checkpoint
+    from kgrec.models.training.checkpoint import load_checkpoint
 
     reader = GraphReader(graph_db)
     try:

@@ -19,7 +19,7 @@ import scipy.sparse as sp
 import torch
 
 from kgrec.kg.pyg_store import REVERSE_PREFIX
-from kgrec.models.data import InteractionData, KnowledgeGraphData
+from kgrec.models.data.interactions import InteractionData, KnowledgeGraphData
 
 INTERACTED = "INTERACTED"
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from kgrec.kg.backend import Backend
-from kgrec.models.data import KnowledgeGraphData, item_vectors
+from kgrec.models.data.interactions import KnowledgeGraphData, item_vectors
 
 TEXT_PROPERTY = "text_emb"
 IMAGE_PROPERTY = "image_emb"

@@ -33,9 +33,9 @@ import numpy as np
 import torch
 
 from kgrec.errors import KgrecError
-from kgrec.models._sequence import windows
+from kgrec.models.nn.transformer import windows
 from kgrec.models.base import register
-from kgrec.models.data import InteractionData
+from kgrec.models.data.interactions import InteractionData
 from kgrec.models.kgbm4rec.graph import CollaborativeKG, RelationalCSR, subgraph_from_hetero_batch
 from kgrec.models.kgbm4rec.inputs import KGBMInputs
 from kgrec.models.kgbm4rec.network import KGBMNetwork
@@ -122,16 +122,13 @@ class KGBM4Rec(TrainableRecommender):
         return f"kgbm4rec modalities used: {', '.join(used) or 'none'}" + (f"; off: {'; '.join(off)}" if off else "")
 
     # ================================================================== training
-    def fit(self, train: InteractionData, valid: InteractionData | None = None, *, trainer=None, **kwargs: Any) -> dict:
+    def fit(self, train: InteractionData, valid: InteractionData | None = None, *, trainer: Any, **kwargs: Any) -> dict:
         """Train with the shared Trainer. Inputs (KG, text/image vectors) come from ``inputs=``
         (``KGBMInputs``), ``graph=`` (the pipeline's ``GraphInputs``) or ``backend=``."""
-        from kgrec.models.trainer import Trainer
-
         if len(train) == 0:
             raise KgrecError("no training interactions", "ingest interactions first (kgctl ingest)")
         self._inputs = self._resolve_inputs(train, kwargs)
         self._cache = self._category_cache = None
-        trainer = trainer or Trainer.from_hparams(self.hparams, seed=int(self.hparams["seed"]), progress=bool(self.hparams["verbose"]))
         history = trainer.fit(self, train, valid)
         self._inputs = None
         self._cache = self._tables()

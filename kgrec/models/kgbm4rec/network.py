@@ -14,10 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kgrec.models.dropout import use_fast_dropout
+from kgrec.models.nn.dropout import use_fast_dropout
 from kgrec.models.kgbm4rec.gnn import RelationalGNN
 from kgrec.models.kgbm4rec.graph import RelationalCSR
-from kgrec.models.softmax import chunked_softmax_cross_entropy
+from kgrec.models.nn.softmax import chunked_softmax_cross_entropy
 
 LIKE_THRESHOLD = 4.0
 

@@ -1,0 +1,1 @@
+"""Evaluation protocols (full ranking, 1 + 99 sampled), metrics, report tables and plots."""

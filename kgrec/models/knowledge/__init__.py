@@ -1,0 +1,1 @@
+"""Knowledge-graph-aware baselines: CKE."""

@@ -1,0 +1,1 @@
+"""Sequential models over each user's time-ordered history: SASRec, BERT4Rec."""

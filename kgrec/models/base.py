@@ -71,6 +71,10 @@ class Recommender(abc.ABC):
     defaults: ClassVar[dict[str, Any]] = {}
     search_space: ClassVar[dict[str, list[Any]]] = {}
     ablations: ClassVar[dict[str, str]] = {}
+    # True for models that compute a user from the user's item history (sequence and profile
+    # models): the server scores every user, a new one included, with the history the graph
+    # holds at request time through ``score_histories``.
+    uses_history: ClassVar[bool] = False
 
     def __init__(self, **hparams: Any):
         self.hparams = {**self.defaults, **{k: v for k, v in hparams.items() if v is not None}}
@@ -88,6 +92,13 @@ class Recommender(abc.ABC):
     def observe_history(self, known: InteractionData) -> None:
         """The interactions known at inference time (train for validation; train + validation for
         test). Sequence and profile models rebuild their user inputs from it; default: nothing."""
+
+    def score_histories(self, histories: list[np.ndarray], users: np.ndarray | None = None) -> np.ndarray:
+        """Scores of shape (len(histories), n_items) for users given by their current histories:
+        dense item indices the model knows, oldest first. ``users`` holds the model's index of each
+        user, or -1 for a user it never saw (models with per-user parameters fall back to what the
+        history alone gives). Implemented by models with ``uses_history = True``."""
+        raise NotImplementedError(f"{self.name} does not score users from a history")
 
     @abc.abstractmethod
     def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:

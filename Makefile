@@ -15,7 +15,7 @@ LINT_STAMP := $(LINT_DIR)/node_modules/.kgrec-installed
 
 .PHONY: install test demo data browser demo-recommend clean cypher-lint
 
-$(STAMP): setup.cfg pyproject.toml
+$(STAMP): setup.cfg pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH_PIN) -e '.[dev]'

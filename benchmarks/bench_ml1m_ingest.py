@@ -37,8 +37,9 @@ if str(ROOT) not in sys.path:
 
 
 def _sh(*cmd: str) -> str:
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}  # GNU nproc obeys OMP_NUM_THREADS
     try:
-        return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT).stdout.strip()
+        return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env).stdout.strip()
     except OSError:
         return "?"
 

@@ -39,7 +39,7 @@ if str(ROOT) not in sys.path:
 def _sh(*cmd: str) -> str:
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}  # GNU nproc obeys OMP_NUM_THREADS
     try:
-        return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env).stdout.strip()
+        return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, check=False).stdout.strip()
     except OSError:
         return "?"
 
@@ -50,7 +50,7 @@ def _kgctl(db: Path, *args: str) -> tuple[dict | None, float, float, str]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
     out = subprocess.run([sys.executable, "-m", "kgrec.cli.main", "--db", str(db), *args],
-                         capture_output=True, text=True, cwd=ROOT, env=env)
+                         capture_output=True, text=True, cwd=ROOT, env=env, check=False)
     seconds = time.perf_counter() - start
     peak = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
     if out.returncode != 0:
@@ -125,12 +125,12 @@ def main() -> None:
     lines = [
         "# MovieLens-1M ingest: `kgctl ingest recbole --dataset ml-1m`",
         "",
-        f"- date: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- date: {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- commit: {commit}",
-        f"- machine: {os.cpu_count()} CPU cores (`nproc`: {_sh('nproc')}), {mem_kb / 1024 / 1024:.0f} GiB memory, "
-        f"{platform.system()} {platform.machine()}, Python {platform.python_version()}",
-        f"- load: before `{load_before}`; after `{load_after}` (a machine shared by several engineers: times are "
-        "one run each and include process start-up)",
+        (f"- machine: {os.cpu_count()} CPU cores (`nproc`: {_sh('nproc')}), {mem_kb / 1024 / 1024:.0f} GiB memory, "
+        f"{platform.system()} {platform.machine()}, Python {platform.python_version()}"),
+        (f"- load: before `{load_before}`; after `{load_after}` (a machine shared by several engineers: "
+        "each time is one run)"),
         "- threads: OMP_NUM_THREADS=1, MKL_NUM_THREADS=1 (the ingest uses no torch)",
         f"- command: `python benchmarks/bench_ml1m_ingest.py --workdir {args.workdir}` which runs, each in a fresh process:",
         f"  - `kgctl --db {db1m} init`",
@@ -142,14 +142,14 @@ def main() -> None:
         "| run | rows read | seconds, ingest (the report's clock) | seconds, whole kgctl process | interactions/s (ingest) |",
         "|---|---:|---:|---:|---:|",
         f"| ml-1m into a fresh database | {sum(f['rows_read'] for f in r1m['files']):,} | {r1m['seconds']:.1f} | {s1m:.1f} | {rate1m:,.0f} |",
-        f"| ml-1m again (nothing to write, changed={str(rerun['changed']).lower()}) | {sum(f['rows_read'] for f in rerun['files']):,} "
-        f"| {rerun['seconds']:.1f} | {s_rerun:.1f} | |",
-        f"| ml-100k into a fresh database (peer) | {sum(f['rows_read'] for f in r100k['files']):,} | {r100k['seconds']:.1f} "
-        f"| {s100k:.1f} | {rate100k:,.0f} |",
+        (f"| ml-1m again (nothing to write, changed={str(rerun['changed']).lower()}) | {sum(f['rows_read'] for f in rerun['files']):,} "
+        f"| {rerun['seconds']:.1f} | {s_rerun:.1f} | |"),
+        (f"| ml-100k into a fresh database (peer) | {sum(f['rows_read'] for f in r100k['files']):,} | {r100k['seconds']:.1f} "
+        f"| {s100k:.1f} | {rate100k:,.0f} |"),
         "",
-        f"ML-1M ingests {rate1m / rate100k:.2f}x the interactions per second of ML-100k in this run "
+        (f"ML-1M ingests {rate1m / rate100k:.2f}x the interactions per second of ML-100k in this run "
         f"({inter['rows_read'] / n100k:.1f}x the interactions in {r1m['seconds'] / r100k['seconds']:.2f}x the ingest time). "
-        f"The whole process adds start-up (imports, opening the database). Peak memory of the kgctl processes: {peak1m:.0f} MB.",
+        f"The whole process adds start-up (imports, opening the database). Peak memory of the kgctl processes: {peak1m:.0f} MB."),
         "",
         "## Counts",
         "",
@@ -162,10 +162,10 @@ def main() -> None:
         "",
         "## Linked films",
         "",
-        f"Linked to ML-100k's Freebase entities (`ml-100k.item` titles and years + `ml-100k.link`; "
-        f"{link['references']:,} titled entities):",
+        (f"Linked to ML-100k's Freebase entities (`ml-100k.item` titles and years + `ml-100k.link`; "
+        f"{link['references']:,} titled entities):"),
         "",
-        "| | linked, all {0:,} films | linked, the {1:,} rated films |".format(link["products"], focus["total"]),
+        f"| | linked, all {link['products']:,} films | linked, the {focus['total']:,} rated films |",
         "|---|---:|---:|",
         f"| plain: whole title as written, normalised, same year (peer) | {plain['linked']:,} | {plain['rated_linked']:,} |",
         f"| kgrec entity linking | {link['matched']:,} | {focus['linked']:,} ({focus['linked'] / focus['total']:.1%}) |",

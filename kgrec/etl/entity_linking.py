@@ -39,17 +39,17 @@ import dataclasses
 import re
 import unicodedata
 from collections import Counter, defaultdict
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 RULES = ("title", "alternative title", "title part", "year off by one")
 
 # articles that catalogues move to the end of a title ("Postino, Il"); compared case-insensitively
 ARTICLES = ("the", "a", "an", "la", "le", "les", "l'", "il", "el", "los", "las", "lo", "gli", "das", "der", "die", "det", "den")
-_TRAILING_ARTICLE = re.compile(r"^(?P<body>.*\S)\s*,\s*(?P<article>" + "|".join(re.escape(a) for a in ARTICLES) + r")$", re.I)
-_LEADING_ENGLISH_ARTICLE = re.compile(r"^(?:the|a|an)\s+(?=\S)", re.I)
+_TRAILING_ARTICLE = re.compile(r"^(?P<body>.*\S)\s*,\s*(?P<article>" + "|".join(re.escape(a) for a in ARTICLES) + r")$", re.IGNORECASE)
+_LEADING_ENGLISH_ARTICLE = re.compile(r"^(?:the|a|an)\s+(?=\S)", re.IGNORECASE)
 _TRAILING_GROUP = re.compile(r"^(?P<rest>.*?)\s*\((?P<inner>[^()]*)\)\s*$")
 _YEAR = re.compile(r"^\d{4}$")
-_AKA = re.compile(r"(?:^|,)\s*a\.k\.a\.?\s+", re.I)
+_AKA = re.compile(r"(?:^|,)\s*a\.k\.a\.?\s+", re.IGNORECASE)
 _SEPARATORS = re.compile(r":\s+|\s+-\s+")
 _POSSESSIVE = re.compile(r"^[A-Z][\w.]+ [A-Z][\w.]+'s\s+(?P<rest>\S.*)$")
 
@@ -142,8 +142,8 @@ class EntityLinkReport:
     def summary_lines(self) -> list[str]:
         rules = ", ".join(f"{rule} {n:,}" for rule, n in self.by_rule.items()) or "none"
         to = f" to {self.reference}" if self.reference else ""
-        lines = [f"entity linking{to}: {self.matched:,} of {self.products:,} products linked ({rules}); "
-                 f"{len(self.ambiguous):,} ambiguous (not linked, quarantined); {len(self.unmatched):,} unmatched"]
+        lines = [(f"entity linking{to}: {self.matched:,} of {self.products:,} products linked ({rules}); "
+                  f"{len(self.ambiguous):,} ambiguous (not linked, quarantined); {len(self.unmatched):,} unmatched")]
         if self.focus:
             name, linked, total = self.focus
             share = f" ({linked / total:.1%})" if total else ""
@@ -204,7 +204,8 @@ def split_title(title: str) -> tuple[str, list[str], int | None]:
     """(main title, parenthesised alternatives, year written at the end or None).
 
     ``Hard 8 (a.k.a. Sydney, a.k.a. Hard Eight) (1996)`` -> ``("Hard 8", ["Sydney", "Hard Eight"], 1996)``."""
-    rest, alternatives, year = title.strip(), [], None
+    rest, year = title.strip(), None
+    alternatives: list[str] = []
     while m := _TRAILING_GROUP.match(rest):
         inner = m.group("inner").strip()
         if not m.group("rest"):  # the whole remaining title is in parentheses: it is the main title

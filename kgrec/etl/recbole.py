@@ -316,7 +316,7 @@ def reference_entities(folder: Path, quarantine: Quarantine) -> list[Reference]:
 
 
 def _link_to(reference: Path, titled: list[Titled], stage: Stage, report: IngestReport, quarantine: Quarantine,
-             product_file: str, year_tolerance: int, *, load_kg: bool) -> EntityLinkReport:
+             product_file: str | Path, year_tolerance: int, *, load_kg: bool) -> EntityLinkReport:
     """Link ``titled`` to the entities of ``reference``, stage LINKED_TO (and the reference's KG)."""
     references = reference_entities(reference, quarantine)
     files = atomic_files(reference)
@@ -361,7 +361,7 @@ def link_recbole(
             nodes = nodes[nodes["source"] == product_source]
             if nodes.empty:
                 raise SourceError(f"no products with source {product_source!r} in {backend_.describe()}",
-                                  "see `kgctl stats`; sources look like recbole:ml-1m")
+                                  "a source is a table mapping's source: (or file name) or recbole:<name>, e.g. recbole:ml-1m")
         titled = [Titled(str(i), None if pd.isna(t) else str(t), None if pd.isna(y) else int(y))
                   for i, t, y in zip(nodes["id"], nodes["title"], nodes["year"])]
         with bars.stage(f"link to {folder.name}", total=1, unit="file") as bar:

@@ -8,7 +8,13 @@ import json
 import pytest
 
 from kgrec.etl.entity_linking import (
-    RULES, Reference, Titled, link_by_title, normalise, split_title, title_forms,
+    RULES,
+    Reference,
+    Titled,
+    link_by_title,
+    normalise,
+    split_title,
+    title_forms,
 )
 
 

@@ -155,7 +155,7 @@ def test_strict_stops_at_a_bad_row_but_not_at_an_ambiguous_link(backend, package
 
 def test_link_command_links_a_catalogue_already_in_the_graph(packaged, tmp_path):
     db = tmp_path / "kg.db"
-    kgctl = lambda *args: CliRunner().invoke(cli, ["--db", str(db), *args], catch_exceptions=False)  # noqa: E731
+    kgctl = lambda *args: CliRunner().invoke(cli, ["--db", str(db), *args], catch_exceptions=False)
     assert kgctl("init").exit_code == 0
     loaded = kgctl("ingest", "recbole", "--dataset", "ml-1m", "--no-link", "-q", "--quarantine", str(tmp_path / "a.jsonl"))
     assert loaded.exit_code == 0, loaded.output

@@ -44,6 +44,24 @@ def _sh(*cmd: str) -> str:
         return "?"
 
 
+def _load_note(*uptimes: str) -> str:
+    """Whether the machine was loaded: the highest 1-minute load average against the core count."""
+    loads = []
+    for text in uptimes:
+        try:
+            loads.append(float(text.rsplit("load average:", 1)[1].split(",")[0]))
+        except (IndexError, ValueError):
+            pass
+    cores = os.cpu_count() or 1
+    if not loads:
+        return "load unknown"
+    if max(loads) > cores:
+        return (f"LOADED: a machine shared by several engineers, 1-minute load up to {max(loads):.1f} on {cores} cores; "
+                "the times are inflated, the ratio to ML-100k measured in the same run is the comparable number; "
+                "each time is one run")
+    return f"load up to {max(loads):.1f} on {cores} cores; each time is one run"
+
+
 def _kgctl(db: Path, *args: str) -> tuple[dict | None, float, float, str]:
     """Run kgctl in a fresh process; returns (JSON output or None, seconds, child peak MB, text)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -129,8 +147,7 @@ def main() -> None:
         f"- commit: {commit}",
         (f"- machine: {os.cpu_count()} CPU cores (`nproc`: {_sh('nproc')}), {mem_kb / 1024 / 1024:.0f} GiB memory, "
         f"{platform.system()} {platform.machine()}, Python {platform.python_version()}"),
-        (f"- load: before `{load_before}`; after `{load_after}` (a machine shared by several engineers: "
-        "each time is one run)"),
+        f"- load: before `{load_before}`; after `{load_after}` ({_load_note(load_before, load_after)})",
         "- threads: OMP_NUM_THREADS=1, MKL_NUM_THREADS=1 (the ingest uses no torch)",
         f"- command: `python benchmarks/bench_ml1m_ingest.py --workdir {args.workdir}` which runs, each in a fresh process:",
         f"  - `kgctl --db {db1m} init`",

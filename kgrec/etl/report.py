@@ -11,12 +11,15 @@ import dataclasses
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from kgrec.errors import KgrecError
+
+if TYPE_CHECKING:
+    from kgrec.etl.entity_linking import EntityLinkReport
 
 
 class IngestRejected(KgrecError):
@@ -70,6 +73,7 @@ class IngestReport:
     revision: str | None = None
     changed: bool = False
     seconds: float = 0.0
+    linking: EntityLinkReport | None = None  # when the run linked products to a knowledge graph's entities
 
     def file(self, name: str) -> FileReport:
         for f in self.files:
@@ -95,6 +99,7 @@ class IngestReport:
             "revision": self.revision,
             "quarantine": self.quarantine,
             "seconds": round(self.seconds, 3),
+            **({"linking": self.linking.to_dict()} if self.linking is not None else {}),
         }
 
     def to_json(self) -> str:
@@ -119,6 +124,8 @@ class IngestReport:
         lines.append("  added: " + (", ".join(f"{k} {v:,}" for k, v in added.items()) or "nothing"))
         if updated:
             lines.append("  updated: " + ", ".join(f"{k} {v:,}" for k, v in updated.items()))
+        if self.linking is not None:
+            lines.extend("  " + line for line in self.linking.summary_lines())
         lines.append(f"  graph revision: {self.revision}{'' if self.changed else ' (unchanged)'}; {self.seconds:.2f} s")
         if self.quarantine:
             lines.append(f"  quarantined rows: {self.quarantine}")
@@ -138,9 +145,12 @@ class Quarantine:
         self.records: list[dict[str, Any]] = []
         self._fh = None
 
-    def add(self, file: str, line: int | None, field: str | None, reason: str, row: Any, *, action: str = "row rejected") -> None:
+    def add(self, file: str, line: int | None, field: str | None, reason: str, row: Any, *, action: str = "row rejected",
+            stops_strict: bool = True) -> None:
+        """``stops_strict=False``: a record about a loaded row that strict mode does not stop at
+        (an ambiguous entity link: the product loads, only the link is left out)."""
         record = {"file": file, "line": line, "field": field, "reason": reason, "action": action, "row": row}
-        if self.strict:
+        if self.strict and stops_strict:
             where = f"{file}" + (f" line {line}" if line is not None else "") + (f", field {field}" if field else "")
             raise IngestRejected(f"{where}: {reason}", "fix the row, or run without --strict to quarantine bad rows and go on")
         self.records.append(record)

@@ -1,7 +1,9 @@
 """The one reader of stored vector columns (kgrec/kg/vectors.py) and its rule, on a real embedded
-database."""
+database, and every consumer of Product.text_emb following it."""
 
 from __future__ import annotations
+
+import logging
 
 import numpy as np
 import pyarrow as pa
@@ -85,3 +87,48 @@ def test_many_products_of_another_size_are_counted_not_all_listed():
     table = pa.table({"id": [f"x{i}" for i in range(28)], "image_emb": values})
     with pytest.raises(MixedVectorSizes, match=r"20 of size 2, 8 of another size: x20 \(1\), .*x24 \(1\) and 3 more.*kgctl embed --image"):
         read_vectors(table, "image_emb")
+
+
+def test_every_reader_of_product_vectors_follows_the_rule(backend, caplog):
+    from kgrec.embed.neighbours import similar_products
+    from kgrec.kg.pyg_store import remote_backend
+    from kgrec.models.data.interactions import item_vectors
+    from kgrec.serve.embeddings import EmbeddingIndex
+
+    _mixed_graph(backend)
+    with pytest.raises(MixedVectorSizes, match="p6 \\(3\\)"):
+        item_vectors(backend, np.asarray(IDS, dtype=object), "text_emb")
+    with pytest.raises(MixedVectorSizes, match="p6 \\(3\\)"):
+        similar_products(backend, "p0", by="text")
+    fs, _ = remote_backend(backend, exclude=["INTERACTED"])
+    with pytest.raises(MixedVectorSizes, match="p6 \\(3\\)"):
+        fs["Product", "text_emb", None]
+    # the server keeps answering: it leaves the modality out and says why in its log
+    with caplog.at_level(logging.WARNING, logger="kgrec.serve.embeddings"):
+        index = EmbeddingIndex.from_backend(backend)
+    assert "text" not in index.modalities and len(index) == 0
+    assert "p6 (3)" in index.left_out["text"] and "p6 (3)" in caplog.text
+
+
+def test_consumers_read_the_same_vectors(backend):
+    from kgrec.embed.neighbours import load_embeddings
+    from kgrec.kg.pyg_store import remote_backend
+    from kgrec.models.data.interactions import item_vectors
+
+    rng = np.random.default_rng(2)
+    vectors = {p: rng.normal(size=6).tolist() for p in IDS if p not in ("p3", "p8")}
+    _products(backend, vectors)
+    order = np.asarray(sorted(IDS, reverse=True), dtype=object)
+    matrix, present = item_vectors(backend, order, "text_emb")
+    assert present.tolist() == [p in vectors for p in order]
+    for n, p in enumerate(order):
+        assert np.allclose(matrix[n], vectors.get(p, [0.0] * 6))
+    fs, _ = remote_backend(backend, exclude=["INTERACTED"])
+    text = fs["Product", "text_emb", None].numpy()
+    for n, p in enumerate(fs.index.ids["Product"].to_pylist()):
+        assert np.allclose(text[n], vectors.get(p, [0.0] * 6))
+    loaded = load_embeddings(backend, "text")
+    assert sorted(loaded.ids) == sorted(vectors)
+    for n, p in enumerate(loaded.ids):
+        v = np.asarray(vectors[p], np.float32)
+        assert np.allclose(loaded.vectors[n].numpy(), v / np.linalg.norm(v), atol=1e-6)

@@ -95,11 +95,6 @@ class LadybugBackend(Backend):
             result.close()
 
     # ----------------------------------------------------------------- schema
-    def _create_schema(self) -> None:
-        self._check_writable()
-        for stmt in self.cypher.statements("schema"):
-            self._execute(stmt, {}, write=True)
-
     def get_meta(self, key: str) -> str | None:
         tables = self._execute("CALL show_tables() RETURN name", {}, write=False).column("name").to_pylist()
         if "Meta" not in tables:

@@ -96,10 +96,12 @@ def _empty() -> StoredVectors:
     return StoredVectors(np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32))
 
 
-def _mixed(table: pa.Table, column: str, label: str, rows: np.ndarray, lengths: np.ndarray, dim: int) -> MixedVectorSizes:
+def _mixed(table: pa.Table, column: str, label: str, rows: np.ndarray, lengths: np.ndarray,
+           dim: int) -> MixedVectorSizes:
     odd = rows[lengths[rows] != dim]
-    ids = table.column("id").take(pa.array(odd[:_NAMED])).to_pylist() if "id" in table.column_names else odd[:_NAMED].tolist()
-    named = ", ".join(f"{i} ({int(lengths[r])})" for i, r in zip(ids, odd[:_NAMED].tolist()))
+    first = odd[:_NAMED]
+    ids = table.column("id").take(pa.array(first)).to_pylist() if "id" in table.column_names else first.tolist()
+    named = ", ".join(f"{i} ({int(lengths[r])})" for i, r in zip(ids, first.tolist()))
     more = f" and {len(odd) - _NAMED:,} more" if len(odd) > _NAMED else ""
     flag = _EMBED_FLAG.get(column, "")
     command = f"kgctl embed {flag}".rstrip()

@@ -41,7 +41,8 @@ class _Modality:
 class EmbeddingIndex:
     """All stored product embeddings of one graph version, over ``product_ids`` (positions 0..n-1)."""
 
-    def __init__(self, product_ids: np.ndarray, modalities: dict[str, _Modality], left_out: dict[str, str] | None = None):
+    def __init__(self, product_ids: np.ndarray, modalities: dict[str, _Modality],
+                 left_out: dict[str, str] | None = None):
         self.product_ids = product_ids
         self.modalities = modalities
         self.left_out = left_out or {}  # modality -> why its vectors are not used

@@ -85,7 +85,8 @@ def test_vectors_of_another_size_are_an_error_naming_products_sizes_and_fix(back
 def test_many_products_of_another_size_are_counted_not_all_listed():
     values = [[1.0, 2.0]] * 20 + [[1.0]] * 8
     table = pa.table({"id": [f"x{i}" for i in range(28)], "image_emb": values})
-    with pytest.raises(MixedVectorSizes, match=r"20 of size 2, 8 of another size: x20 \(1\), .*x24 \(1\) and 3 more.*kgctl embed --image"):
+    expected = r"20 of size 2, 8 of another size: x20 \(1\), .*x24 \(1\) and 3 more.*kgctl embed --image"
+    with pytest.raises(MixedVectorSizes, match=expected):
         read_vectors(table, "image_emb")
 
 

@@ -16,7 +16,6 @@ import asyncio
 import os
 import random
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -77,14 +76,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=42)
     a = ap.parse_args()
 
-    tmp = None
-    db = a.db
-    if db is None:
-        from synthetic_graph import build
+    from synthetic_graph import given_or_synthetic
 
-        tmp = tempfile.TemporaryDirectory(prefix="kgrec-http-")
-        db = str(Path(tmp.name) / "ml1m.db")
-        build(db, a.seed)
+    graph = given_or_synthetic(a.db, a.seed)
+    db = graph.path
     from kgrec.kg import open_backend
 
     with open_backend(db, read_only=True) as b:
@@ -103,8 +98,7 @@ def main() -> None:
             rec = asyncio.run(load(base, "/recommend", lambda r: {"user": r.choice(users), "k": 10}, a.duration,
                                    a.max_requests, a.concurrency))
     finally:
-        if tmp is not None:
-            tmp.cleanup()
+        graph.cleanup()
     print(f"{len(users):,} users; {a.concurrency} concurrent requests on {HOST}; server cache {a.server_cache}, {a.workers} worker(s); "
           f"server and client share {os.cpu_count()} cores (load average {os.getloadavg()[0]:.1f})")
     print(f"{'endpoint':12} {'requests':>9} {'seconds':>8} {'req/s':>8} {'errors':>7} {'p50 ms':>8} {'p99 ms':>8}")

@@ -141,9 +141,9 @@ def ml1m_arrays(scale: float = 1.0, seed: int = 0):
                  rng.integers(n_items + n_cat, n_nodes, n_triples)]
     relation = np.r_[np.zeros(n_items, np.int64), np.ones(n_items, np.int64), rng.integers(2, 2 + n_rel, n_triples)]
     labels = ["Product"] * n_items + ["Category"] * n_cat + ["Entity"] * n_entities
-    kg = KnowledgeGraphData(np.asarray(labels, dtype=object), np.asarray([f"n{k}" for k in range(n_nodes)], dtype=object),
-                            head, relation, tail, ["IN_CATEGORY", "LINKED_TO"] + [f"film.r{r}" for r in range(n_rel)],
-                            n_items)
+    kg = KnowledgeGraphData(np.asarray(labels, dtype=object),
+                            np.asarray([f"n{k}" for k in range(n_nodes)], dtype=object), head, relation, tail,
+                            ["IN_CATEGORY", "LINKED_TO"] + [f"film.r{r}" for r in range(n_rel)], n_items)
     inputs = KGBMInputs(kg=kg, text=rng.normal(size=(n_items, DIM)).astype(np.float32),
                         text_present=np.ones(n_items, bool),
                         image=rng.normal(size=(n_items, IMAGE_DIM)).astype(np.float32),

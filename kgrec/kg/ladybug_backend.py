@@ -1,8 +1,9 @@
 """The embedded default backend: LadybugDB (the maintained Kuzu fork), in-process, one file on disk.
 
-Concurrency (measured, see README): one process may hold the file read-write; other processes
-may open it read-only at the same time and see committed data; a second read-write open fails
-with a lock error, which is reported as ``DatabaseLocked``.
+Concurrency (measured, see docs/design/storage.md#concurrency-on-the-embedded-database): one
+process may hold the file read-write; other processes may open it read-only at the same time and
+see committed data; a second read-write open fails with a lock error, which is reported as
+``DatabaseLocked``.
 """
 
 from __future__ import annotations

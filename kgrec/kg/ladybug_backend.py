@@ -17,13 +17,7 @@ import pyarrow as pa
 from kgrec.errors import CypherError, DatabaseLocked, DatabaseNotFound, KgrecError
 from kgrec.kg.backend import Backend
 from kgrec.kg.cypher import check_identifier
-
-_ARROW_TYPES = {
-    "STRING": pa.string(),
-    "INT64": pa.int64(),
-    "DOUBLE": pa.float64(),
-    "FLOAT[]": pa.list_(pa.float32()),
-}
+from kgrec.kg.schema import ARROW_TYPES as _ARROW_TYPES
 
 
 def _import_ladybug():

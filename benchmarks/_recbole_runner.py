@@ -2,7 +2,7 @@
 seconds per training epoch. Executed by recbole_side_by_side.py with .venv-recbole's python
 (RecBole's pins clash with kgrec's venv); not imported by kgrec.
 
-Shims for RecBole 1.2.1 on today's torch/scipy (see ARCHITECTURE.md):
+Shims for RecBole 1.2.1 on today's torch/scipy (see docs/train-evaluate.md#recbole-side-by-side):
   * ``ray`` is imported at start by recbole.quick_start: a stub module is enough (no tuning here);
   * torch.load defaults to weights_only=True now: RecBole's own checkpoints need False;
   * scipy dropped dok_matrix._update (LightGCN builds its adjacency with it): update the

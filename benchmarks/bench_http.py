@@ -15,10 +15,7 @@ import argparse
 import asyncio
 import os
 import random
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,13 +25,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from kgrec.serve.process import serving  # noqa: E402
+
 HOST = "127.0.0.1"  # loopback only, never another address
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 async def load(base: str, path: str, params_of, duration: float, max_requests: int, concurrency: int) -> dict:
@@ -83,45 +76,29 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=42)
     a = ap.parse_args()
 
-    tmp = None
-    db = a.db
-    if db is None:
-        from synthetic_graph import build
+    from synthetic_graph import given_or_synthetic
 
-        tmp = tempfile.TemporaryDirectory(prefix="kgrec-http-")
-        db = str(Path(tmp.name) / "ml1m.db")
-        build(db, a.seed)
+    graph = given_or_synthetic(a.db, a.seed)
+    db = graph.path
     from kgrec.kg import open_backend
 
     with open_backend(db, read_only=True) as b:
         users = b.export_nodes("User").column("id").to_pylist()
-    port = free_port()
-    cmd = [sys.executable, "-m", "kgrec.cli.main", "--db", db, "serve", "--host", HOST, "--port", str(port), "--log-level", "warning", "--cache", str(a.server_cache), "--workers", str(a.workers)]
+    serve_args = ["--log-level", "warning", "--cache", str(a.server_cache), "--workers", str(a.workers)]
     if a.model:
-        cmd += ["--model", a.model, "--force"]
-    server = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(ROOT)}, stderr=subprocess.PIPE, text=True)
-    base = f"http://{HOST}:{port}"
+        serve_args += ["--model", a.model, "--force"]
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            raise SystemExit("server did not start")
-        warm = [httpx.get(f"{base}/recommend", params={"user": u, "k": 10}, timeout=30).status_code for u in users[:20]]
-        assert set(warm) == {200}, warm
-        peer = asyncio.run(load(base, "/health", lambda r: {}, min(10.0, a.duration), a.max_requests, a.concurrency))
-        rec = asyncio.run(load(base, "/recommend", lambda r: {"user": r.choice(users), "k": 10}, a.duration, a.max_requests, a.concurrency))
+        with serving(db, *serve_args, host=HOST) as server:
+            base = server.url
+            warm = [httpx.get(f"{base}/recommend", params={"user": u, "k": 10}, timeout=30).status_code
+                    for u in users[:20]]
+            assert set(warm) == {200}, warm
+            peer = asyncio.run(load(base, "/health", lambda r: {}, min(10.0, a.duration), a.max_requests,
+                                    a.concurrency))
+            rec = asyncio.run(load(base, "/recommend", lambda r: {"user": r.choice(users), "k": 10}, a.duration,
+                                   a.max_requests, a.concurrency))
     finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        if tmp is not None:
-            tmp.cleanup()
+        graph.cleanup()
     print(f"{len(users):,} users; {a.concurrency} concurrent requests on {HOST}; server cache {a.server_cache}, {a.workers} worker(s); "
           f"server and client share {os.cpu_count()} cores (load average {os.getloadavg()[0]:.1f})")
     print(f"{'endpoint':12} {'requests':>9} {'seconds':>8} {'req/s':>8} {'errors':>7} {'p50 ms':>8} {'p99 ms':>8}")

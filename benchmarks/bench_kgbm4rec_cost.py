@@ -32,35 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-
-def synthetic_ml1m(scale: float = 1.0, seed: int = 0):
-    from kgrec.models.data.interactions import InteractionData, KnowledgeGraphData
-    from kgrec.models.kgbm4rec.inputs import KGBMInputs
-
-    rng = np.random.default_rng(seed)
-    n_users, n_items = int(6040 * scale), int(3706 * scale)
-    n_inter = int(1_000_209 * scale)
-    popularity = 1.0 / np.arange(1, n_items + 1) ** 0.8
-    popularity /= popularity.sum()
-    per_user = rng.multinomial(n_inter - 20 * n_users, rng.dirichlet(np.ones(n_users) * 0.7)) + 20
-    user = np.repeat(np.arange(n_users), per_user)
-    item = rng.choice(n_items, size=len(user), p=popularity)
-    ts = rng.integers(0, 10**8, size=len(user))
-    order = np.lexsort((item, ts, user))
-    data = InteractionData(np.asarray([f"u{u}" for u in range(n_users)], dtype=object), np.asarray([f"i{i}" for i in range(n_items)], dtype=object),
-                           user[order], item[order], ts[order], rng.integers(1, 6, len(user)).astype(np.float32)[order])
-    n_entities, n_triples, n_rel, n_cat = int(79_000 * scale), int(380_000 * scale), 24, 18
-    n_nodes = n_items + n_cat + n_entities
-    head = np.r_[np.arange(n_items), np.arange(n_items), rng.integers(n_items + n_cat, n_nodes, n_triples)]
-    tail = np.r_[rng.integers(n_items, n_items + n_cat, n_items), rng.integers(n_items + n_cat, n_nodes, n_items),
-                 rng.integers(n_items + n_cat, n_nodes, n_triples)]
-    relation = np.r_[np.zeros(n_items, np.int64), np.ones(n_items, np.int64), rng.integers(2, 2 + n_rel, n_triples)]
-    labels = ["Product"] * n_items + ["Category"] * n_cat + ["Entity"] * n_entities
-    kg = KnowledgeGraphData(np.asarray(labels, dtype=object), np.asarray([f"n{k}" for k in range(n_nodes)], dtype=object),
-                            head, relation, tail, ["IN_CATEGORY", "LINKED_TO"] + [f"film.r{r}" for r in range(n_rel)], n_items)
-    inputs = KGBMInputs(kg=kg, text=rng.normal(size=(n_items, 384)).astype(np.float32), text_present=np.ones(n_items, bool),
-                        image=rng.normal(size=(n_items, 1280)).astype(np.float32), image_present=np.ones(n_items, bool))
-    return data, inputs
+from synthetic_graph import ml1m_arrays  # noqa: E402
 
 
 def run_kgbm(args) -> dict:
@@ -68,7 +40,7 @@ def run_kgbm(args) -> dict:
 
     from kgrec.models.training.trainer import fit
 
-    data, inputs = synthetic_ml1m(args.scale)
+    data, inputs = ml1m_arrays(args.scale)
     params = parse_params(args.kgbm[0])
     model = KGBM4Rec(epochs=args.epochs, max_len=args.max_len, verbose=False, **params)
     history = fit(model, data, None, inputs=inputs)
@@ -91,7 +63,7 @@ def run_lightgcn(args) -> dict:
     from kgrec.models.general.lightgcn import LightGCN
     from kgrec.models.training.trainer import Trainer
 
-    data, _ = synthetic_ml1m(args.scale)
+    data, _ = ml1m_arrays(args.scale)
     model = LightGCN(epochs=args.epochs)
     history = model.fit(data, None, trainer=Trainer(epochs=args.epochs, lr=model.hparams["lr"], progress=False))
     return {"seconds_per_epoch": float(np.mean(history["train_seconds"])), "hparams": {k: model.hparams[k] for k in ("dim", "layers", "batch_size")}}

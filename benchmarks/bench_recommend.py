@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -72,14 +71,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=42)
     a = ap.parse_args()
 
-    tmp = None
-    db = a.db
-    if db is None:
-        from synthetic_graph import build
+    from synthetic_graph import given_or_synthetic
 
-        tmp = tempfile.TemporaryDirectory(prefix="kgrec-bench-")
-        db = str(Path(tmp.name) / "ml1m.db")
-        info = build(db, a.seed)
+    graph = given_or_synthetic(a.db, a.seed)
+    db = graph.path
+    if graph.built:
+        info = graph.built
         print(f"synthetic ML-1M-shaped graph built in {info['seconds']:.1f} s "
               f"({info['counts']['relationships']['INTERACTED']:,} interactions)")
     with open_backend(db, read_only=True) as b:
@@ -138,8 +135,7 @@ def main() -> None:
           + ", ".join(f"{k} {v:.2f}" for k, v in index.stage_seconds.items()))
     print(f"fused/bare ratio (p50): {pct(full, 50) / pct(bare, 50):.1f}x   target: p50 <= 5 ms, p99 <= 20 ms, <= 3x bare")
     print("median ms per stage: " + ", ".join(f"{k} {np.median(v):.2f}" for k, v in stages.items()))
-    if tmp is not None:
-        tmp.cleanup()
+    graph.cleanup()
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 # Create .venv-recbole: RecBole 1.2.1 in its own venv (its dependency pins clash with kgrec's).
 # Usage: bash benchmarks/setup_recbole_venv.sh [VENV_DIR]   (default .venv-recbole)
 # torch is the same CPU build as kgrec's; recbole itself is installed with --no-deps because its
-# pins would pull another torch. The three shims it needs on today's torch/scipy live in
-# benchmarks/recbole_side_by_side.py (stub `ray`, torch.load weights_only=False, dok_matrix._update).
+# pins would pull another torch. The shims it needs on today's torch/scipy live in
+# benchmarks/_recbole_runner.py (stub `ray`, torch.load weights_only=False, dok_matrix._update, and a
+# stand-in for `dgl` for KGAT).
 set -euo pipefail
 VENV="${1:-.venv-recbole}"
 PYTHON="${PYTHON:-python3}"

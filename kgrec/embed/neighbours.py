@@ -17,6 +17,7 @@ import torch
 
 from kgrec.errors import KgrecError
 from kgrec.kg.backend import Backend
+from kgrec.kg.vectors import read_vectors
 
 BY_CHOICES = ("text", "image", "fused")
 _COLUMN = {"text": "text_emb", "image": "image_emb"}
@@ -45,22 +46,14 @@ class EmbeddingMatrix:
             return -1
 
 
-def _normalised(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
-    """(mask of rows that have a vector, (n_present, dim) matrix normalised row-wise)."""
-    array = column.combine_chunks()
-    present = ~np.asarray(array.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-    values = array.filter(pa.array(present))
-    if len(values) == 0:
-        return present, np.zeros((0, 0), np.float32)
-    lengths = np.asarray(values.value_lengths().to_numpy(zero_copy_only=False))
-    if lengths.min() != lengths.max():
-        raise MissingEmbedding(
-            f"stored vectors have different sizes ({lengths.min()}..{lengths.max()}); they come from different models",
-            "re-run `kgctl embed` so every product uses the same model",
-        )
-    matrix = np.asarray(values.flatten().to_numpy(zero_copy_only=False), dtype=np.float32).reshape(len(values), -1)
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return present, matrix / np.maximum(norms, 1e-12)
+def _normalised(table: pa.Table, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """(mask of rows that have a vector, (n_present, dim) matrix normalised row-wise), read under
+    the rule of ``kgrec.kg.vectors`` (vectors of different sizes are an error)."""
+    stored = read_vectors(table, column)
+    present = np.zeros(table.num_rows, dtype=bool)
+    present[stored.rows] = True
+    norms = np.linalg.norm(stored.matrix, axis=1, keepdims=True)
+    return present, stored.matrix / np.maximum(norms, 1e-12)
 
 
 def load_embeddings(backend: Backend, by: str = "text") -> EmbeddingMatrix:
@@ -72,7 +65,7 @@ def load_embeddings(backend: Backend, by: str = "text") -> EmbeddingMatrix:
     n = table.num_rows
     blocks, masks = [], []
     for kind in kinds:
-        present, matrix = _normalised(table.column(_COLUMN[kind]))
+        present, matrix = _normalised(table, _COLUMN[kind])
         full = np.zeros((n, matrix.shape[1]), np.float32)
         full[present] = matrix
         blocks.append(full)

@@ -111,8 +111,11 @@ class Backend(abc.ABC):
         return result
 
     # ----------------------------------------------------------------- schema
-    @abc.abstractmethod
-    def _create_schema(self) -> None: ...
+    def _create_schema(self) -> None:
+        """Run the dialect's ``schema`` statements (``kgrec/cypher/<dialect>/schema.cypher``)."""
+        self._check_writable()
+        for stmt in self.cypher.statements("schema"):
+            self._execute(stmt, {}, write=True)
 
     def init_schema(self) -> bool:
         """Create the schema if missing and record its version. Returns True when anything was created."""

@@ -1,8 +1,9 @@
 """The embedded default backend: LadybugDB (the maintained Kuzu fork), in-process, one file on disk.
 
-Concurrency (measured, see README): one process may hold the file read-write; other processes
-may open it read-only at the same time and see committed data; a second read-write open fails
-with a lock error, which is reported as ``DatabaseLocked``.
+Concurrency (measured, see docs/design/storage.md#concurrency-on-the-embedded-database): one
+process may hold the file read-write; other processes may open it read-only at the same time and
+see committed data; a second read-write open fails with a lock error, which is reported as
+``DatabaseLocked``.
 """
 
 from __future__ import annotations
@@ -16,13 +17,7 @@ import pyarrow as pa
 from kgrec.errors import CypherError, DatabaseLocked, DatabaseNotFound, KgrecError
 from kgrec.kg.backend import Backend
 from kgrec.kg.cypher import check_identifier
-
-_ARROW_TYPES = {
-    "STRING": pa.string(),
-    "INT64": pa.int64(),
-    "DOUBLE": pa.float64(),
-    "FLOAT[]": pa.list_(pa.float32()),
-}
+from kgrec.kg.schema import ARROW_TYPES as _ARROW_TYPES
 
 
 def _import_ladybug():
@@ -95,11 +90,6 @@ class LadybugBackend(Backend):
             result.close()
 
     # ----------------------------------------------------------------- schema
-    def _create_schema(self) -> None:
-        self._check_writable()
-        for stmt in self.cypher.statements("schema"):
-            self._execute(stmt, {}, write=True)
-
     def get_meta(self, key: str) -> str | None:
         tables = self._execute("CALL show_tables() RETURN name", {}, write=False).column("name").to_pylist()
         if "Meta" not in tables:

@@ -220,11 +220,6 @@ class Neo4jBackend(Backend):
         return self._execute(text, {"id": node_id, "k": int(k), "index": name}, write=False)
 
     # ----------------------------------------------------------------- schema
-    def _create_schema(self) -> None:
-        self._check_writable()
-        for stmt in self.cypher.statements("schema"):
-            self._execute(stmt, {}, write=True)
-
     def get_meta(self, key: str) -> str | None:
         return self._scalar(self.run("meta_get", {"key": key}))
 

@@ -42,6 +42,7 @@ from torch_geometric.data.graph_store import EdgeAttr, EdgeLayout, GraphStore
 from torch_geometric.sampler import BaseSampler, HeteroSamplerOutput, NodeSamplerInput
 
 from kgrec.kg.backend import Backend
+from kgrec.kg.vectors import read_vectors
 
 EdgeType = tuple[str, str, str]
 REVERSE_PREFIX = "rev_"
@@ -171,17 +172,10 @@ class BackendFeatureStore(FeatureStore):
                    order: np.ndarray | None = None) -> torch.Tensor:
         """Scatter a (id, prop) table into an n-row tensor; ``order`` maps table rows to output rows."""
         target = order if order is not None else rows
-        values = table.column(prop).to_pylist()
         if self._kind(label, prop) == _VECTOR:
-            dims = {len(v) for v in values if v is not None}
-            if len(dims) > 1:
-                raise ValueError(f"{label}.{prop} holds vectors of different sizes {sorted(dims)}")
-            dim = dims.pop() if dims else self._dims.get((label, prop), 0)
-            out = torch.zeros((n, dim), dtype=torch.float32)
-            for row, value in zip(target, values):
-                if row >= 0 and value is not None:
-                    out[row] = torch.tensor(value, dtype=torch.float32)
-            return out
+            matrix, _ = read_vectors(table, prop, label=label).scatter(target, n, self._dims.get((label, prop), 0))
+            return torch.from_numpy(matrix)
+        values = table.column(prop).to_pylist()
         out = torch.full((n,), float("nan"), dtype=torch.float64)
         for row, value in zip(target, values):
             if row >= 0 and value is not None:

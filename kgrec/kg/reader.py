@@ -1,10 +1,10 @@
 """Read-only access to the graph for long-running readers (the HTTP server) while other processes
 write (``kgctl ingest``).
 
-What LadybugDB does (measured, see README "Concurrency"): a process may open the file read-only
-while a writer holds it and sees everything committed at that moment (the WAL is replayed in
-memory); it does not see later commits; while a writer checkpoints, read-only opens are refused
-("checkpoint recovery is pending"); a checkpoint rewrites the main file in place.
+What LadybugDB does (measured, see docs/design/storage.md#serving-while-ingesting): a process may
+open the file read-only while a writer holds it and sees everything committed at that moment (the
+WAL is replayed in memory); it does not see later commits; while a writer checkpoints, read-only
+opens are refused ("checkpoint recovery is pending"); a checkpoint rewrites the main file in place.
 
 ``GraphReader`` builds on that:
 

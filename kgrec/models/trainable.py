@@ -75,12 +75,10 @@ class TrainableRecommender(Recommender):
     def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
         import torch
 
-        was_training = self.net.training
-        self.net.eval()
-        with torch.no_grad():
+        from kgrec.models.nn.modes import evaluating
+
+        with evaluating(self.net), torch.no_grad():
             out = self.score_users(torch.as_tensor(np.asarray(users), dtype=torch.long, device=self.device))
-        if was_training:
-            self.net.train()
         out = out.float().cpu().numpy()
         return out if items is None else out[:, np.asarray(items)]
 

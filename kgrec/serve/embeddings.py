@@ -8,18 +8,26 @@ modalities is scored by the mean of its per-modality similarities.
 The index is aligned with a given order of product ids (``GraphIndex`` passes the graph's
 sorted product ids), so similarities come back as one array over all products and masks such as
 "already seen" are plain boolean arrays.
+
+The vectors are read by ``kgrec.kg.vectors.read_vectors`` under its rule. A column whose vectors
+have different sizes (``kgctl embed`` with another model still running, stopped part-way or run
+with ``--limit``) is an error there; the server keeps answering without that modality, logs the
+message once per graph version and lists it in ``EmbeddingIndex.left_out``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from kgrec.kg.backend import Backend
+from kgrec.kg.vectors import MixedVectorSizes, read_vectors
 
+log = logging.getLogger(__name__)
 MODALITIES = ("text", "image")
 
 
@@ -33,9 +41,11 @@ class _Modality:
 class EmbeddingIndex:
     """All stored product embeddings of one graph version, over ``product_ids`` (positions 0..n-1)."""
 
-    def __init__(self, product_ids: np.ndarray, modalities: dict[str, _Modality]):
+    def __init__(self, product_ids: np.ndarray, modalities: dict[str, _Modality],
+                 left_out: dict[str, str] | None = None):
         self.product_ids = product_ids
         self.modalities = modalities
+        self.left_out = left_out or {}  # modality -> why its vectors are not used
         self.has_vector = np.zeros(len(product_ids), dtype=bool)
         for m in modalities.values():
             self.has_vector[m.pos] = True
@@ -59,12 +69,18 @@ class EmbeddingIndex:
         is not in ``product_ids`` are ignored."""
         where = pc.index_in(table.column("id"), value_set=pa.array(product_ids.tolist(), pa.string()))
         where = where.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-        modalities = {}
+        modalities, left_out = {}, {}
         for name in MODALITIES:
             column = f"{name}_emb"
             if column not in table.column_names:
                 continue
-            rows, matrix = vectors(table.column(column))
+            try:
+                stored = read_vectors(table, column)
+            except MixedVectorSizes as exc:
+                log.warning("serving without %s embeddings: %s", name, exc.one_line())
+                left_out[name] = exc.one_line()
+                continue
+            rows, matrix = stored.rows, stored.matrix
             keep = where[rows] >= 0
             rows, matrix = rows[keep], matrix[keep]
             if not len(rows):
@@ -75,7 +91,7 @@ class EmbeddingIndex:
             row_of = np.full(len(product_ids), -1, dtype=np.int64)
             row_of[pos] = np.arange(len(pos))
             modalities[name] = _Modality(np.ascontiguousarray(matrix), pos, row_of)
-        return cls(product_ids, modalities)
+        return cls(product_ids, modalities, left_out)
 
     @classmethod
     def from_backend(cls, backend: Backend) -> "EmbeddingIndex":
@@ -149,27 +165,6 @@ class EmbeddingIndex:
         exclude[i] = True
         top, sims = sub.nearest(np.asarray([i]), k, exclude)
         return [(self.product_ids[p], float(s)) for p, s in zip(top.tolist(), sims.tolist())]
-
-
-def vectors(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
-    """(row numbers, float32 matrix) of the non-empty vectors of a list<float> column, without
-    going through Python lists. Mixed dimensions (a partial re-embed with another model) keep the
-    majority dimension."""
-    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    if len(arr) == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
-    lengths = pc.list_value_length(arr).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
-    rows = np.flatnonzero(lengths > 0)
-    if not len(rows):
-        return rows, np.zeros((0, 0), dtype=np.float32)
-    dims, counts = np.unique(lengths[rows], return_counts=True)
-    dim = int(dims[np.argmax(counts)])
-    rows = rows[lengths[rows] == dim]
-    offsets = arr.offsets.to_numpy()  # value offsets of each row (null rows have length 0)
-    values = arr.values.to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
-    starts = offsets[rows]
-    matrix = values[starts[:, None] + np.arange(dim)[None, :]]
-    return rows, matrix.astype(np.float32, copy=True)
 
 
 def top_positions(values: np.ndarray, k: int) -> np.ndarray:

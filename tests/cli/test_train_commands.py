@@ -114,7 +114,7 @@ def test_export_recbole_writes_the_split(tiny_db, tmp_path):
 
 
 def test_cli_module_runs_as_a_process(tiny_db):
-    """The entry point the README uses, in a real subprocess."""
+    """The entry point docs/train-evaluate.md uses (``python -m kgrec.cli.main``), in a real subprocess."""
     proc = subprocess.run([sys.executable, "-m", "kgrec.cli.main", "--db", tiny_db, "evaluate", "--model", "pop", "--csv"],
                           capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2])
     assert proc.returncode == 0, proc.stderr

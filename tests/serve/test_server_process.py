@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -14,29 +13,14 @@ import time
 import httpx
 import pytest
 
+from kgrec.serve.process import serving
+
 TOKEN = "tok-8d1f-never-log-me"
 NEO4J_SECRET = "neo-pw-never-log-me"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def env() -> dict:
     return {**os.environ, "PYTHONPATH": os.getcwd(), "KGREC_NEO4J_PASSWORD": NEO4J_SECRET}
-
-
-def start_server(graph_db, tmp_path, *extra):
-    port = free_port()
-    log_path = tmp_path / "server.log"
-    log = open(log_path, "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kgrec.cli.main", "--db", graph_db, "serve", "--port", str(port), "--token", TOKEN, *extra],
-        stdout=log, stderr=subprocess.STDOUT, env=env(),
-    )
-    return proc, port, log_path, log
 
 
 @pytest.fixture
@@ -50,25 +34,9 @@ def live_server_two_workers(graph_db, tmp_path):
 
 
 def _serve(graph_db, tmp_path, *extra):
-    proc, port, log_path, log = start_server(graph_db, tmp_path, *extra)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(150):
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            raise AssertionError(f"server did not start: {log_path.read_text()}")
-        yield base, log_path
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    with serving(graph_db, "--token", TOKEN, *extra, extra_env={"KGREC_NEO4J_PASSWORD": NEO4J_SECRET},
+                 log_path=tmp_path / "server.log") as server:
+        yield server.url, server.log_path
 
 
 def test_token_and_password_never_in_logs_or_answers(live_server):
@@ -162,3 +130,12 @@ def test_web_page_in_headless_chromium(live_server, tmp_path):
         wait.until(lambda b: "404" in b.find_element(By.ID, "error").text)
     finally:
         browser.quit()
+
+
+def test_a_server_that_exits_is_reported_with_its_output(tmp_path):
+    from kgrec.serve.process import ServerDidNotStart
+
+    missing = str(tmp_path / "no-such.db")
+    with pytest.raises(ServerDidNotStart, match="kgctl serve exited with code 1: .*no-such.db"):
+        with serving(missing, start_timeout_s=60):
+            pass

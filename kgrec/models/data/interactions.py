@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 import scipy.sparse as sp
 
 from kgrec.kg.backend import Backend
+from kgrec.kg.vectors import read_vectors
 
 # Relationship types that connect catalogue/KG nodes (interactions are handled separately so
 # that the test split never leaks into the graph a model sees).
@@ -163,25 +164,13 @@ class KnowledgeGraphData:
 
 def item_vectors(backend: Backend, item_ids: np.ndarray, prop: str) -> tuple[np.ndarray, np.ndarray]:
     """A ``FLOAT[]`` Product property (e.g. ``text_emb``) as an (n_items, d) float32 matrix in
-    item-index order, plus a boolean mask of the items that have it. Missing rows are zeros."""
+    item-index order, plus a boolean mask of the items that have it. Missing rows are zeros.
+    Read under the rule of ``kgrec.kg.vectors`` (vectors of different sizes are an error)."""
     table = backend.export_nodes("Product", [prop])
-    ids = table.column("id").to_pylist()
-    values = table.column(prop).to_pylist()
-    position = {str(i): n for n, i in enumerate(item_ids.tolist())}
-    dims = {len(v) for v in values if v is not None}
-    if len(dims) > 1:
-        from kgrec.errors import KgrecError
-
-        raise KgrecError(f"Product.{prop} has vectors of different sizes {sorted(dims)}", "re-run `kgctl embed` with one model")
-    dim = dims.pop() if dims else 0
-    matrix = np.zeros((len(item_ids), dim), dtype=np.float32)
-    present = np.zeros(len(item_ids), dtype=bool)
-    for node_id, vector in zip(ids, values):
-        row = position.get(str(node_id))
-        if row is not None and vector is not None:
-            matrix[row] = vector
-            present[row] = True
-    return matrix, present
+    known = pa.array([str(i) for i in item_ids.tolist()], pa.string())
+    target = pc.index_in(table.column("id").cast(pa.string()), value_set=known)
+    target = target.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return read_vectors(table, prop).scatter(target, len(item_ids))
 
 
 @dataclasses.dataclass

@@ -2,7 +2,10 @@
 the layer outputs averaged, trained with BPR.
 
 The normalised adjacency D^-1/2 A D^-1/2 of the (users + items) bipartite graph is built once as
-a torch CSR matrix: measured here 33x faster than a plain edge_index on CPU (ARCHITECTURE.md).
+a torch CSR matrix whose backward is the same CSR product (``SymmetricSpMM``). On CPU, an epoch over
+1M interactions took 17 s this way against 550 s with a plain edge_index (an earlier measurement
+with no results file); benchmarks/results/lightgcn-propagation.md compares the backward with
+torch's own CSR and COO ones.
 """
 
 from __future__ import annotations
@@ -88,7 +91,8 @@ class LightGCNNet(nn.Module):
 @register
 class LightGCN(TrainableRecommender):
     name = "lightgcn"
-    # lr and patience chosen by `kgctl tune` on ML-100k validation NDCG@10 (0.0656 vs 0.0636 at lr 2e-3; README)
+    # lr and patience chosen by `kgctl tune` on ML-100k validation NDCG@10 (0.0656 vs 0.0636 at lr 2e-3;
+    # benchmarks/results/ml100k-converged-baselines.md#lightgcn-tuned)
     defaults: ClassVar[dict[str, Any]] = {"dim": 64, "layers": 2, "reg": 1e-5, "batch_size": 2048, "lr": 5e-3, "epochs": 300, "patience": 20}
     search_space: ClassVar[dict[str, list[Any]]] = {"layers": [2, 3], "lr": [1e-3, 2e-3], "reg": [1e-5, 1e-4]}
 

@@ -45,7 +45,7 @@ SEQ_OBJECTIVES = ("cloze", "next")
 NEGATIVE_SAMPLERS = ("popularity", "uniform")
 
 DEFAULTS: dict[str, Any] = {
-    # chosen on ML-100k validation NDCG@10 (README, "KGBM4Rec: measured")
+    # chosen on ML-100k validation NDCG@10 (docs/design/model.md, benchmarks/results/kgbm4rec-ml100k.md)
     "dim": 64, "max_len": 50, "n_layers": 2, "n_heads": 2, "inner": 256, "dropout": 0.5, "attn_dropout": 0.5,
     "seq_objective": "next", "mask_prob": 0.2, "last_mask_prob": 0.25,
     "gnn_layers": 2, "conv": "compgcn", "n_bases": 4, "gnn_dropout": 0.1, "kg_min_degree": 2,

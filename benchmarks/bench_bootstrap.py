@@ -18,10 +18,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kgrec.models.evaluation.bootstrap import BootstrapSettings  # noqa: E402
-from kgrec.models.evaluation.metrics import ranking_per_user, rating_per_user  # noqa: E402
-from kgrec.models.evaluation.per_user import UserMetrics, ratio_of_sums  # noqa: E402
-from kgrec.models.evaluation.uncertainty import describe  # noqa: E402
+from kgrec.models.evaluation.bootstrap import BootstrapSettings
+from kgrec.models.evaluation.metrics import ranking_per_user, rating_per_user
+from kgrec.models.evaluation.per_user import UserMetrics, ratio_of_sums
+from kgrec.models.evaluation.uncertainty import describe
 
 
 def samples(users: int, models: int) -> dict[str, UserMetrics]:

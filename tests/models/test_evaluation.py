@@ -1,7 +1,9 @@
-"""Evaluation protocols: masking, the fixed sampled negatives, and leakage."""
+"""Evaluation protocols (masking, the fixed sampled negatives, leakage) and the uncertainty of their numbers
+(per-user values, bootstrap intervals, paired tests, spread over seeds)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -10,10 +12,37 @@ import pytest
 from kgrec.errors import KgrecError
 from kgrec.models.base import Recommender
 from kgrec.models.data.interactions import InteractionData
-from kgrec.models.evaluation.protocol import evaluate, masked_scores, phase
-from kgrec.models.workflows.pipeline import load_dataset
 from kgrec.models.data.sampling import NegativeSampler, evaluation_negatives
 from kgrec.models.data.split import temporal_leave_one_out
+from kgrec.models.evaluation.bootstrap import (
+    BootstrapSettings,
+    Interval,
+    PairedResult,
+    bootstrap_values,
+    confidence_intervals,
+    paired_comparison,
+)
+from kgrec.models.evaluation.metrics import (
+    like_f1,
+    ranking_metrics,
+    ranking_per_user,
+    rating_metrics,
+    rating_per_user,
+)
+from kgrec.models.evaluation.per_user import UserMetrics
+from kgrec.models.evaluation.protocol import (
+    evaluate,
+    evaluate_phase_per_user,
+    masked_scores,
+    phase,
+)
+from kgrec.models.evaluation.uncertainty import (
+    SeedGroup,
+    describe,
+    seed_spread,
+    verdict,
+)
+from kgrec.models.workflows.pipeline import load_dataset
 
 
 class _Fixed(Recommender):
@@ -139,16 +168,6 @@ def test_users_with_too_few_interactions_give_a_clear_message(backend):
 
 
 # ============================================================ per-user values and uncertainty
-import time  # noqa: E402
-
-from kgrec.models.evaluation.bootstrap import (BootstrapSettings, Interval, PairedResult, bootstrap_values,  # noqa: E402
-                                               confidence_intervals, paired_comparison)
-from kgrec.models.evaluation.metrics import like_f1, ranking_metrics, ranking_per_user, rating_metrics, rating_per_user  # noqa: E402
-from kgrec.models.evaluation.per_user import UserMetrics  # noqa: E402
-from kgrec.models.evaluation.protocol import evaluate_phase_per_user  # noqa: E402
-from kgrec.models.evaluation.uncertainty import SeedGroup, describe, seed_spread, verdict  # noqa: E402
-
-
 def _oracle_scores(split, hit_users=None):
     """Scores that put the test item first for ``hit_users`` (default all) and noise elsewhere."""
     rng = np.random.default_rng(3)
@@ -248,7 +267,7 @@ def test_paired_test_finds_a_clearly_better_model(tiny):
     # every user's reciprocal rank differs: the exact p is 2/2^16, below the smallest of 1000 permutations
     assert result["MRR"].p_value == pytest.approx(1 / 1001)
     # only the users the noise misses in its top 10 differ for HR@10: p is about 2/2^(those users)
-    differing = int(round((1.0 - result["HR@10"].baseline) * len(oracle)))
+    differing = round((1.0 - result["HR@10"].baseline) * len(oracle))
     assert result["HR@10"].p_value == pytest.approx(2 / 2 ** differing, abs=0.01)
     reverse = paired_comparison(noise, oracle, settings)["MRR"]
     assert reverse.interval.high < 1.0 and verdict("MRR", reverse) == "worse"

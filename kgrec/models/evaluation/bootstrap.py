@@ -18,7 +18,7 @@ the seed, the number of resamples and the number of users, and memory stays boun
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 

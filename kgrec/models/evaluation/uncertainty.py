@@ -14,8 +14,14 @@ import math
 import numpy as np
 
 from kgrec.errors import KgrecError
-from kgrec.models.evaluation.bootstrap import (BootstrapSettings, Interval, PairedResult, bootstrap_values,
-                                               intervals_of, paired_comparison)
+from kgrec.models.evaluation.bootstrap import (
+    BootstrapSettings,
+    Interval,
+    PairedResult,
+    bootstrap_values,
+    intervals_of,
+    paired_comparison,
+)
 from kgrec.models.evaluation.metrics import LOWER_IS_BETTER
 from kgrec.models.evaluation.per_user import UserMetrics
 
@@ -56,7 +62,10 @@ def seed_spread(group: SeedGroup, members: dict[str, dict[str, float]]) -> SeedS
     metrics = [k for k in rows[0] if k != "users" and all(k in r for r in rows)]
     table = np.array([[r[k] if r[k] is not None else np.nan for k in metrics] for r in rows], dtype=np.float64)
     std = table.std(axis=0, ddof=1) if len(rows) > 1 else np.full(len(metrics), np.nan)
-    pick = lambda v: {k: float(x) for k, x in zip(metrics, v)}  # noqa: E731
+
+    def pick(values: np.ndarray) -> dict[str, float]:
+        return {k: float(x) for k, x in zip(metrics, values)}
+
     return SeedSpread(group, pick(table.mean(axis=0)), pick(std), pick(table.min(axis=0)), pick(table.max(axis=0)))
 
 

@@ -21,8 +21,15 @@ from kgrec.models.evaluation.bootstrap import BootstrapSettings
 from kgrec.models.evaluation.protocol import DEFAULT_NEGATIVE_SEED, PROTOCOLS
 from kgrec.models.evaluation.uncertainty import SeedGroup, Statistics, describe
 from kgrec.models.workflows.ablation import evaluate_ablations, find_ablations
-from kgrec.models.workflows.pipeline import Evaluation, evaluate_models_per_user, load_trained, train_model
+from kgrec.models.workflows.pipeline import (
+    Evaluation,
+    evaluate_models_per_user,
+    load_trained,
+    train_model,
+)
 from kgrec.models.workflows.seeds import expand_checkpoints
+
+DEFAULT_BOOTSTRAP = BootstrapSettings()
 
 
 @dataclasses.dataclass
@@ -59,7 +66,7 @@ def evaluate_run(
     protocols: tuple[str, ...] = PROTOCOLS,
     negative_seed: int = DEFAULT_NEGATIVE_SEED,
     baseline: str | None = None,
-    bootstrap: BootstrapSettings | None = BootstrapSettings(),
+    bootstrap: BootstrapSettings | None = DEFAULT_BOOTSTRAP,
     force: bool = False,
     progress: bool = True,
 ) -> EvaluationRun:

@@ -86,7 +86,7 @@ def render_table(report: dict[str, dict[str, dict[str, float]]], users: int | No
         if pstats is not None and pstats.seeds:
             blocks.append(_seed_block(protocol, pstats.seeds, pstats.intervals, cols, cell, stats))
         if pstats is not None and stats.baseline is not None:
-            blocks.append(_comparison_block(protocol, models, pstats, cols, stats))
+            blocks.append(_comparison_block(protocol, pstats, cols, stats))
     return "\n\n".join(blocks)
 
 
@@ -116,7 +116,7 @@ def _seed_block(protocol: str, spreads: list[SeedSpread], intervals: dict, cols:
     return "\n".join(lines)
 
 
-def _comparison_block(protocol: str, models: dict, pstats, cols: list[str], stats: Statistics) -> str:
+def _comparison_block(protocol: str, pstats, cols: list[str], stats: Statistics) -> str:
     baseline = stats.baseline
     rows = []
     for label, by_metric in pstats.comparisons.items():

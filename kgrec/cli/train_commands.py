@@ -76,6 +76,9 @@ def _open_dataset(obj):
 @click.option("--model", "-m", "model_name", required=True, metavar="NAME", help="Model to train (an unknown name lists the available ones).")
 @_hparam_options
 @click.option("--seed", type=int, default=None, help="Random seed (default: the `seed` setting, 42).")
+@click.option("--seeds", "seed_list", default=None, metavar="S1,S2,...",
+              help="Train once per seed (same hyperparameters): checkpoints OUT/seed-S1, OUT/seed-S2, ... and the "
+                   "manifest OUT/seeds.json; `kgctl evaluate OUT` then shows the mean and spread over the seeds.")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Checkpoint folder to write (default runs/NAME).")
 @click.option("--nproc", type=click.IntRange(1, 256), default=1, show_default=True,
               help="Local DDP processes (gloo on CPU, NCCL on GPU). Multi-node: see docs/train-evaluate.md (torchrun).")
@@ -86,7 +89,8 @@ def _open_dataset(obj):
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_obj
-def train(obj, model_name, epochs, lr, dim, layers, batch_size, patience, params, seed, out, nproc, ablations, quiet, as_json) -> None:
+def train(obj, model_name, epochs, lr, dim, layers, batch_size, patience, params, seed, seed_list, out, nproc, ablations, quiet,
+          as_json) -> None:
     """Train a model on the graph's temporal leave-one-out training part and save a checkpoint.
 
     Validation (each user's second-last interaction) drives early stopping on full-ranking
@@ -97,20 +101,33 @@ def train(obj, model_name, epochs, lr, dim, layers, batch_size, patience, params
     OUT as usual and each variant under OUT/ablations/SWITCH; `kgctl evaluate OUT` adds the
     ablation table (full, without KG, without sequence, without text, without image).
 
+    With --seeds 1,2,3 the model is trained once per seed into OUT/seed-1, OUT/seed-2, ... (plus
+    the manifest OUT/seeds.json); `kgctl evaluate OUT` evaluates every seed and adds the mean,
+    standard deviation, min and max over them.
+
     \b
     Example:
       kgctl train --model lightgcn --epochs 100 --out runs/lightgcn
       kgctl train --model kgbm4rec --epochs 20 --ablations --out runs/kgbm4rec
-      kgctl evaluate runs/lightgcn runs/kgbm4rec
+      kgctl train --model bpr --seeds 1,2,3 --out runs/bpr
+      kgctl evaluate runs/lightgcn runs/kgbm4rec runs/bpr --baseline bpr
     """
     from kgrec.models.training import distributed
     from kgrec.models.workflows.ablation import ablation_switches, train_ablations
     from kgrec.models.base import get_model_class
     from kgrec.models.workflows.pipeline import train_model
+    from kgrec.models.workflows.seeds import check_seeds
 
     get_model_class(model_name)  # unknown names fail before the database is read
     if ablations:
         ablation_switches(model_name)  # so does a model without ablation switches
+    seeds = None
+    if seed_list is not None:
+        if seed is not None:
+            raise click.BadParameter("give either --seed or --seeds", param_hint="--seeds")
+        if ablations:
+            raise click.BadParameter("--seeds and --ablations cannot be combined; train the ablations per seed", param_hint="--seeds")
+        seeds = check_seeds(_seed_values(seed_list))
     hparams = _collect(epochs, lr, dim, layers, batch_size, patience, params)
     seed = obj.settings.seed if seed is None else seed
     out = out or str(Path("runs") / model_name)
@@ -119,6 +136,9 @@ def train(obj, model_name, epochs, lr, dim, layers, batch_size, patience, params
     backend, ds = _open_dataset(obj)
     run = None
     with backend:
+        if seeds is not None:
+            _train_seeds(ds, model_name, hparams, seeds, out if lead else None, 1 if torchrun else nproc, quiet, as_json, lead)
+            return
         kwargs = dict(seed=seed, out=out if lead else None, nproc=1 if torchrun else nproc, progress=not quiet)
         if ablations:
             run = train_ablations(ds, model_name, hparams, **kwargs,
@@ -147,6 +167,38 @@ def train(obj, model_name, epochs, lr, dim, layers, batch_size, patience, params
     click.echo(f"checkpoint: {summary['checkpoint']}")
     if run is not None:
         click.echo(_ablation_lines(run))
+
+
+def _seed_values(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected whole numbers separated by commas, got {text!r}", param_hint="--seeds") from None
+
+
+def _train_seeds(ds, model_name, hparams, seeds, out, nproc, quiet, as_json, lead) -> None:
+    from kgrec.models.workflows.seeds import train_seeds
+
+    run = train_seeds(ds, model_name, hparams, seeds, out=out, nproc=nproc, progress=not quiet,
+                      announce=lambda text: click.echo(text, err=True) if lead else None)
+    if not lead:
+        return
+    rows = []
+    for record in run.records:
+        result = run.results[record.seed]
+        rows.append({"seed": record.seed, "checkpoint": str(result.checkpoint) if result.checkpoint else None,
+                     "best_epoch": result.history.get("best_epoch"), "epochs_run": result.history.get("epochs_run"),
+                     "seconds": record.seconds, "valid": result.valid})
+    if as_json:
+        click.echo(json.dumps({"model": model_name, "seeds": seeds, "manifest": str(run.manifest) if run.manifest else None,
+                               "hparams": run.results[seeds[0]].model.hparams, "runs": rows}, default=str))
+        return
+    click.echo(f"trained {model_name} with seeds {', '.join(map(str, seeds))}:")
+    for row in rows:
+        ndcg = row["valid"].get("NDCG@10")
+        click.echo(f"  seed {row['seed']}: best epoch {row['best_epoch']} of {row['epochs_run']}, validation NDCG@10 "
+                   f"{'-' if ndcg is None else f'{ndcg:.4f}'}, checkpoint {row['checkpoint']}")
+    click.echo(f"manifest: {run.manifest}")
 
 
 def _variant_summary(variant, run) -> dict:
@@ -183,19 +235,34 @@ def _ablation_lines(run) -> str:
 @click.option("--protocol", type=click.Choice(["full", "sampled", "both"]), default="both", show_default=True,
               help="full: rank against all items; sampled: 1 positive + 99 fixed negatives.")
 @click.option("--negative-seed", type=int, default=2024, show_default=True, help="Seed of the sampled negatives (same for every model).")
-@click.option("--json", "fmt", flag_value="json", help='Print {"protocol": ..., "models": {name: {metric: value}}} (a list of those with '
-              'both protocols), plus "ablations": {name: {"checkpoint": ..., "rows": [...]}} for checkpoints trained with --ablations.')
-@click.option("--csv", "fmt", flag_value="csv", help="Print CSV: protocol, model, one column per metric (ablation variants as MODEL/SWITCH rows).")
+@click.option("--baseline", default=None, metavar="NAME",
+              help="Compare every model with NAME (a model label of the table, a --model name, or a checkpoint folder given "
+                   "here), paired over the same users: ratio of the metric, its 95%% CI (paired bootstrap) and a p-value "
+                   "(paired sign-flip permutation test); better/worse only when the CI excludes 1.0.")
+@click.option("--resamples", type=click.IntRange(0, 1_000_000), default=1000, show_default=True,
+              help="Bootstrap resamples of the users (also the permutations of the paired test); 0: no intervals.")
+@click.option("--bootstrap-seed", type=int, default=0, show_default=True, help="Seed of the resamples and permutations.")
+@click.option("--json", "fmt", flag_value="json", help='Print {"protocol": ..., "models": {name: {metric: value}}, "intervals": ..., '
+              '"seeds": ..., "comparison": ...} (a list of those with both protocols), plus "ablations": {name: {"checkpoint": ..., '
+              '"rows": [...]}} for checkpoints trained with --ablations.')
+@click.option("--csv", "fmt", flag_value="csv", help="Print CSV: protocol, model, one column per metric, the CI columns, seed-group "
+              "rows and the comparison columns (ablation variants as MODEL/SWITCH rows).")
 @click.option("--csv-out", type=click.Path(dir_okay=False), default=None, help="Also write the CSV to this file.")
 @click.option("--plots", type=click.Path(file_okay=False), default=None, help="Write PNG plots (metric bars, training curves, ablation bars) to this folder.")
 @click.option("--force", is_flag=True, help="Use checkpoints trained on an older snapshot of the graph (warns).")
 @click.pass_obj
-def evaluate(obj, checkpoints, train_models, epochs, seed, protocol, negative_seed, fmt, csv_out, plots, force) -> None:
+def evaluate(obj, checkpoints, train_models, epochs, seed, protocol, negative_seed, baseline, resamples, bootstrap_seed, fmt, csv_out,
+             plots, force) -> None:
     """Evaluate checkpoints (and/or freshly trained --model NAMEs) on the test interactions.
 
     Temporal leave-one-out: each user's last interaction is the test item, the second-last the
     validation item. Items the user interacted with before are masked. Metrics: HR@1/5/10,
-    NDCG@5/10, MRR, and MSE / like accuracy / like F1 (rating >= 4) for rating models.
+    NDCG@5/10, MRR, and MSE / like accuracy / like F1 (rating >= 4) for rating models. Every
+    metric carries a 95% confidence interval (percentile bootstrap over the test users).
+
+    A folder written by `kgctl train --seeds` evaluates every seed and adds the mean and spread
+    (std, min, max) over the seeds. With --baseline NAME each model is compared with NAME on the
+    same users.
 
     A checkpoint trained with `kgctl train --ablations` also evaluates its variants and prints an
     ablation table after the main one (full, without KG, without sequence, without text, without
@@ -204,58 +271,39 @@ def evaluate(obj, checkpoints, train_models, epochs, seed, protocol, negative_se
     \b
     Example:
       kgctl evaluate runs/lightgcn runs/sasrec --plots runs/plots
-      kgctl evaluate runs/kgbm4rec runs/lightgcn --model pop
-      kgctl evaluate --model pop --model bpr --json
+      kgctl evaluate runs/kgbm4rec runs/lightgcn --model pop --baseline pop
+      kgctl evaluate runs/bpr --model pop --json
     """
     from kgrec.models.evaluation import plots as plotting
     from kgrec.models.evaluation import report as reporting
-    from kgrec.models.workflows.ablation import evaluate_ablations, find_ablations
-    from kgrec.models.base import get_model_class
-    from kgrec.models.workflows.pipeline import evaluate_models, load_trained, train_model
+    from kgrec.models.evaluation.bootstrap import BootstrapSettings
+    from kgrec.models.workflows.compare import evaluate_run
 
     if not checkpoints and not train_models:
         raise KgrecError("nothing to evaluate", "give checkpoint folders (from kgctl train) or --model NAME")
-    for name in train_models:
-        get_model_class(name)
     protocols = ("full", "sampled") if protocol == "both" else (protocol,)
-    models, histories, with_ablations = {}, {}, []
+    bootstrap = BootstrapSettings(resamples, bootstrap_seed) if resamples else None
     backend, ds = _open_dataset(obj)
-    with backend:
-        for path in checkpoints:
-            with _echo_warnings():
-                name, model, meta = load_trained(ds, path, force=force)
-                found = find_ablations(path)
-            label = name if name not in models else f"{name} ({Path(path).name})"
-            models[label] = model
-            histories[label] = meta.get("metrics", {}).get("history", {})
-            if found is not None:
-                with_ablations.append((label, found, meta))
-        for name in train_models:
-            hp = {"epochs": epochs} if epochs else {}
-            result = train_model(ds, name, hp, seed=obj.settings.seed if seed is None else seed, progress=True)
-            models[name], histories[name] = result.model, result.history
-        report = evaluate_models(ds, models, protocols, negative_seed)
-        tables = []
-        for label, found, meta in with_ablations:
-            with _echo_warnings():
-                tables.append(evaluate_ablations(ds, label, found, {p: report[p][label] for p in protocols}, protocols,
-                                                 negative_seed, full_meta=meta, force=force))
-    csv_text = reporting.render_csv(report, tables)
+    with backend, _echo_warnings():
+        run = evaluate_run(ds, checkpoints, train_models, epochs=epochs, seed=obj.settings.seed if seed is None else seed,
+                           protocols=protocols, negative_seed=negative_seed, baseline=baseline, bootstrap=bootstrap, force=force)
+    report, tables, stats = run.report, run.tables, run.statistics
+    csv_text = reporting.render_csv(report, tables, stats)
     if csv_out:
         Path(csv_out).parent.mkdir(parents=True, exist_ok=True)
         Path(csv_out).write_text(csv_text)
     if plots:
         written = plotting.metric_bars(report, plots)
-        curves = plotting.training_curves(histories, plots)
+        curves = plotting.training_curves(run.histories, plots)
         written += [curves] if curves else []
         written += plotting.ablation_bars(tables, plots)
         click.echo(f"plots: {', '.join(str(p) for p in written)}", err=True)
     if fmt == "json":
-        click.echo(reporting.render_json(report, tables))
+        click.echo(reporting.render_json(report, tables, stats))
     elif fmt == "csv":
         click.echo(csv_text, nl=False)
     else:
-        click.echo(reporting.render_table(report))
+        click.echo(reporting.render_table(report, stats=stats))
         if tables:
             click.echo("")
             click.echo(reporting.render_ablation_tables(tables, protocols))

@@ -45,6 +45,14 @@ def test_train_then_evaluate_json_csv_and_plots(tiny_db, tmp_path):
     assert [o["protocol"] for o in objects] == ["full", "sampled"]
     assert set(objects[0]["models"]) == {"lightgcn", "pop"}
     assert 0 <= objects[0]["models"]["lightgcn"]["NDCG@10"] <= 1
+    for obj in objects:  # every metric of every model carries its 95% interval
+        intervals = obj["intervals"]
+        assert intervals["level"] == 0.95 and intervals["resamples"] == 1000 and intervals["users"] == 16
+        for name, metrics in obj["models"].items():
+            for metric in ("HR@10", "NDCG@10", "MRR"):
+                low, high = intervals["models"][name][metric]
+                assert low <= metrics[metric] <= high
+        assert "comparison" not in obj and "seeds" not in obj
     for png in ("metrics_full.png", "metrics_sampled.png", "training_curves.png"):
         assert (tmp_path / "plots" / png).stat().st_size > 1000
     rows = list(csv.DictReader(io.StringIO((tmp_path / "m.csv").read_text())))
@@ -134,3 +142,86 @@ def test_users_with_one_interaction_train_with_a_warning(db_path):
     assert "warning: no user has 3 or more interactions" in r.output
     r = _run(db_path, "evaluate", str(Path(db_path).parent / "bpr"))
     assert r.exit_code != 0 and "at least 3 interactions" in r.output
+
+
+def test_train_seeds_then_evaluate_shows_spread_intervals_and_the_baseline(tiny_db, tmp_path):
+    out = tmp_path / "bpr"
+    r = _run(tiny_db, "train", "--model", "bpr", "--dim", "8", "--batch-size", "32", "--epochs", "1", "--seeds", "1,2",
+             "--out", str(out), "--quiet")
+    assert r.exit_code == 0, r.output
+    assert "seed 1:" in r.output and "seed 2:" in r.output
+    manifest = json.loads((out / "seeds.json").read_text())
+    assert manifest["model"] == "bpr" and manifest["seeds"] == [1, 2]
+    assert [(run["seed"], run["folder"], run["status"]) for run in manifest["runs"]] == [(1, "seed-1", "trained"), (2, "seed-2", "trained")]
+    for seed in (1, 2):
+        assert json.loads((out / f"seed-{seed}" / "checkpoint.json").read_text())["config"]["seed"] == seed
+
+    r = _run(tiny_db, "evaluate", str(out), "--model", "pop", "--baseline", "pop", "--protocol", "full", "--json",
+             "--resamples", "300", "--csv-out", str(tmp_path / "m.csv"))
+    assert r.exit_code == 0, r.output
+    obj = json.loads(r.stdout)
+    members = ["bpr/seed-1", "bpr/seed-2"]
+    assert list(obj["models"]) == [*members, "pop"]
+    assert set(obj["intervals"]["models"]) == {*members, "pop", "bpr"}
+    spread = obj["seeds"]["bpr"]
+    assert spread["seeds"] == [1, 2] and spread["models"] == members and spread["checkpoint"] == str(out.resolve())
+    values = [obj["models"][m]["NDCG@10"] for m in members]
+    assert spread["mean"]["NDCG@10"] == pytest.approx(sum(values) / 2)
+    assert spread["min"]["NDCG@10"] == min(values) and spread["max"]["NDCG@10"] == max(values)
+    assert spread["std"]["NDCG@10"] == pytest.approx(abs(values[0] - values[1]) / 2 ** 0.5)
+    low, high = spread["interval"]["NDCG@10"]
+    assert low <= spread["mean"]["NDCG@10"] <= high
+    comparison = obj["comparison"]
+    assert comparison["baseline"] == "pop" and comparison["test"] == "paired sign-flip permutation test"
+    assert set(comparison["models"]) == {*members, "bpr"}
+    pop_mrr = obj["models"]["pop"]["MRR"]
+    for label in members:
+        c = comparison["models"][label]["MRR"]
+        assert c["value"] == pytest.approx(obj["models"][label]["MRR"]) and c["baseline"] == pytest.approx(pop_mrr)
+        assert c["ratio"] == pytest.approx(c["value"] / pop_mrr)
+        assert c["low"] <= c["ratio"] <= c["high"] and 0 < c["p"] <= 1
+        assert c["verdict"] in {"better", "worse", "inconclusive"}
+        assert (c["verdict"] != "inconclusive") == ((c["low"] > 1 or c["high"] < 1) and c["p"] < 0.05)
+
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "m.csv").read_text())))
+    assert [(row["model"], row["row"]) for row in rows] == [("bpr/seed-1", "model"), ("bpr/seed-2", "model"), ("pop", "model"),
+                                                           *(("bpr", f"seed_{s}") for s in ("mean", "std", "min", "max"))]
+    by_kind = {(row["model"], row["row"]): row for row in rows}
+    mean_row = by_kind[("bpr", "seed_mean")]
+    assert mean_row["seeds"] == "1;2" and float(mean_row["NDCG@10"]) == pytest.approx(spread["mean"]["NDCG@10"], abs=1e-6)
+    assert float(mean_row["NDCG@10_ci_low"]) == pytest.approx(low, abs=1e-6)
+    seed_row = by_kind[("bpr/seed-1", "model")]
+    assert seed_row["seeds"] == "1" and seed_row["baseline"] == "pop"
+    assert float(seed_row["MRR_ratio"]) == pytest.approx(comparison["models"]["bpr/seed-1"]["MRR"]["ratio"], abs=1e-6)
+    assert seed_row["MRR_verdict"] == comparison["models"]["bpr/seed-1"]["MRR"]["verdict"]
+    assert by_kind[("pop", "model")]["MRR_ratio"] == ""  # the baseline is not compared with itself
+
+    # the seed folders given one by one form the same group; the baseline may be a folder
+    r = _run(tiny_db, "evaluate", str(out / "seed-1"), str(out / "seed-2"), "--baseline", str(out / "seed-1"),
+             "--protocol", "full", "--resamples", "300")
+    assert r.exit_code == 0, r.output
+    assert "mean and spread over seeds" in r.output and "paired comparison with bpr/seed-1" in r.output
+    assert "95% CI" in r.output and "sign-flip permutation test" in r.output
+
+    # an interrupted run: the seeds it finished are evaluated, the missing one is named
+    manifest["runs"][1]["status"] = "pending"
+    (out / "seeds.json").write_text(json.dumps(manifest))
+    r = _run(tiny_db, "evaluate", str(out), "--protocol", "full", "--json", "--resamples", "100")
+    assert r.exit_code == 0, r.output
+    assert "warning: " in r.stderr and "seed 2 not trained" in r.stderr
+    obj = json.loads(r.stdout)
+    assert list(obj["models"]) == ["bpr/seed-1"] and "seeds" not in obj
+
+
+def test_seed_and_baseline_mistakes_give_one_clear_line(tiny_db, tmp_path):
+    out = str(tmp_path / "pop")
+    for args, message in ((["--seeds", "1,x"], "expected whole numbers"), (["--seeds", "1,2,1"], "seed 1 is given twice"),
+                          (["--seeds", "1,2", "--seed", "3"], "either --seed or --seeds")):
+        r = _run(tiny_db, "train", "--model", "pop", *args, "--out", out)
+        assert r.exit_code != 0 and message in r.output and "Traceback" not in r.output, r.output
+    r = _run(tiny_db, "evaluate", "--model", "pop", "--baseline", "nope")
+    assert r.exit_code != 0 and "unknown baseline 'nope'" in r.output and "pop" in r.output
+    r = _run(tiny_db, "evaluate", "--model", "pop", "--baseline", "pop", "--resamples", "0")
+    assert r.exit_code != 0 and "needs bootstrap resamples" in r.output
+    r = _run(tiny_db, "evaluate", "--model", "pop", "--resamples", "0", "--protocol", "full", "--json")
+    assert r.exit_code == 0 and "intervals" not in json.loads(r.stdout)

@@ -11,6 +11,7 @@ import numpy as np
 
 RANKING_METRICS = ("HR@1", "HR@5", "HR@10", "NDCG@5", "NDCG@10", "MRR")
 RATING_METRICS = ("MSE", "like_accuracy", "like_F1")
+LOWER_IS_BETTER = frozenset({"MSE"})
 LIKE_THRESHOLD = 4.0
 
 
@@ -63,6 +64,39 @@ def ranking_metrics(ranks: np.ndarray) -> dict[str, float]:
         "NDCG@5": ndcg(ranks, 5),
         "NDCG@10": ndcg(ranks, 10),
         "MRR": mrr(ranks),
+    }
+
+
+def ranking_per_user(ranks: np.ndarray) -> dict[str, np.ndarray]:
+    """Each user's value of every ranking metric (0/1 hits, NDCG gains, reciprocal ranks): the
+    mean over users of each array is ``ranking_metrics(ranks)``."""
+    ranks = np.asarray(ranks, dtype=np.float64)
+    gains = 1.0 / np.log2(ranks + 2.0)
+    return {
+        "HR@1": (ranks < 1).astype(np.float64),
+        "HR@5": (ranks < 5).astype(np.float64),
+        "HR@10": (ranks < 10).astype(np.float64),
+        "NDCG@5": np.where(ranks < 5, gains, 0.0),
+        "NDCG@10": np.where(ranks < 10, gains, 0.0),
+        "MRR": 1.0 / (ranks + 1.0),
+    }
+
+
+def rating_per_user(predicted: np.ndarray, actual: np.ndarray, threshold: float = LIKE_THRESHOLD) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each pair's share of the rating metrics as ``(numerator, denominator)`` arrays: the metric
+    is ``sum(numerator) / sum(denominator)`` over the pairs (``rating_metrics``). MSE and like
+    accuracy are averages (squared error or 0/1 correct over 1); like F1 is ``2 TP / (predicted
+    likes + true likes)``, which is a ratio of sums, not an average. Pairs without a rating get
+    0 / 0 and so count for nothing."""
+    predicted, actual = np.asarray(predicted, np.float64), np.asarray(actual, np.float64)
+    known = ~np.isnan(actual)
+    a = np.where(known, actual, 0.0)
+    p_like, a_like = (predicted >= threshold) & known, (a >= threshold) & known
+    one = known.astype(np.float64)
+    return {
+        "MSE": (np.where(known, (predicted - a) ** 2, 0.0), one),
+        "like_accuracy": (((p_like == a_like) & known).astype(np.float64), one),
+        "like_F1": (2.0 * (p_like & a_like), p_like.astype(np.float64) + a_like),
     }
 
 

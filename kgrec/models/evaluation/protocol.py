@@ -20,7 +20,9 @@ import scipy.sparse as sp
 from kgrec.errors import KgrecError
 from kgrec.models.base import Recommender
 from kgrec.models.data.interactions import InteractionData
-from kgrec.models.evaluation.metrics import rank_of_positive, ranking_metrics, rating_metrics
+from kgrec.models.evaluation.metrics import (rank_of_positive, ranking_metrics, ranking_per_user, rating_metrics,
+                                              rating_per_user)
+from kgrec.models.evaluation.per_user import UserMetrics
 from kgrec.models.data.sampling import evaluation_negatives
 from kgrec.models.data.split import Split
 
@@ -57,6 +59,15 @@ def masked_scores(model: Recommender, users: np.ndarray, known: sp.csr_matrix, p
     return scores
 
 
+@dataclasses.dataclass
+class PhaseEvaluation:
+    """What one model scored on one phase: the metrics (``{protocol: {metric: value}}``, with
+    ``users``) and the same metrics per evaluated user (``{protocol: UserMetrics}``)."""
+
+    metrics: dict[str, dict[str, float]]
+    per_user: dict[str, UserMetrics]
+
+
 def evaluate_phase(
     model: Recommender,
     ph: Phase,
@@ -68,6 +79,19 @@ def evaluate_phase(
 ) -> dict[str, dict[str, float]]:
     """``{protocol: {metric: value}}`` for one phase. ``mask_history=False`` exists only for the
     leakage tests (it shows what masking changes)."""
+    return evaluate_phase_per_user(model, ph, protocols, negative_seed, n_negatives, batch_users, mask_history).metrics
+
+
+def evaluate_phase_per_user(
+    model: Recommender,
+    ph: Phase,
+    protocols: tuple[str, ...] = PROTOCOLS,
+    negative_seed: int = DEFAULT_NEGATIVE_SEED,
+    n_negatives: int = 99,
+    batch_users: int = 1024,
+    mask_history: bool = True,
+) -> PhaseEvaluation:
+    """``evaluate_phase`` keeping each user's values as well (for intervals and paired tests)."""
     for p in protocols:
         if p not in PROTOCOLS:
             raise KgrecError(f"unknown protocol {p!r}", f"choose from {', '.join(PROTOCOLS)}")
@@ -95,9 +119,12 @@ def evaluate_phase(
             ids = np.where(candidates < 0, np.iinfo(np.int64).max, candidates)
             sampled_ranks.append(rank_of_positive(cand_scores, np.zeros(len(u), np.int64), ids))
     out: dict[str, dict[str, float]] = {}
+    ranks_of: dict[str, np.ndarray] = {}
     for p, ranks in (("full", full_ranks), ("sampled", sampled_ranks)):
         if p in protocols:
-            out[p] = ranking_metrics(np.concatenate(ranks))
+            ranks_of[p] = np.concatenate(ranks)
+            out[p] = ranking_metrics(ranks_of[p])
+    rating_parts = None
     if model.predicts_rating:
         rated = ~np.isnan(held.rating)
         if rated.any():
@@ -105,9 +132,13 @@ def evaluate_phase(
             rating = rating_metrics(predicted, held.rating[rated])
             for p in out:
                 out[p].update(rating)
+            every = np.full(len(users), np.nan)
+            every[rated] = predicted
+            rating_parts = rating_per_user(every, held.rating)
     for p in out:
         out[p]["users"] = float(len(users))
-    return out
+    per_user = {p: UserMetrics.from_parts(users, ranking_per_user(ranks_of[p]), rating_parts) for p in out}
+    return PhaseEvaluation(out, per_user)
 
 
 def evaluate(model: Recommender, split: Split, phase_name: str = "test", **kwargs) -> dict[str, dict[str, float]]:

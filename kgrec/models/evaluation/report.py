@@ -4,6 +4,14 @@ JSON shape: one object per protocol, ``{"protocol": "full", "models": {name: {me
 with several protocols ``kgctl evaluate --json`` prints a list of those objects (one per line in
 ``--jsonl``). CSV: one row per (protocol, model) with a column per metric.
 
+Uncertainty (``kgrec.models.evaluation.uncertainty.Statistics``, when given): under each model's
+row of the table a ``95% CI`` row; a block per seed group (mean, std, min, max over the seeds);
+with a baseline a paired-comparison block (ratio, its interval, p-value, verdict). In JSON each
+protocol object gains ``"intervals"``, ``"seeds"`` (only with seed groups) and ``"comparison"``
+(only with a baseline); in CSV the columns ``row``, ``seeds``, ``METRIC_ci_low``/``_ci_high`` and
+with a baseline ``baseline``, ``METRIC_ratio``/``_ratio_low``/``_ratio_high``/``_p``/``_verdict``,
+and the seed groups as rows whose ``row`` is ``seed_mean``/``seed_std``/``seed_min``/``seed_max``.
+
 Ablations (``kgrec.models.workflows.ablation``): a table per full model after the main table, with the
 change of NDCG@10 vs the full model; in JSON each protocol object gains ``"ablations": {model:
 {"checkpoint": folder, "rows": [...]}}`` (only when there are ablations); in CSV each trained
@@ -18,7 +26,9 @@ import json
 import math
 
 from kgrec.models.evaluation.ablation_table import CHANGE_METRIC, AblationTable
+from kgrec.models.evaluation.bootstrap import Interval
 from kgrec.models.evaluation.metrics import RANKING_METRICS, RATING_METRICS
+from kgrec.models.evaluation.uncertainty import SeedSpread, Statistics
 
 COLUMNS = RANKING_METRICS + RATING_METRICS
 PROTOCOL_TITLES = {
@@ -37,21 +47,102 @@ def columns_present(models: dict[str, dict[str, float]]) -> list[str]:
     return [c for c in COLUMNS if any(c in m for m in models.values())]
 
 
-def render_table(report: dict[str, dict[str, dict[str, float]]], users: int | None = None) -> str:
+def _is_missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _fmt_interval(interval: Interval | None, digits: int = 4) -> str:
+    if interval is None or _is_missing(interval.low) or _is_missing(interval.high):
+        return "-"
+    return f"{interval.low:.{digits}f}-{interval.high:.{digits}f}"
+
+
+def render_table(report: dict[str, dict[str, dict[str, float]]], users: int | None = None,
+                 stats: Statistics | None = None) -> str:
+    """The metrics table per protocol; with ``stats`` a ``95% CI`` row under each model, the
+    spread over seeds and the paired comparison with the baseline."""
     blocks = []
     for protocol, models in report.items():
         cols = columns_present(models)
+        pstats = stats.protocols.get(protocol) if stats is not None else None
+        cell = 13 if pstats is not None else 7
+        ci_label = f"  {_level(stats)} CI" if stats is not None else ""
         names = list(models)
-        width = max([5] + [len(n) for n in names])
-        head = "model".ljust(width) + "  " + "  ".join(c.rjust(max(7, len(c))) for c in cols)
+        width = max([5, len(ci_label)] + [len(n) for n in names])
+        head = "model".ljust(width) + "  " + "  ".join(c.rjust(max(cell, len(c))) for c in cols)
         lines = [f"{protocol}: {PROTOCOL_TITLES.get(protocol, protocol)}", head, "-" * len(head)]
         for n in names:
-            lines.append(n.ljust(width) + "  " + "  ".join(_fmt(models[n].get(c)).rjust(max(7, len(c))) for c in cols))
+            lines.append(n.ljust(width) + "  " + "  ".join(_fmt(models[n].get(c)).rjust(max(cell, len(c))) for c in cols))
+            if pstats is not None and n in pstats.intervals:
+                lines.append(ci_label.ljust(width) + "  " + "  ".join(
+                    _fmt_interval(pstats.intervals[n].get(c)).rjust(max(cell, len(c))) for c in cols))
         some = next(iter(models.values()), {})
         if "users" in some:
-            lines.append(f"({int(some['users'])} test users, temporal leave-one-out)")
+            note = f"({int(some['users'])} test users, temporal leave-one-out"
+            if stats is not None:
+                note += f"; {_level(stats)} CI: percentile bootstrap over users, {stats.settings.resamples} resamples, seed {stats.settings.seed}"
+            lines.append(note + ")")
         blocks.append("\n".join(lines))
+        if pstats is not None and pstats.seeds:
+            blocks.append(_seed_block(protocol, pstats.seeds, pstats.intervals, cols, cell, stats))
+        if pstats is not None and stats.baseline is not None:
+            blocks.append(_comparison_block(protocol, pstats, cols, stats))
     return "\n\n".join(blocks)
+
+
+def _level(stats: Statistics | None) -> str:
+    return f"{100 * stats.settings.level:g}%" if stats is not None else ""
+
+
+def _seed_block(protocol: str, spreads: list[SeedSpread], intervals: dict, cols: list[str], cell: int, stats: Statistics) -> str:
+    width = max([5] + [len(s.group.label) for s in spreads])
+    seeds_w = max([5] + [len(",".join(map(str, s.group.seeds))) for s in spreads])
+    stat_w = max(6, len(f"{_level(stats)} CI"))
+    head = "model".ljust(width) + "  " + "seeds".ljust(seeds_w) + "  " + "".ljust(stat_w) + "  " + \
+        "  ".join(c.rjust(max(cell, len(c))) for c in cols)
+    lines = [f"{protocol}: mean and spread over seeds (std: sample standard deviation over the seeds)", head, "-" * len(head)]
+    for spread in spreads:
+        g = spread.group
+        first = True
+        for stat in SeedSpread.STATS:
+            values = spread.stat(stat)
+            prefix = (g.label if first else "").ljust(width) + "  " + (",".join(map(str, g.seeds)) if first else "").ljust(seeds_w)
+            lines.append(prefix + "  " + stat.ljust(stat_w) + "  " + "  ".join(_fmt(values.get(c)).rjust(max(cell, len(c))) for c in cols))
+            first = False
+            if stat == "mean" and g.label in intervals:
+                lines.append("".ljust(width) + "  " + "".ljust(seeds_w) + "  " + f"{_level(stats)} CI".ljust(stat_w) + "  " +
+                             "  ".join(_fmt_interval(intervals[g.label].get(c)).rjust(max(cell, len(c))) for c in cols))
+    lines.append("(the CI of the mean resamples users, the seeds fixed: the seed-to-seed spread is std/min/max)")
+    return "\n".join(lines)
+
+
+def _comparison_block(protocol: str, pstats, cols: list[str], stats: Statistics) -> str:
+    baseline = stats.baseline
+    rows = []
+    for label, by_metric in pstats.comparisons.items():
+        for c in cols:
+            comp = by_metric.get(c)
+            if comp is None:
+                continue
+            r = comp.result
+            rows.append((label, c, _fmt(r.model), _fmt(r.baseline), "-" if _is_missing(r.ratio) else f"{r.ratio:.3f}",
+                         "-" if _is_missing(r.interval.low) else f"[{r.interval.low:.3f}, {r.interval.high:.3f}]",
+                         "-" if _is_missing(r.p_value) else f"{r.p_value:.4f}", comp.verdict))
+    heads = ("model", "metric", "value", "baseline", "ratio", f"{_level(stats)} CI of ratio", "p", "verdict")
+    widths = [max([len(h)] + [len(row[k]) for row in rows]) for k, h in enumerate(heads)]
+    right = {2, 3, 4, 6}
+
+    def line(values) -> str:
+        return "  ".join(v.rjust(w) if k in right else v.ljust(w) for k, (v, w) in enumerate(zip(values, widths))).rstrip()
+
+    head = line(heads)
+    lines = [f"{protocol}: paired comparison with {baseline} (the same {pstats.users} users; ratio = value / baseline)", head,
+             "-" * len(head)]
+    lines += [line(row) for row in rows]
+    lines.append(f"({_level(stats)} CI: paired percentile bootstrap of the ratio, {stats.settings.resamples} resamples; "
+                 f"p: two-sided {stats.p_value_test}, {stats.settings.resamples} permutations; "
+                 f"better/worse only when the CI excludes 1.0 and p < {1 - stats.settings.level:.2g}; MSE: lower is better)")
+    return "\n".join(lines)
 
 
 def _clean(metrics: dict[str, float]) -> dict[str, float | None]:
@@ -100,16 +191,61 @@ def ablation_json(tables: list[AblationTable], protocol: str) -> dict:
     return out
 
 
-def to_json_objects(report: dict[str, dict[str, dict[str, float]]], ablations: list[AblationTable] | None = None) -> list[dict]:
+def _num(value) -> float | None:
+    return None if _is_missing(value) else float(value)
+
+
+def _pair(interval: Interval) -> list[float | None]:
+    return [_num(interval.low), _num(interval.high)]
+
+
+def statistics_json(stats: Statistics, protocol: str) -> dict:
+    """The ``intervals``, ``seeds`` (with seed groups) and ``comparison`` (with a baseline) keys of
+    one protocol object."""
+    ps = stats.protocols[protocol]
+    settings = stats.settings
+    out: dict = {"intervals": {
+        "level": settings.level, "method": stats.interval_method, "resamples": settings.resamples, "seed": settings.seed,
+        "users": ps.users,
+        "models": {label: {m: _pair(iv) for m, iv in by_metric.items()} for label, by_metric in ps.intervals.items()},
+    }}
+    if ps.seeds:
+        out["seeds"] = {s.group.label: {
+            "checkpoint": s.group.path, "seeds": list(s.group.seeds), "models": list(s.group.members),
+            **{stat: {m: _num(v) for m, v in s.stat(stat).items()} for stat in SeedSpread.STATS},
+            "interval": {m: _pair(iv) for m, iv in ps.intervals.get(s.group.label, {}).items()},
+        } for s in ps.seeds}
+    if stats.baseline is not None:
+        out["comparison"] = {
+            "baseline": stats.baseline, "users": ps.users, "ratio": "value / baseline",
+            "interval": "paired percentile bootstrap of the ratio", "test": stats.p_value_test,
+            "resamples": settings.resamples, "permutations": settings.resamples,
+            "verdict": f"better/worse when the interval excludes 1.0 and p < {1 - settings.level:.2g}, else inconclusive "
+                       "(undefined when the baseline scores 0); MSE: lower is better",
+            "models": {label: {m: {"value": _num(c.result.model), "baseline": _num(c.result.baseline),
+                                   "ratio": _num(c.result.ratio), "low": _num(c.result.interval.low),
+                                   "high": _num(c.result.interval.high), "p": _num(c.result.p_value),
+                                   "verdict": c.verdict} for m, c in by_metric.items()}
+                       for label, by_metric in ps.comparisons.items()},
+        }
+    return out
+
+
+def to_json_objects(report: dict[str, dict[str, dict[str, float]]], ablations: list[AblationTable] | None = None,
+                    stats: Statistics | None = None) -> list[dict]:
     objects = [{"protocol": p, "models": {n: _clean(m) for n, m in models.items()}} for p, models in report.items()]
     if ablations:
         for obj in objects:
             obj["ablations"] = ablation_json(ablations, obj["protocol"])
+    if stats is not None:
+        for obj in objects:
+            if obj["protocol"] in stats.protocols:
+                obj.update(statistics_json(stats, obj["protocol"]))
     return objects
 
 
-def render_json(report, ablations: list[AblationTable] | None = None) -> str:
-    objects = to_json_objects(report, ablations)
+def render_json(report, ablations: list[AblationTable] | None = None, stats: Statistics | None = None) -> str:
+    objects = to_json_objects(report, ablations, stats)
     return json.dumps(objects[0] if len(objects) == 1 else objects, indent=2)
 
 
@@ -126,13 +262,72 @@ def _with_ablation_rows(report, ablations: list[AblationTable] | None):
     return out
 
 
-def render_csv(report, ablations: list[AblationTable] | None = None) -> str:
-    report = _with_ablation_rows(report, ablations)
+COMPARISON_FIELDS = ("ratio", "ratio_low", "ratio_high", "p", "verdict")
+
+
+def _cell(value) -> str:
+    return "" if _is_missing(value) else f"{value:.6f}"
+
+
+def render_csv(report, ablations: list[AblationTable] | None = None, stats: Statistics | None = None) -> str:
+    """One row per (protocol, model); with ``stats`` also the interval, seed-spread and
+    comparison columns and the seed groups' rows (see the module docstring)."""
+    report_all = _with_ablation_rows(report, ablations)
     buf = io.StringIO()
-    cols = sorted({c for models in report.values() for c in columns_present(models)}, key=COLUMNS.index)
+    cols = sorted({c for models in report_all.values() for c in columns_present(models)}, key=COLUMNS.index)
     writer = csv.writer(buf)
-    writer.writerow(["protocol", "model", *cols, "users"])
-    for protocol, models in report.items():
+    header = ["protocol", "model", *cols, "users"]
+    if stats is not None:
+        header += ["row", "seeds", *(f"{c}_ci_{end}" for c in cols for end in ("low", "high"))]
+        if stats.baseline is not None:
+            header += ["baseline", *(f"{c}_{field}" for c in cols for field in COMPARISON_FIELDS)]
+    writer.writerow(header)
+    for protocol, models in report_all.items():
+        ps = stats.protocols.get(protocol) if stats is not None else None
+        seed_of = {}
+        if ps is not None:
+            seed_of = {member: str(seed) for s in ps.seeds for seed, member in zip(s.group.seeds, s.group.members)}
         for name, m in models.items():
-            writer.writerow([protocol, name, *("" if m.get(c) is None or (isinstance(m.get(c), float) and math.isnan(m[c])) else f"{m[c]:.6f}" for c in cols), int(m.get("users", 0))])
+            row = [protocol, name, *(_cell(m.get(c)) for c in cols), int(m.get("users", 0))]
+            if stats is not None:
+                kind = "model" if name in report[protocol] else "ablation"
+                row += [kind, seed_of.get(name, ""), *_ci_cells(ps, name, cols)]
+                if stats.baseline is not None:
+                    row += [stats.baseline, *_comparison_cells(ps, name, cols)]
+            writer.writerow(row)
+        if ps is None:
+            continue
+        for spread in ps.seeds:
+            users = int(next(iter(models.values()), {}).get("users", 0))
+            for stat in SeedSpread.STATS:
+                values = spread.stat(stat)
+                row = [protocol, spread.group.label, *(_cell(values.get(c)) for c in cols), users,
+                       f"seed_{stat}", ";".join(map(str, spread.group.seeds))]
+                row += _ci_cells(ps, spread.group.label, cols) if stat == "mean" else [""] * (2 * len(cols))
+                if stats.baseline is not None:
+                    row += [stats.baseline, *(_comparison_cells(ps, spread.group.label, cols) if stat == "mean"
+                                              else [""] * (len(COMPARISON_FIELDS) * len(cols)))]
+                writer.writerow(row)
     return buf.getvalue()
+
+
+def _ci_cells(ps, label: str, cols: list[str]) -> list[str]:
+    intervals = ps.intervals.get(label, {}) if ps is not None else {}
+    out = []
+    for c in cols:
+        iv = intervals.get(c)
+        out += ["", ""] if iv is None else [_cell(iv.low), _cell(iv.high)]
+    return out
+
+
+def _comparison_cells(ps, label: str, cols: list[str]) -> list[str]:
+    by_metric = ps.comparisons.get(label, {}) if ps is not None else {}
+    out = []
+    for c in cols:
+        comp = by_metric.get(c)
+        if comp is None:
+            out += [""] * len(COMPARISON_FIELDS)
+            continue
+        r = comp.result
+        out += [_cell(r.ratio), _cell(r.interval.low), _cell(r.interval.high), _cell(r.p_value), comp.verdict]
+    return out

@@ -25,7 +25,8 @@ from kgrec.kg.backend import Backend
 from kgrec.models.base import Recommender, get_model_class
 from kgrec.models.training.checkpoint import load_checkpoint, save_checkpoint
 from kgrec.models.data.interactions import GraphInputs, InteractionData
-from kgrec.models.evaluation.protocol import DEFAULT_NEGATIVE_SEED, PROTOCOLS, evaluate
+from kgrec.models.evaluation.per_user import UserMetrics
+from kgrec.models.evaluation.protocol import DEFAULT_NEGATIVE_SEED, PROTOCOLS, evaluate, evaluate_phase_per_user, phase
 from kgrec.models.data.split import Split, temporal_leave_one_out
 
 
@@ -180,6 +181,33 @@ def load_trained(ds: Dataset, path: str | Path, force: bool = False) -> tuple[st
     return ck.meta.get("model", ck.model.name), ck.model, ck.meta
 
 
+@dataclasses.dataclass
+class Evaluation:
+    """The test-phase report (``{protocol: {label: {metric: value}}}``) and the same metrics per
+    evaluated user (``{protocol: {label: UserMetrics}}``), which intervals and paired tests need."""
+
+    report: dict[str, dict[str, dict[str, float]]]
+    per_user: dict[str, dict[str, UserMetrics]]
+
+
+def evaluate_models_per_user(
+    ds: Dataset,
+    models: dict[str, Recommender],
+    protocols: tuple[str, ...] = PROTOCOLS,
+    negative_seed: int = DEFAULT_NEGATIVE_SEED,
+) -> Evaluation:
+    """Every model on the test phase, keeping each user's values (same users for every model)."""
+    report: dict[str, dict[str, dict[str, float]]] = {p: {} for p in protocols}
+    per_user: dict[str, dict[str, UserMetrics]] = {p: {} for p in protocols}
+    test = phase(ds.split, "test")
+    for label, model in models.items():
+        result = evaluate_phase_per_user(model, test, protocols=protocols, negative_seed=negative_seed)
+        for p in protocols:
+            report[p][label] = result.metrics[p]
+            per_user[p][label] = result.per_user[p]
+    return Evaluation(report, per_user)
+
+
 def evaluate_models(
     ds: Dataset,
     models: dict[str, Recommender],
@@ -187,9 +215,4 @@ def evaluate_models(
     negative_seed: int = DEFAULT_NEGATIVE_SEED,
 ) -> dict[str, dict[str, dict[str, float]]]:
     """``{protocol: {model_name: {metric: value}}}`` on the test phase."""
-    report: dict[str, dict[str, dict[str, float]]] = {p: {} for p in protocols}
-    for label, model in models.items():
-        result = evaluate(model, ds.split, "test", protocols=protocols, negative_seed=negative_seed)
-        for p in protocols:
-            report[p][label] = result[p]
-    return report
+    return evaluate_models_per_user(ds, models, protocols, negative_seed).report

@@ -16,27 +16,34 @@ product id that kgrec used before ``seq`` existed.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
 
-if TYPE_CHECKING:
-    from kgrec.kg.backend import Backend
+
+class Store(Protocol):
+    """The part of ``kgrec.kg.backend.Backend`` used here (a Protocol: the Backend imports this module)."""
+
+    dialect: str
+
+    def run(self, name: str, params: Mapping[str, Any] | None = None, *, write: bool = False, **bind: Any) -> pa.Table: ...
+
 
 SEQ = "seq"
 FILL_BATCH = 5000  # rows a statement where the backend takes them as a parameter list (Neo4j)
 _TS_NONE = -1  # a missing timestamp inside identity rows (timestamps are >= 0)
 
 
-def next_seq(backend: "Backend") -> int:
+def next_seq(backend: Store) -> int:
     """The first free sequence number: one more than the graph's largest (0 on an empty graph)."""
     table = backend.run("max_interaction_seq")
     value = table.column(0)[0].as_py() if table.num_rows else None
     return 0 if value is None else int(value) + 1
 
 
-def numbered(backend: "Backend", n: int) -> np.ndarray:
+def numbered(backend: Store, n: int) -> np.ndarray:
     """``n`` new sequence numbers, after every one in the graph, for rows in their source order."""
     if n == 0:
         return np.zeros(0, np.int64)
@@ -44,7 +51,7 @@ def numbered(backend: "Backend", n: int) -> np.ndarray:
     return np.arange(start, start + n, dtype=np.int64)
 
 
-def fill_missing_seq(backend: "Backend") -> int:
+def fill_missing_seq(backend: Store) -> int:
     """Number the interactions that have no ``seq`` (see the module docstring for the order),
     after every existing number. Idempotent and resumable: a re-run numbers only what is still
     missing, in the same order after the same numbers, so an interrupted run followed by a

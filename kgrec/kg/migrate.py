@@ -16,26 +16,35 @@ Steps:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import Protocol
 
-from kgrec.kg.interaction_order import fill_missing_seq
+from kgrec.kg.cypher import CypherLibrary
+from kgrec.kg.interaction_order import Store, fill_missing_seq
 from kgrec.kg.schema import SCHEMA_VERSION
 
-if TYPE_CHECKING:
-    from kgrec.kg.backend import Backend
+
+class MigratingStore(Store, Protocol):
+    """The part of ``kgrec.kg.backend.Backend`` a migration uses (the Backend imports this module)."""
+
+    cypher: CypherLibrary
+
+    def set_meta(self, key: str, value: str) -> None: ...
+
+    def _check_writable(self) -> None: ...
 
 
-def _interaction_seq(backend: "Backend") -> None:
+def _interaction_seq(backend: MigratingStore) -> None:
     if "add_interaction_seq" in backend.cypher.names():  # a dialect whose tables need the column declared
         backend.run("add_interaction_seq", write=True)
     fill_missing_seq(backend)
 
 
 # version reached -> the step that reaches it from the version before
-STEPS: dict[int, Callable[["Backend"], None]] = {2: _interaction_seq}
+STEPS: dict[int, Callable[[MigratingStore], None]] = {2: _interaction_seq}
 
 
-def migrate(backend: "Backend", found: int) -> list[int]:
+def migrate(backend: MigratingStore, found: int) -> list[int]:
     """Run the steps from version ``found`` to ``SCHEMA_VERSION``; returns the versions reached."""
     reached = []
     for version in range(found + 1, SCHEMA_VERSION + 1):

@@ -20,12 +20,19 @@ def _format_option(f):
 @click.command()
 @click.pass_obj
 def init(obj) -> None:
-    """Create the database and its schema (idempotent: a re-run changes nothing)."""
+    """Create the database and its schema (idempotent: a re-run changes nothing). A database made
+    by an older kgrec is upgraded in place to this schema version, keeping its data."""
     with obj.open(create=True) as backend:
-        created = backend.init_schema()
+        before = backend.schema_version()
+        changed = backend.init_schema()
         version = backend.schema_version()
         where = backend.describe()
-    click.echo(f"{'created' if created else 'already initialised'}: {where} (schema version {version})")
+    if not changed:
+        click.echo(f"already initialised: {where} (schema version {version})")
+    elif before is None:
+        click.echo(f"created: {where} (schema version {version})")
+    else:
+        click.echo(f"upgraded: {where} (schema version {before} -> {version}, data kept)")
 
 
 @click.command()

@@ -14,6 +14,9 @@ Crash safety: writes run in this order, each one a statement that is atomic on L
 4. insert new relationships, type by type;  5. update changed relationship properties
 6. ``Meta revision = R``;  7. ``Meta ingest_pending = ""``
 
+New interactions get their ingest sequence numbers (``INTERACTED.seq``, source order) after the
+graph's largest before step 1, so a re-run numbers whatever is still missing as a clean run would.
+
 A run killed after any prefix leaves a graph that is a subset of the target plus some updates;
 the re-run's diff finds exactly the missing part and writes it, and because step 1 left
 ``ingest_pending = R`` the re-run publishes the same revision R a clean run would have. So a
@@ -34,6 +37,7 @@ from kgrec.etl.progress import Progress
 from kgrec.etl.report import IngestReport
 from kgrec.etl.stage import Stage, rel_identity
 from kgrec.kg.backend import Backend
+from kgrec.kg.interaction_order import numbered
 
 PENDING = "ingest_pending"
 REVISION = "revision"
@@ -176,6 +180,7 @@ def apply_stage(backend: Backend, stage: Stage, report: IngestReport, progress: 
         fr.rows_updated += int(counts[UPDATED])
         fr.rows_unchanged += int(counts[UNCHANGED])
 
+    _number_interactions(backend, plan)
     pending = backend.get_meta(PENDING) or ""
     current = backend.get_meta(REVISION)
     if plan.empty and not pending:
@@ -214,6 +219,14 @@ def apply_stage(backend: Backend, stage: Stage, report: IngestReport, progress: 
         wrote()
     report.revision, report.changed = target, True
     return report
+
+
+def _number_interactions(backend: Backend, plan: _Plan) -> None:
+    """New interactions get their ingest sequence numbers (``INTERACTED.seq``) in staged order,
+    which is source order, after every number in the graph (``kgrec.kg.interaction_order``)."""
+    frame = plan.rel_inserts.get("INTERACTED")
+    if frame is not None and len(frame):
+        plan.rel_inserts["INTERACTED"] = frame.assign(seq=numbered(backend, len(frame)))
 
 
 class _FaultPoint:

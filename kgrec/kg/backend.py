@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from kgrec.errors import ReadOnlyViolation, SchemaVersionError
 from kgrec.kg.cypher import CypherLibrary, check_identifier
+from kgrec.kg.migrate import migrate
 from kgrec.kg.schema import SCHEMA_VERSION, Schema, load_schema
 
 # Clauses that write. Used to refuse writes early with a clear message; the database's own
@@ -102,12 +103,13 @@ class Backend(abc.ABC):
             raise ReadOnlyViolation("refused: the database was opened read-only")
         return self._execute(cypher, params or {}, write=write)
 
-    def run(self, name: str, params: Mapping[str, Any] | None = None, *, write: bool = False) -> pa.Table:
-        """Run the named query from ``kgrec/cypher/<name>.cypher`` with parameters."""
+    def run(self, name: str, params: Mapping[str, Any] | None = None, *, write: bool = False, **bind: Any) -> pa.Table:
+        """Run the named query from ``kgrec/cypher/<name>.cypher`` with parameters (``bind``: Arrow
+        tables an embedded dialect's file scans by name, as ``_execute`` takes them)."""
         statements = self.cypher.statements(name)
         result = pa.table({})
         for stmt in statements:
-            result = self._execute(stmt, params or {}, write=write)
+            result = self._execute(stmt, params or {}, write=write, **bind)
         return result
 
     # ----------------------------------------------------------------- schema
@@ -118,11 +120,12 @@ class Backend(abc.ABC):
             self._execute(stmt, {}, write=True)
 
     def init_schema(self) -> bool:
-        """Create the schema if missing and record its version. Returns True when anything was created."""
+        """Create the schema if missing, or upgrade an older one in place (``kgrec.kg.migrate``),
+        and record its version. Returns True when anything was created or upgraded."""
         found = self.schema_version()
         if found is not None:
             self._check_version(found)
-            return False
+            return bool(migrate(self, found))
         self._create_schema()
         self.set_meta("schema_version", str(SCHEMA_VERSION))
         return True
@@ -146,6 +149,11 @@ class Backend(abc.ABC):
         if found is None:
             raise DatabaseNotFound(f"{self.describe()} has no kgrec schema", "run `kgctl init` first")
         self._check_version(found)
+        if found < SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"{self.describe()} has schema version {found}, older than this kgrec's ({SCHEMA_VERSION})",
+                "run `kgctl init` on it once: it upgrades the database in place and keeps its data",
+            )
 
     @abc.abstractmethod
     def get_meta(self, key: str) -> str | None: ...

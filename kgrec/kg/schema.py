@@ -10,7 +10,7 @@ import pyarrow as pa
 
 from kgrec.kg.cypher import CYPHER_DIR, split_statements
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: INTERACTED.seq (kgrec/kg/migrate.py upgrades version 1)
 META_LABEL = "Meta"
 
 # Arrow type of each schema property type: what export_* return and bulk writes cast to.

@@ -1,9 +1,11 @@
 """Training data read from the graph store (never from source files).
 
 ``InteractionData`` indexes users and items densely (0..n-1) and keeps interactions in
-time order per user. ``KnowledgeGraphData`` gives every node of the knowledge graph a global
-index in which Product nodes come first, in the same order as the items of
-``InteractionData``, so that item index i is KG entity i.
+time order per user; equal timestamps keep their ingest order (``INTERACTED.seq``, see
+``kgrec.kg.interaction_order``), and the item index decides only where that is missing.
+``KnowledgeGraphData`` gives every node of the knowledge graph a global index in which
+Product nodes come first, in the same order as the items of ``InteractionData``, so that item
+index i is KG entity i.
 """
 
 from __future__ import annotations
@@ -27,11 +29,12 @@ KG_RELATIONS = ("IN_CATEGORY", "HAS_BRAND", "SOLD_BY", "HAS_TAG", "SUBCATEGORY_O
 class InteractionData:
     user_ids: np.ndarray  # index -> external id (str)
     item_ids: np.ndarray
-    user: np.ndarray  # int64, one row per interaction, sorted by (user, timestamp)
+    user: np.ndarray  # int64, one row per interaction, sorted by (user, timestamp, seq)
     item: np.ndarray
     timestamp: np.ndarray  # int64
     rating: np.ndarray  # float32, NaN where the source had none
     snapshot_id: str = ""
+    seq: np.ndarray | None = None  # int64 ingest order (NO_SEQ where missing); None: ties by item
 
     @property
     def n_users(self) -> int:
@@ -46,19 +49,23 @@ class InteractionData:
 
     def subset(self, mask: np.ndarray) -> "InteractionData":
         return dataclasses.replace(
-            self, user=self.user[mask], item=self.item[mask], timestamp=self.timestamp[mask], rating=self.rating[mask]
+            self, user=self.user[mask], item=self.item[mask], timestamp=self.timestamp[mask], rating=self.rating[mask],
+            seq=None if self.seq is None else self.seq[mask],
         )
 
     @classmethod
     def concat(cls, *parts: "InteractionData") -> "InteractionData":
-        """Union of interaction sets over the same users/items, re-sorted by (user, time, item)."""
+        """Union of interaction sets over the same users/items, re-sorted by (user, time, seq, item);
+        seq counts only when every part has it."""
         first = parts[0]
         user = np.concatenate([p.user for p in parts])
         item = np.concatenate([p.item for p in parts])
         ts = np.concatenate([p.timestamp for p in parts])
         rating = np.concatenate([p.rating for p in parts])
-        order = np.lexsort((item, ts, user))
-        return dataclasses.replace(first, user=user[order], item=item[order], timestamp=ts[order], rating=rating[order])
+        seq = None if any(p.seq is None for p in parts) else np.concatenate([p.seq for p in parts])
+        order = time_order(user, ts, item, seq)
+        return dataclasses.replace(first, user=user[order], item=item[order], timestamp=ts[order], rating=rating[order],
+                                   seq=None if seq is None else seq[order])
 
     def sequences(self) -> list[np.ndarray]:
         """Per user (index order), the time-ordered item indices."""
@@ -77,12 +84,13 @@ class InteractionData:
     def from_backend(cls, backend: Backend) -> "InteractionData":
         user_ids = _sorted_ids(backend, "User")
         item_ids = _sorted_ids(backend, "Product")
-        edges = backend.export_relationships("INTERACTED", ["timestamp", "rating"])
+        edges = backend.export_relationships("INTERACTED", ["timestamp", "rating", "seq"])
         u = _index_of(edges.column("src"), user_ids)
         i = _index_of(edges.column("dst"), item_ids)
         ts = edges.column("timestamp").fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
         rating = edges.column("rating").cast(pa.float32()).fill_null(float("nan")).to_numpy(zero_copy_only=False)
-        order = np.lexsort((i, ts, u))  # deterministic: user, then time, then item
+        seq = edges.column("seq").fill_null(NO_SEQ).to_numpy(zero_copy_only=False).astype(np.int64)
+        order = time_order(u, ts, i, seq)  # deterministic: user, time, ingest order, item
         return cls(
             user_ids=user_ids,
             item_ids=item_ids,
@@ -91,7 +99,18 @@ class InteractionData:
             timestamp=ts[order],
             rating=rating[order].astype(np.float32),
             snapshot_id=backend.snapshot_id(),
+            seq=seq[order],
         )
+
+
+NO_SEQ = np.iinfo(np.int64).max  # an interaction without an ingest number sorts after its numbered ties
+
+
+def time_order(user: np.ndarray, timestamp: np.ndarray, item: np.ndarray, seq: np.ndarray | None = None) -> np.ndarray:
+    """Row order by (user, timestamp, seq, item): ties in time keep their ingest order; the item
+    index breaks what is left (rows without seq, or no seq at all)."""
+    keys = (item, timestamp, user) if seq is None else (item, seq, timestamp, user)
+    return np.lexsort(keys)
 
 
 def _sorted_ids(backend: Backend, label: str) -> np.ndarray:

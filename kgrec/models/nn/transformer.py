@@ -7,7 +7,8 @@ so that a causal model never attends to padding.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -72,7 +73,7 @@ class TransformerEncoder(nn.Module):
         self.apply(self._init)
 
     @classmethod
-    def from_hparams(cls, n_tokens: int, hparams: Mapping[str, Any]) -> "TransformerEncoder":
+    def from_hparams(cls, n_tokens: int, hparams: Mapping[str, Any]) -> TransformerEncoder:
         """The encoder a sequence model's hyperparameters describe (``max_len``, ``dim``,
         ``layers``, ``heads``, ``inner``, ``dropout``, ``attn_dropout``)."""
         h = hparams

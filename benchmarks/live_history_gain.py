@@ -24,7 +24,6 @@ import os
 import shlex
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -69,9 +68,7 @@ def measure(model: Recommender, ds) -> dict[str, dict[str, dict[str, float]]]:
     live = InteractionData.concat(ds.split.train, ds.split.valid).sequences()
     out = {}
     for variant, histories in (("served today (train)", served_today), ("live (train + valid)", live)):
-        started = time.perf_counter()
         out[variant] = evaluate_phase(GivenHistories(model, histories), test)
-        out[variant]["seconds"] = time.perf_counter() - started
     out["kgctl evaluate (observe_history)"] = evaluate(model, ds.split, "test")
     return out
 
@@ -83,7 +80,10 @@ def convergence(meta: dict) -> str:
     if run is None:
         return "no training loop (fitted in one pass)"
     if history.get("stopped_by_time"):
-        return f"NOT converged: stopped by the time limit after {run} epochs (best epoch {best})"
+        return (f"NOT converged: stopped by the time limit (max_seconds) after {run} of {budget} epochs, best epoch {best} "
+                f"(validation {history.get('valid_metric')} {float(history.get('best_valid') or 0):.4f}, still rising at the last epoch)"
+                if best == run else
+                f"NOT converged: stopped by the time limit (max_seconds) after {run} of {budget} epochs (best epoch {best})")
     if budget is not None and run >= int(budget):
         return (f"NOT converged: ran the whole budget of {budget} epochs without early stopping "
                 f"(best epoch {best}, validation {history.get('valid_metric')} {float(history.get('best_valid') or 0):.4f})")
@@ -97,7 +97,7 @@ def _sh(*cmd: str) -> str:
         return "unknown"
 
 
-def header(command: str, load_before: str) -> list[str]:
+def header(command: str, load_before: str, setup: list[str]) -> list[str]:
     commit = _sh("git", "rev-parse", "--short", "HEAD")
     dirty = " (with uncommitted changes)" if _sh("git", "status", "--porcelain", "--untracked-files=no") else ""
     mem = next((line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")), "0")
@@ -113,6 +113,7 @@ def header(command: str, load_before: str) -> list[str]:
         f"- **load**: `uptime` load average {load_before} at the start, {_load()} at the end; a machine SHARED "
         "with other engineers' runs (the figures here are rankings, not times, so the load does not move them)",
         f"- **command**: `{command}`",
+        *[f"- **made with**: `{line}`" for line in setup],
         "",
     ]
 
@@ -163,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "live-history-gain.md"),
                         help="results file to write (default benchmarks/results/live-history-gain.md)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--setup", action="append", default=[], metavar="COMMAND",
+                        help="a command that made the graph or a checkpoint, recorded in the header (repeatable)")
     args = parser.parse_args(argv)
     import torch
 
@@ -189,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     except KgrecError as exc:
         print(f"error: {exc.one_line()}", file=sys.stderr)
         return 1
-    lines = header(command, load_before) + report(runs, ds)
+    lines = header(command, load_before, args.setup) + report(runs, ds)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("\n".join(lines))
     print("\n".join(lines))

@@ -75,19 +75,12 @@ class TrainableRecommender(Recommender):
     def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
         import torch
 
-        out = self.infer(self.score_users, torch.as_tensor(np.asarray(users), dtype=torch.long, device=self.device))
-        return out if items is None else out[:, np.asarray(items)]
-
-    def infer(self, fn, *args: Any) -> np.ndarray:
-        """``fn(*args)`` (a tensor) under ``torch.no_grad()`` with the network in eval mode (its
-        mode restored after), as a float32 numpy array: how ``score`` and ``score_histories`` run."""
-        import torch
-
         from kgrec.models.nn.modes import evaluating
 
         with evaluating(self.net), torch.no_grad():
-            out = fn(*args)
-        return out.float().cpu().numpy()
+            out = self.score_users(torch.as_tensor(np.asarray(users), dtype=torch.long, device=self.device))
+        out = out.float().cpu().numpy()
+        return out if items is None else out[:, np.asarray(items)]
 
     def state(self) -> dict[str, Any]:
         return {"net": {k: v.detach().cpu() for k, v in self.net.state_dict().items()}, **self.extra_state()}
@@ -97,3 +90,15 @@ class TrainableRecommender(Recommender):
         self.net.load_state_dict(state["net"])
         self.net.eval()
         self.load_extra_state(state)
+
+    def infer(self, fn, *args: Any) -> np.ndarray:
+        """``fn(*args)`` (a tensor) under ``torch.no_grad()`` with the network in eval mode (its
+        mode restored after), as a float32 numpy array, as ``score`` runs ``score_users``: for
+        other inference entry points such as ``score_histories``."""
+        import torch
+
+        from kgrec.models.nn.modes import evaluating
+
+        with evaluating(self.net), torch.no_grad():
+            out = fn(*args)
+        return out.float().cpu().numpy()

@@ -1,18 +1,16 @@
-"""Switching a network into eval mode for inference and back to the mode it was in."""
+"""``evaluating(net)``: a block run in eval mode, the module's training flag restored afterwards."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Iterator
 
 from torch import nn
 
 
-@contextlib.contextmanager
+@contextmanager
 def evaluating(net: nn.Module) -> Iterator[nn.Module]:
-    """``with evaluating(net): ...`` runs the block with ``net`` in eval mode (no dropout) and
-    restores the training flag it had before, also when the block raises. Gradients are not
-    touched: wrap in ``torch.no_grad()`` where none are wanted."""
+    """Switch ``net`` (and its submodules) to eval mode for the block, then back to the mode it was in."""
     was_training = net.training
     net.eval()
     try:

@@ -34,8 +34,9 @@ from kgrec.etl.progress import Progress
 from kgrec.etl.report import IngestReport
 from kgrec.etl.stage import Stage, rel_identity
 from kgrec.kg.backend import Backend
-from kgrec.kg.revision import PENDING, REVISION, next_revision  # the revision protocol, shared with kgctl embed
 
+PENDING = "ingest_pending"
+REVISION = "revision"
 NEW, UPDATED, UNCHANGED = 0, 1, 2
 UPDATE_BATCH = 5000
 _TS_NONE = -1  # stands for a missing timestamp inside identity keys (timestamps are >= 0)
@@ -180,6 +181,8 @@ def apply_stage(backend: Backend, stage: Stage, report: IngestReport, progress: 
     if plan.empty and not pending:
         report.revision, report.changed = current or "0", False
         return report
+    from kgrec.kg.revision import next_revision  # the revision protocol kgctl embed follows too
+
     target = pending or next_revision(current or "0")
     steps = sum(1 for part in (plan.node_inserts, plan.node_updates, plan.rel_inserts, plan.rel_updates)
                 for f in part.values() if len(f))

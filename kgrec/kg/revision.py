@@ -18,6 +18,7 @@ from kgrec.kg.backend import Backend
 
 REVISION = "revision"
 PENDING = "ingest_pending"  # the key name predates embed's use of it; kept so existing graphs read the same
+# kgrec.etl.loader (ingest) writes the same two keys under the same names (a test keeps them equal)
 
 
 def current_revision(backend: Backend) -> str:

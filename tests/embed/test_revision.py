@@ -133,3 +133,10 @@ def test_next_revision():
     from kgrec.kg.revision import next_revision
 
     assert [next_revision(r) for r in ("0", "9", "tiny-1", "v2.10", "hand-made")] == ["1", "10", "tiny-2", "v2.11", "hand-made-1"]
+
+
+def test_ingest_and_embed_share_the_revision_keys():
+    from kgrec.etl import loader
+    from kgrec.kg import revision
+
+    assert (loader.PENDING, loader.REVISION) == (revision.PENDING, revision.REVISION)

@@ -33,7 +33,6 @@ import numpy as np
 import torch
 
 from kgrec.errors import KgrecError
-from kgrec.models.nn.modes import evaluating
 from kgrec.models.nn.transformer import windows
 from kgrec.models.base import register
 from kgrec.models.data.interactions import InteractionData
@@ -277,8 +276,11 @@ class KGBM4Rec(TrainableRecommender):
     # ================================================================== inference
     @torch.no_grad()
     def _tables(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        with evaluating(self.net):
-            return self.net.tables()
+        was_training = self.net.training
+        self.net.eval()
+        out = self.net.tables()
+        self.net.train(was_training)
+        return out
 
     def observe_history(self, known: InteractionData) -> None:
         """Use ``known`` (train, or train + validation for the test) as the users' histories:
@@ -305,8 +307,10 @@ class KGBM4Rec(TrainableRecommender):
         users = torch.as_tensor(users.cpu() if torch.is_tensor(users) else np.asarray(users), dtype=torch.long)
         tokens = torch.from_numpy(self.history)[users].to(self.device)
         users = users.to(self.device)
-        with evaluating(self.net):
-            z = self.net.encode(tokens, items, users, gnn_users)
+        was_training = self.net.training
+        self.net.eval()
+        z = self.net.encode(tokens, items, users, gnn_users)
+        self.net.train(was_training)
         if self.causal:
             at = ((tokens > 0).sum(1) - 1).clamp(min=0)
         else:
@@ -356,8 +360,11 @@ class KGBM4Rec(TrainableRecommender):
         """Category logits of every item from the current weights (eval mode); None without the head."""
         if self.net is None or self.net.category_head is None:
             return None
-        with evaluating(self.net):
-            return self.net.category_logits(self.net.content_table())
+        was_training = self.net.training
+        self.net.eval()
+        out = self.net.category_logits(self.net.content_table())
+        self.net.train(was_training)
+        return out
 
     # ------------------------------------------------------------------ GNN paths
     @torch.no_grad()

@@ -66,13 +66,7 @@ class Store:
         if self.kind != "neo4j":
             return
         b = self.open()
-        labels = list(b.schema.nodes)
-        b.execute(
-            "MATCH (n) WHERE any(l IN labels(n) WHERE l IN $labels) "
-            "CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS",
-            {"labels": labels},
-            write=True,
-        )
+        b.delete_kgrec_nodes()
         b.close()
 
     def close_all(self) -> None:

@@ -6,6 +6,11 @@ encoded only when that hash (so its content, or the model) differs from the stor
 run over unchanged data encodes nothing. Rows are written back every ``write_every`` products, so an
 interrupted run resumes where it stopped. Writes run on a background thread while the next batch
 is encoded, and image decoding is prefetched one batch ahead.
+
+A pass that writes vectors publishes a new graph revision when its last write has succeeded
+(``kgrec.kg.revision``, the protocol ingest follows), so the snapshot id moves: a running server
+reloads the embeddings and ``kgctl evaluate`` refuses a checkpoint trained before them. A pass that
+writes nothing leaves the revision alone (unless a killed earlier write left one to publish).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import torch
 
 from kgrec.errors import KgrecError
 from kgrec.etl import images as image_refs
+from kgrec.kg import revision
 from kgrec.kg.backend import Backend
 from kgrec.embed.image import DEFAULT_HEAD, DEFAULT_IMAGE_MODEL, DEFAULT_IMAGE_SIZE, ImageEncoder
 from kgrec.embed.text import DEFAULT_TEXT_TEMPLATE, TextEncoder, build_text, check_template
@@ -46,6 +52,7 @@ class EmbedReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (product id, why) for unreadable images
     seconds: float = 0.0  # wall clock of the whole pass: read, hash, decode, encode, write
     model_seconds: float = 0.0  # wall clock spent inside the model forward
+    revision: str | None = None  # the graph revision this pass published; None: it changed nothing
 
     @property
     def rate(self) -> float:
@@ -66,6 +73,8 @@ class EmbedReport:
             notes.append(f"{self.deferred:,} left for the next run (--limit)")
         if self.skipped:
             notes.append(f"{len(self.skipped):,} unreadable images skipped")
+        if self.revision is not None:
+            notes.append(f"graph revision {self.revision}")
         return f"{head}; {', '.join(notes)}"
 
 
@@ -83,14 +92,19 @@ def _vectors(matrix: np.ndarray) -> pa.Array:
 
 
 class _Writer:
-    """Writes finished rows on one background thread; ``flush`` waits and re-raises its errors."""
+    """Writes finished rows on one background thread; ``flush`` waits and re-raises its errors.
+    The first write marks a graph revision pending; ``publish`` (after ``close``, once every write
+    succeeded) makes it the graph's revision."""
 
     def __init__(self, backend: Backend):
         self.backend = backend
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kgrec-embed-write")
         self.pending: list[Future] = []
+        self.target: str | None = None  # the revision this pass will publish, once it writes
 
     def submit(self, table: pa.Table, max_pending: int = 2) -> None:
+        if self.target is None:
+            self.target = revision.begin_write(self.backend)
         while self.pending and (self.pending[0].done() or len(self.pending) >= max_pending):
             self.pending.pop(0).result()  # re-raises a failed write; bounds memory when writes lag
         self.pending.append(self.pool.submit(self.backend.update_nodes, "Product", table))
@@ -105,6 +119,15 @@ class _Writer:
             self.flush()
         finally:
             self.pool.shutdown(wait=True)
+
+    def publish(self) -> str | None:
+        """Publish the revision of this pass's writes (or one a killed earlier write left pending);
+        None when there is nothing to publish."""
+        target = self.target or revision.pending_revision(self.backend)
+        if not target:
+            return None
+        revision.publish(self.backend, target)
+        return target
 
 
 def _progress(total: int, desc: str, enabled: bool):
@@ -189,6 +212,7 @@ def embed_texts(
                 bar.update(len(chunk))
     finally:
         writer.close()
+    report.revision = writer.publish()
     report.seconds = time.perf_counter() - started
     return report
 
@@ -289,6 +313,7 @@ def embed_images(
             flush_rows()
     finally:
         writer.close()
+    report.revision = writer.publish()
     report.seconds = time.perf_counter() - started
     return report
 

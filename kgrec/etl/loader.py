@@ -186,7 +186,9 @@ def apply_stage(backend: Backend, stage: Stage, report: IngestReport, progress: 
     if plan.empty and not pending:
         report.revision, report.changed = current or "0", False
         return report
-    target = pending or str(int(current or 0) + 1)
+    from kgrec.kg.revision import next_revision  # the revision protocol kgctl embed follows too
+
+    target = pending or next_revision(current or "0")
     steps = sum(1 for part in (plan.node_inserts, plan.node_updates, plan.rel_inserts, plan.rel_updates)
                 for f in part.values() if len(f))
     wrote = _FaultPoint()

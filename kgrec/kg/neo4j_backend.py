@@ -223,6 +223,13 @@ class Neo4jBackend(Backend):
     def get_meta(self, key: str) -> str | None:
         return self._scalar(self.run("meta_get", {"key": key}))
 
+    def delete_kgrec_nodes(self) -> None:
+        """Delete every node with one of kgrec's labels (Meta included) and its relationships, in
+        batches; nodes with no kgrec label stay, and so do the constraints and indexes
+        (``init_schema`` is idempotent). What tests use to empty a graph, never ``MATCH (n) DELETE``."""
+        self._check_writable()
+        self.run("delete_kgrec_nodes", {"labels": list(self.schema.nodes)}, write=True)
+
     # ----------------------------------------------------------------- bulk writes (batched UNWIND)
     def _slices(self, table: pa.Table) -> Iterator[pa.Table]:
         for start in range(0, table.num_rows, self.batch_size):

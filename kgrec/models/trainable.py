@@ -90,3 +90,15 @@ class TrainableRecommender(Recommender):
         self.net.load_state_dict(state["net"])
         self.net.eval()
         self.load_extra_state(state)
+
+    def infer(self, fn, *args: Any) -> np.ndarray:
+        """``fn(*args)`` (a tensor) under ``torch.no_grad()`` with the network in eval mode (its
+        mode restored after), as a float32 numpy array, as ``score`` runs ``score_users``: for
+        other inference entry points such as ``score_histories``."""
+        import torch
+
+        from kgrec.models.nn.modes import evaluating
+
+        with evaluating(self.net), torch.no_grad():
+            out = fn(*args)
+        return out.float().cpu().numpy()

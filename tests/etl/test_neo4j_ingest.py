@@ -20,10 +20,10 @@ def neo4j_backend():
 
     b = Neo4jBackend(neo4j_uri(), user=os.environ.get("KGREC_NEO4J_USER", "neo4j"),
                      password=os.environ.get("KGREC_NEO4J_PASSWORD"))
-    b.execute("MATCH (n) DETACH DELETE n", write=True)
+    b.delete_kgrec_nodes()  # kgrec-labelled nodes only
     b.init_schema()
     yield b
-    b.execute("MATCH (n) DETACH DELETE n", write=True)
+    b.delete_kgrec_nodes()  # kgrec-labelled nodes only
     b.close()
 
 

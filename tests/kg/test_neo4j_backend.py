@@ -143,3 +143,19 @@ def test_server_errors_become_one_line_kgrec_errors(code, message, expected, tex
 def test_non_driver_exceptions_are_not_swallowed():
     with pytest.raises(ZeroDivisionError):
         translate_error(ZeroDivisionError("bug"), where="x")
+
+
+def test_tests_empty_neo4j_by_kgrec_labels_only():
+    """The live tests share a database with whatever else it holds: they delete kgrec-labelled
+    nodes (``delete_kgrec_nodes``, label-restricted named Cypher), never every node."""
+    import re
+    from pathlib import Path
+
+    from kgrec.kg.cypher import CypherLibrary
+
+    statement = " ".join(CypherLibrary("neo4j").statements("delete_kgrec_nodes")[0].split())
+    assert statement.startswith("MATCH (n) WHERE any(label IN labels(n) WHERE label IN $labels)")
+    assert "DETACH DELETE n" in statement and _IN_TRANSACTIONS.search(statement)
+    wipe = re.compile(r"""\.execute\(\s*["']MATCH\s*\(\w+\)\s*(CALL|DETACH|DELETE)""", re.IGNORECASE)
+    offenders = [str(p) for p in Path(__file__).resolve().parents[1].rglob("*.py") if wipe.search(p.read_text())]
+    assert offenders == []

@@ -1,4 +1,5 @@
-"""Shared pieces of the sequence models (SASRec, BERT4Rec): item-id windows and history tensors.
+"""Shared pieces of the sequence models (SASRec, BERT4Rec): item-id windows, history tokens, the
+transformer encoder and the read-out of a user's state.
 
 Item index i is token i + 1; token 0 is padding. Sequences are right-padded, as in RecBole,
 so that a causal model never attends to padding.
@@ -6,11 +7,12 @@ so that a causal model never attends to padding.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import numpy as np
 import torch
 from torch import nn
-
-from kgrec.models.data.interactions import InteractionData
 
 
 def windows(sequences: list[np.ndarray], length: int) -> list[np.ndarray]:
@@ -33,9 +35,26 @@ def pad_tokens(chunks: list[np.ndarray], length: int) -> np.ndarray:
     return out
 
 
-def history_tokens(known: InteractionData, length: int) -> np.ndarray:
-    """Per user (index order), the last ``length`` known items as right-padded tokens."""
-    return pad_tokens(known.sequences(), length)
+def history_tokens(sequences: Sequence[np.ndarray], length: int, mask_token: int | None = None) -> np.ndarray:
+    """One row per sequence (item indices, oldest first): its last ``length`` items as right-padded
+    tokens, or, with ``mask_token`` (BERT4Rec's [MASK]), its last ``length - 1`` items followed by
+    that token, the position the model reads the user's state from."""
+    keep = length if mask_token is None else length - 1
+    tokens = pad_tokens([np.asarray(s, dtype=np.int64)[max(0, len(s) - keep):] for s in sequences], length)
+    if mask_token is not None:
+        tokens[np.arange(len(tokens)), (tokens > 0).sum(1)] = mask_token
+    return tokens
+
+
+def read_out(hidden: torch.Tensor, tokens: torch.Tensor, mask_token: int | None = None) -> torch.Tensor:
+    """Each row's user state from the encoder output: at the ``mask_token`` position when one is
+    given, else at the last real item (a zero state for an empty history)."""
+    rows = torch.arange(len(tokens), device=tokens.device)
+    if mask_token is not None:
+        return hidden[rows, (tokens == mask_token).float().argmax(1)]
+    last = (tokens > 0).sum(1) - 1
+    state = hidden[rows, last.clamp(min=0)]
+    return torch.where((last >= 0)[:, None], state, torch.zeros_like(state))
 
 
 class TransformerEncoder(nn.Module):
@@ -52,6 +71,14 @@ class TransformerEncoder(nn.Module):
         layer.self_attn.dropout = attn_dropout
         self.layers = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.apply(self._init)
+
+    @classmethod
+    def from_hparams(cls, n_tokens: int, hparams: Mapping[str, Any]) -> TransformerEncoder:
+        """The encoder a sequence model's hyperparameters describe (``max_len``, ``dim``,
+        ``layers``, ``heads``, ``inner``, ``dropout``, ``attn_dropout``)."""
+        h = hparams
+        return cls(n_tokens, int(h["max_len"]), int(h["dim"]), int(h["layers"]), int(h["heads"]), int(h["inner"]),
+                   float(h["dropout"]), float(h["attn_dropout"]))
 
     @staticmethod
     def _init(module: nn.Module) -> None:

@@ -10,20 +10,19 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import numpy as np
 import torch
 from torch import nn
 
-from kgrec.models.nn.transformer import TransformerEncoder, history_tokens, pad_tokens, windows
 from kgrec.models.base import register
 from kgrec.models.data.interactions import InteractionData
-from kgrec.models.trainable import TrainableRecommender
+from kgrec.models.nn.transformer import TransformerEncoder, pad_tokens, windows
+from kgrec.models.sequential.sequence_model import SequenceRecommender
 
 
 class SASRecNet(nn.Module):
-    def __init__(self, n_items: int, max_len: int, dim: int, layers: int, heads: int, inner: int, dropout: float, attn_dropout: float):
+    def __init__(self, encoder: TransformerEncoder):
         super().__init__()
-        self.encoder = TransformerEncoder(n_items + 1, max_len, dim, layers, heads, inner, dropout, attn_dropout)
+        self.encoder = encoder
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         return hidden @ self.encoder.item.weight[1:].T
@@ -35,8 +34,9 @@ class SASRecNet(nn.Module):
 
 
 @register
-class SASRec(TrainableRecommender):
+class SASRec(SequenceRecommender):
     name = "sasrec"
+    causal = True
     defaults: ClassVar[dict[str, Any]] = {
         "dim": 64, "layers": 2, "heads": 2, "inner": 256, "dropout": 0.5, "attn_dropout": 0.5,
         "max_len": 50, "batch_size": 128, "lr": 1e-3, "epochs": 300, "patience": 20,
@@ -49,12 +49,8 @@ class SASRec(TrainableRecommender):
         self.train_tokens = pad_tokens(chunks, length + 1)  # inputs = [:, :-1], targets = [:, 1:]
         self.observe_history(train)
 
-    def observe_history(self, known: InteractionData) -> None:
-        self.history = history_tokens(known, int(self.hparams["max_len"]))
-
     def build_network(self):
-        h = self.hparams
-        return SASRecNet(self.n_items, int(h["max_len"]), int(h["dim"]), int(h["layers"]), int(h["heads"]), int(h["inner"]), float(h["dropout"]), float(h["attn_dropout"]))
+        return SASRecNet(TransformerEncoder.from_hparams(self.n_items + 1, self.hparams))
 
     def batches(self, train, rng):
         order = rng.permutation(len(self.train_tokens))
@@ -64,16 +60,3 @@ class SASRec(TrainableRecommender):
             tok = torch.from_numpy(self.train_tokens[order[s : s + size]])
             out.append((tok[:, :-1].contiguous(), tok[:, 1:].contiguous()))
         return out
-
-    def score_users(self, users):
-        tokens = torch.from_numpy(self.history).to(self.device)[users]
-        hidden = self.net.encoder(tokens, causal=True)
-        last = (tokens > 0).sum(1) - 1
-        out = self.net.logits(hidden[torch.arange(len(users), device=tokens.device), last.clamp(min=0)])
-        return torch.where((last >= 0)[:, None], out, torch.zeros_like(out))
-
-    def extra_state(self) -> dict[str, Any]:
-        return {"history": self.history}
-
-    def load_extra_state(self, state: dict[str, Any]) -> None:
-        self.history = np.asarray(state["history"])

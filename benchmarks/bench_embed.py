@@ -27,12 +27,12 @@ import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import torch  # noqa: E402
 
-from kgrec.etl.images import idx_ref, load_image, read_idx_labels  # noqa: E402
-from kgrec.kg import open_backend  # noqa: E402
 from kgrec.embed.image import ImageEncoder  # noqa: E402
 from kgrec.embed.neighbours import load_embeddings  # noqa: E402
 from kgrec.embed.pipeline import embed_products, product_texts  # noqa: E402
 from kgrec.embed.text import TextEncoder  # noqa: E402
+from kgrec.etl.images import idx_ref, load_image, read_idx_labels  # noqa: E402
+from kgrec.kg import open_backend  # noqa: E402
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]

@@ -37,7 +37,6 @@ from synthetic_graph import ml1m_arrays  # noqa: E402
 
 def run_kgbm(args) -> dict:
     from kgrec.models.kgbm4rec import KGBM4Rec
-
     from kgrec.models.training.trainer import fit
 
     data, inputs = ml1m_arrays(args.scale)

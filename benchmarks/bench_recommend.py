@@ -27,10 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from kgrec.kg import open_backend  # noqa: E402
 from kgrec.kg.reader import GraphReader  # noqa: E402
 from kgrec.models.base import Recommender  # noqa: E402
-from kgrec.models.training.checkpoint import Checkpoint, load_checkpoint  # noqa: E402
 from kgrec.models.data.interactions import InteractionData  # noqa: E402
-from kgrec.serve.recommend import FusedRecommender  # noqa: E402
+from kgrec.models.training.checkpoint import Checkpoint, load_checkpoint  # noqa: E402
 from kgrec.models.training.trainer import fit
+from kgrec.serve.recommend import FusedRecommender  # noqa: E402
 
 
 class PureSVD(Recommender):

@@ -47,17 +47,17 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
 
+from kgrec.embed.pipeline import embed_products  # noqa: E402
 from kgrec.etl.image_sources import FASHION_MNIST_CLASSES, ingest_idx  # noqa: E402
 from kgrec.etl.images import read_idx_images, read_idx_labels  # noqa: E402
 from kgrec.etl.table import ingest_table  # noqa: E402
 from kgrec.kg import open_backend  # noqa: E402
 from kgrec.models.data.interactions import InteractionData  # noqa: E402
-from kgrec.embed.pipeline import embed_products  # noqa: E402
+from kgrec.models.data.split import temporal_leave_one_out  # noqa: E402
+from kgrec.models.evaluation.metrics import LIKE_THRESHOLD, classification_metrics, like_metrics_from_probability  # noqa: E402
 from kgrec.models.evaluation.protocol import evaluate  # noqa: E402
 from kgrec.models.kgbm4rec import KGBM4Rec  # noqa: E402
 from kgrec.models.kgbm4rec.inputs import KGBMInputs  # noqa: E402
-from kgrec.models.evaluation.metrics import LIKE_THRESHOLD, classification_metrics, like_metrics_from_probability  # noqa: E402
-from kgrec.models.data.split import temporal_leave_one_out  # noqa: E402
 from kgrec.models.training.trainer import fit
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")

@@ -103,8 +103,8 @@ def main() -> None:
 
     from kgrec.kg import open_backend
     from kgrec.models.data.interactions import KnowledgeGraphData
-    from kgrec.models.workflows.pipeline import load_dataset
     from kgrec.models.data.recbole_export import export_split
+    from kgrec.models.workflows.pipeline import load_dataset
 
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="kgrec-recbole-"))
     workdir.mkdir(parents=True, exist_ok=True)

@@ -71,7 +71,7 @@ def cli(ctx: click.Context, db: str | None, debug: bool) -> None:
 
 
 def _register() -> None:
-    from kgrec.cli import db_commands, ingest_commands, embed_commands, train_commands, serve_commands
+    from kgrec.cli import db_commands, embed_commands, ingest_commands, serve_commands, train_commands
 
     for module in (db_commands, ingest_commands, embed_commands, train_commands, serve_commands):
         for command in module.COMMANDS:

@@ -103,9 +103,9 @@ def train(obj, model_name, epochs, lr, dim, layers, batch_size, patience, params
       kgctl train --model kgbm4rec --epochs 20 --ablations --out runs/kgbm4rec
       kgctl evaluate runs/lightgcn runs/kgbm4rec
     """
+    from kgrec.models.base import get_model_class
     from kgrec.models.training import distributed
     from kgrec.models.workflows.ablation import ablation_switches, train_ablations
-    from kgrec.models.base import get_model_class
     from kgrec.models.workflows.pipeline import train_model
 
     get_model_class(model_name)  # unknown names fail before the database is read
@@ -207,10 +207,10 @@ def evaluate(obj, checkpoints, train_models, epochs, seed, protocol, negative_se
       kgctl evaluate runs/kgbm4rec runs/lightgcn --model pop
       kgctl evaluate --model pop --model bpr --json
     """
+    from kgrec.models.base import get_model_class
     from kgrec.models.evaluation import plots as plotting
     from kgrec.models.evaluation import report as reporting
     from kgrec.models.workflows.ablation import evaluate_ablations, find_ablations
-    from kgrec.models.base import get_model_class
     from kgrec.models.workflows.pipeline import evaluate_models, load_trained, train_model
 
     if not checkpoints and not train_models:

@@ -16,15 +16,15 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from kgrec.errors import KgrecError
 from kgrec.embed import timm_compat
+from kgrec.errors import KgrecError
 
 DEFAULT_IMAGE_MODEL = "tf_efficientnet_lite0"
 DEFAULT_IMAGE_SIZE = 96

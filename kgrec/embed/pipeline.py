@@ -13,19 +13,19 @@ from __future__ import annotations
 import hashlib
 import sys
 import time
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
 import torch
 
+from kgrec.embed.image import DEFAULT_HEAD, DEFAULT_IMAGE_MODEL, DEFAULT_IMAGE_SIZE, ImageEncoder
+from kgrec.embed.text import DEFAULT_TEXT_TEMPLATE, TextEncoder, build_text, check_template
 from kgrec.errors import KgrecError
 from kgrec.etl import images as image_refs
 from kgrec.kg.backend import Backend
-from kgrec.embed.image import DEFAULT_HEAD, DEFAULT_IMAGE_MODEL, DEFAULT_IMAGE_SIZE, ImageEncoder
-from kgrec.embed.text import DEFAULT_TEXT_TEMPLATE, TextEncoder, build_text, check_template
 
 DEFAULT_BATCH_SIZE = 64
 DEFAULT_SEED = 0

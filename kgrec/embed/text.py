@@ -11,8 +11,8 @@ import json
 import os
 import re
 import string
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 

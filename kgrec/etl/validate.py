@@ -14,7 +14,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from kgrec.etl.keys import encode, group
-
 from kgrec.etl.readers import LINE
 from kgrec.etl.report import FileReport, Quarantine
 

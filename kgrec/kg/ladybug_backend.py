@@ -9,8 +9,9 @@ see committed data; a second read-write open fails with a lock error, which is r
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import pyarrow as pa
 

@@ -25,7 +25,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from kgrec.config import Settings
 from kgrec.errors import ConnectionFailed, DatabaseLocked, DatabaseNotFound, DatabaseUnavailable, KgrecError
@@ -62,7 +63,7 @@ class GraphReader:
                 self._backend.close()
             self._backend = None
 
-    def __enter__(self) -> "GraphReader":
+    def __enter__(self) -> GraphReader:
         return self
 
     def __exit__(self, *exc) -> None:

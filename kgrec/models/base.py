@@ -16,10 +16,10 @@ import numpy as np
 
 from kgrec.models.data.interactions import InteractionData
 
-_REGISTRY: dict[str, type["Recommender"]] = {}
+_REGISTRY: dict[str, type[Recommender]] = {}
 
 
-def register(cls: type["Recommender"]) -> type["Recommender"]:
+def register(cls: type[Recommender]) -> type[Recommender]:
     """Class decorator: make a model available by its ``name`` (``kgctl train --model NAME``)."""
     _REGISTRY[cls.name] = cls
     return cls
@@ -30,7 +30,7 @@ def model_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get_model_class(name: str) -> type["Recommender"]:
+def get_model_class(name: str) -> type[Recommender]:
     from kgrec.errors import KgrecError
 
     _import_all()
@@ -135,7 +135,7 @@ class Recommender(abc.ABC):
         (path / "model.json").write_text(json.dumps(meta, indent=2, default=str))
 
     @classmethod
-    def load(cls, path: str | Path) -> "Recommender":
+    def load(cls, path: str | Path) -> Recommender:
         import torch
 
         path = Path(path)

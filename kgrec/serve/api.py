@@ -82,7 +82,7 @@ class ServeOptions:
             os.environ["KGREC_API_TOKEN"] = token
 
     @classmethod
-    def from_env(cls) -> "ServeOptions":
+    def from_env(cls) -> ServeOptions:
         return cls(**json.loads(os.environ.get(cls.ENV, "{}")))
 
 
@@ -132,7 +132,7 @@ def create_app(recommender: FusedRecommender, *, token: str | None = None, enabl
         """Run blocking graph work in a thread, bounded in time; map errors to HTTP answers."""
         try:
             return await asyncio.wait_for(run_in_threadpool(fn, *args, **kwargs), timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise HTTPException(503, f"the graph store did not answer within {timeout_s:g} s") from None
         except NotFound as exc:
             raise HTTPException(404, exc.message) from None

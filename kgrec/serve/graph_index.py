@@ -159,7 +159,7 @@ class GraphIndex:
 
     # ----------------------------------------------------------------- build
     @classmethod
-    def build(cls, backend: Backend, *, generation: int = 0, hub_degree: int = 200) -> "GraphIndex":
+    def build(cls, backend: Backend, *, generation: int = 0, hub_degree: int = 200) -> GraphIndex:
         """Read the indices from one consistent state of the graph (call inside ``GraphReader.read``)."""
         t_all = time.perf_counter()
         stages: dict[str, float] = {}

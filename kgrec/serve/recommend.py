@@ -250,7 +250,7 @@ class FusedRecommender:
         clock.lap("explain")
         return Recommendation(user, out, cold_start=trace.cold, model=self.model_name, timings_ms=timings)
 
-    def _candidates(self, gi: GraphIndex, user: str, clock: "_Clock") -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], Trace]:
+    def _candidates(self, gi: GraphIndex, user: str, clock: _Clock) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], Trace]:
         """source -> (product positions, evidence), and what the sources found on the way."""
         lim = self.limits
         u = gi.user_pos.get(user)

@@ -12,13 +12,13 @@ from click.testing import CliRunner
 from PIL import Image
 
 from kgrec.cli.main import cli
-from kgrec.etl.images import idx_ref
-from kgrec.kg import open_backend
 from kgrec.embed import timm_compat
 from kgrec.embed.image import ImageEncoder, MultiScaleHead, lite0_keys_to_timm, packaged_lite0_weights
 from kgrec.embed.neighbours import MissingEmbedding, UnknownProduct, similar_products
 from kgrec.embed.pipeline import embed_products
 from kgrec.embed.text import TextEncoder, TextTemplateError, build_text, check_template
+from kgrec.etl.images import idx_ref
+from kgrec.kg import open_backend
 
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
 

@@ -16,8 +16,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from kgrec.etl import ingest_recbole
 from kgrec.kg import open_backend
 from tests.etl.atomic import INTER, ITEMS, snapshot, write_atomic

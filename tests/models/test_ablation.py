@@ -12,10 +12,16 @@ import pytest
 
 from kgrec.errors import KgrecError
 from kgrec.models.evaluation import report as reporting
-from kgrec.models.workflows.ablation import (
-    ABLATIONS_DIR, MANIFEST, ablation_switches, evaluate_ablations, find_ablations, skip_reason, train_ablations,
-)
 from kgrec.models.training.checkpoint import load_checkpoint
+from kgrec.models.workflows.ablation import (
+    ABLATIONS_DIR,
+    MANIFEST,
+    ablation_switches,
+    evaluate_ablations,
+    find_ablations,
+    skip_reason,
+    train_ablations,
+)
 from kgrec.models.workflows.pipeline import evaluate_models, load_dataset, load_trained, train_model
 from tests.models._kgbm_graph import build_tiny_graph
 

@@ -10,10 +10,10 @@ import pytest
 from kgrec.errors import KgrecError
 from kgrec.models.base import Recommender
 from kgrec.models.data.interactions import InteractionData
-from kgrec.models.evaluation.protocol import evaluate, masked_scores, phase
-from kgrec.models.workflows.pipeline import load_dataset
 from kgrec.models.data.sampling import NegativeSampler, evaluation_negatives
 from kgrec.models.data.split import temporal_leave_one_out
+from kgrec.models.evaluation.protocol import evaluate, masked_scores, phase
+from kgrec.models.workflows.pipeline import load_dataset
 
 
 class _Fixed(Recommender):

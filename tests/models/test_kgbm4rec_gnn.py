@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from kgrec.models.kgbm4rec.graph import RelationalCSR
 from kgrec.models.kgbm4rec.gnn import RelationalLayer
+from kgrec.models.kgbm4rec.graph import RelationalCSR
 from kgrec.models.kgbm4rec.network import KGBMNetwork
 
 

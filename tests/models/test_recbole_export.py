@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from kgrec.models.data.interactions import KnowledgeGraphData
-from kgrec.models.workflows.pipeline import load_dataset
 from kgrec.models.data.recbole_export import export_split
+from kgrec.models.workflows.pipeline import load_dataset
 
 
 def _rows(path):

@@ -9,9 +9,9 @@ import pytest
 
 from kgrec.errors import KgrecError
 from kgrec.models.base import get_model_class, model_names
-from kgrec.models.training.checkpoint import StaleCheckpoint
-from kgrec.models.evaluation.protocol import evaluate
 from kgrec.models.evaluation.metrics import RANKING_METRICS
+from kgrec.models.evaluation.protocol import evaluate
+from kgrec.models.training.checkpoint import StaleCheckpoint
 from kgrec.models.workflows.pipeline import evaluate_models, load_dataset, load_trained, train_model
 
 # small enough for seconds of CPU; unknown keys are ignored by models that do not use them

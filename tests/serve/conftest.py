@@ -12,11 +12,11 @@ import pytest
 from kgrec.kg import open_backend
 from kgrec.kg.reader import GraphReader
 from kgrec.models.base import Recommender, register
-from kgrec.models.training.checkpoint import load_checkpoint, save_checkpoint
 from kgrec.models.data.interactions import InteractionData
 from kgrec.models.general.popular import MostPopular
-from kgrec.serve.recommend import FusedRecommender
+from kgrec.models.training.checkpoint import load_checkpoint, save_checkpoint
 from kgrec.models.training.trainer import fit
+from kgrec.serve.recommend import FusedRecommender
 
 
 @register

@@ -44,13 +44,13 @@ class InteractionData:
     def __len__(self) -> int:
         return len(self.user)
 
-    def subset(self, mask: np.ndarray) -> "InteractionData":
+    def subset(self, mask: np.ndarray) -> InteractionData:
         return dataclasses.replace(
             self, user=self.user[mask], item=self.item[mask], timestamp=self.timestamp[mask], rating=self.rating[mask]
         )
 
     @classmethod
-    def concat(cls, *parts: "InteractionData") -> "InteractionData":
+    def concat(cls, *parts: InteractionData) -> InteractionData:
         """Union of interaction sets over the same users/items, re-sorted by (user, time, item)."""
         first = parts[0]
         user = np.concatenate([p.user for p in parts])
@@ -74,7 +74,7 @@ class InteractionData:
         return m
 
     @classmethod
-    def from_backend(cls, backend: Backend) -> "InteractionData":
+    def from_backend(cls, backend: Backend) -> InteractionData:
         user_ids = _sorted_ids(backend, "User")
         item_ids = _sorted_ids(backend, "Product")
         edges = backend.export_relationships("INTERACTED", ["timestamp", "rating"])
@@ -120,7 +120,7 @@ class KnowledgeGraphData:
         return len(self.node_ids)
 
     @classmethod
-    def from_backend(cls, backend: Backend, item_ids: np.ndarray) -> "KnowledgeGraphData":
+    def from_backend(cls, backend: Backend, item_ids: np.ndarray) -> KnowledgeGraphData:
         labels = ["Product"] + [label for label in backend.schema.labels if label not in ("Product", "User")]
         index: dict[tuple[str, str], int] = {("Product", str(i)): n for n, i in enumerate(item_ids)}
         node_labels, node_ids = ["Product"] * len(item_ids), list(item_ids)
@@ -184,7 +184,7 @@ class GraphInputs:
     item_features: dict[str, tuple[np.ndarray, np.ndarray]] = dataclasses.field(default_factory=dict)
 
     @classmethod
-    def from_backend(cls, backend: Backend, item_ids: np.ndarray, requires: tuple[str, ...] = ()) -> "GraphInputs":
+    def from_backend(cls, backend: Backend, item_ids: np.ndarray, requires: tuple[str, ...] = ()) -> GraphInputs:
         out = cls()
         for need in requires:
             if need == "kg":

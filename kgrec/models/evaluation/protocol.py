@@ -20,9 +20,9 @@ import scipy.sparse as sp
 from kgrec.errors import KgrecError
 from kgrec.models.base import Recommender
 from kgrec.models.data.interactions import InteractionData
-from kgrec.models.evaluation.metrics import rank_of_positive, ranking_metrics, rating_metrics
 from kgrec.models.data.sampling import evaluation_negatives
 from kgrec.models.data.split import Split
+from kgrec.models.evaluation.metrics import rank_of_positive, ranking_metrics, rating_metrics
 
 PROTOCOLS = ("full", "sampled")
 DEFAULT_NEGATIVE_SEED = 2024

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import numpy as np
-import torch
 from torch import nn
 
 from kgrec.models.base import register

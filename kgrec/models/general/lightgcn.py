@@ -18,9 +18,9 @@ import torch
 from torch import nn
 
 from kgrec.models.base import register
-from kgrec.models.nn.losses import bpr_loss
 from kgrec.models.data.interactions import InteractionData
 from kgrec.models.data.sampling import NegativeSampler, bpr_batches
+from kgrec.models.nn.losses import bpr_loss
 from kgrec.models.trainable import TrainableRecommender
 
 

@@ -25,7 +25,7 @@ class KGBMInputs:
     image_present: np.ndarray | None = None
 
     @classmethod
-    def from_backend(cls, backend: Backend, item_ids: np.ndarray, *, kg: bool = True) -> "KGBMInputs":
+    def from_backend(cls, backend: Backend, item_ids: np.ndarray, *, kg: bool = True) -> KGBMInputs:
         text, text_present = item_vectors(backend, np.asarray(item_ids), TEXT_PROPERTY)
         image, image_present = item_vectors(backend, np.asarray(item_ids), IMAGE_PROPERTY)
         return cls(
@@ -34,7 +34,7 @@ class KGBMInputs:
         )
 
     @classmethod
-    def from_graph_inputs(cls, graph: Any) -> "KGBMInputs":
+    def from_graph_inputs(cls, graph: Any) -> KGBMInputs:
         """Adapt the training pipeline's ``GraphInputs`` (``kg`` plus ``item_features[prop] =
         (matrix, present)``)."""
         feats = getattr(graph, "item_features", {}) or {}

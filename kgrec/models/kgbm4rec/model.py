@@ -33,12 +33,12 @@ import numpy as np
 import torch
 
 from kgrec.errors import KgrecError
-from kgrec.models.nn.transformer import windows
 from kgrec.models.base import register
 from kgrec.models.data.interactions import InteractionData
 from kgrec.models.kgbm4rec.graph import CollaborativeKG, RelationalCSR, subgraph_from_hetero_batch
 from kgrec.models.kgbm4rec.inputs import KGBMInputs
 from kgrec.models.kgbm4rec.network import KGBMNetwork
+from kgrec.models.nn.transformer import windows
 from kgrec.models.trainable import TRAINER_DEFAULTS, TrainableRecommender
 
 SEQ_OBJECTIVES = ("cloze", "next")

@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kgrec.models.nn.dropout import use_fast_dropout
 from kgrec.models.kgbm4rec.gnn import RelationalGNN
 from kgrec.models.kgbm4rec.graph import RelationalCSR
+from kgrec.models.nn.dropout import use_fast_dropout
 from kgrec.models.nn.softmax import chunked_softmax_cross_entropy
 
 LIKE_THRESHOLD = 4.0
@@ -92,7 +92,7 @@ class KGBMNetwork(nn.Module):
         self.features: dict[str, torch.Tensor] = {}
         use_fast_dropout(self)  # the attention weights' dropout stays inside torch's attention
 
-    def attach(self, structure: RelationalCSR | None, features: dict[str, torch.Tensor]) -> "KGBMNetwork":
+    def attach(self, structure: RelationalCSR | None, features: dict[str, torch.Tensor]) -> KGBMNetwork:
         """The data the forward pass reads: the propagation structure and the frozen item features."""
         self.structure, self.features = structure, features
         return self

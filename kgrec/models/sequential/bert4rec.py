@@ -10,9 +10,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from kgrec.models.nn.transformer import TransformerEncoder, pad_tokens, windows
 from kgrec.models.base import register
 from kgrec.models.data.interactions import InteractionData
+from kgrec.models.nn.transformer import TransformerEncoder, pad_tokens, windows
 from kgrec.models.trainable import TrainableRecommender
 
 

@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 
 from kgrec.errors import KgrecError
-from kgrec.models.training import distributed
-from kgrec.models.data.interactions import GraphInputs, InteractionData
-from kgrec.models.training.memory import fix_mmap_threshold
 from kgrec.models.base import Recommender
+from kgrec.models.data.interactions import GraphInputs, InteractionData
 from kgrec.models.trainable import TRAINER_DEFAULTS, TRAINER_KEYS, TrainableRecommender
+from kgrec.models.training import distributed
+from kgrec.models.training.memory import fix_mmap_threshold
 
 
 def seed_everything(seed: int) -> None:
@@ -50,7 +50,7 @@ class Trainer:
     device: str = "auto"  # "auto": the rank's GPU when there is one, else CPU
 
     @classmethod
-    def for_model(cls, model: TrainableRecommender, **overrides: Any) -> "Trainer":
+    def for_model(cls, model: TrainableRecommender, **overrides: Any) -> Trainer:
         """The one place a Trainer is built for a model: its trainer hyperparameters
         (``TRAINER_KEYS``), ``seed`` and ``verbose`` (progress bars) where the model has them;
         ``overrides`` (None values ignored) win."""

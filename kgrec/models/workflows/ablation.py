@@ -26,12 +26,13 @@ import os
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from kgrec.errors import KgrecError
 from kgrec.models.base import Recommender, get_model_class, model_names
-from kgrec.models.evaluation.ablation_table import CHANGE_METRIC, AblationRow, AblationTable
+from kgrec.models.evaluation.ablation_table import AblationRow, AblationTable
 
 ABLATIONS_DIR = "ablations"
 MANIFEST = "ablations.json"

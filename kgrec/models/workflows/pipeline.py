@@ -23,10 +23,10 @@ import numpy as np
 from kgrec.errors import KgrecError
 from kgrec.kg.backend import Backend
 from kgrec.models.base import Recommender, get_model_class
-from kgrec.models.training.checkpoint import load_checkpoint, save_checkpoint
 from kgrec.models.data.interactions import GraphInputs, InteractionData
-from kgrec.models.evaluation.protocol import DEFAULT_NEGATIVE_SEED, PROTOCOLS, evaluate
 from kgrec.models.data.split import Split, temporal_leave_one_out
+from kgrec.models.evaluation.protocol import DEFAULT_NEGATIVE_SEED, PROTOCOLS, evaluate
+from kgrec.models.training.checkpoint import load_checkpoint, save_checkpoint
 
 
 @dataclasses.dataclass

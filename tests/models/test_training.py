@@ -75,6 +75,15 @@ def test_model_learns_the_taste_groups(tiny):
     assert scores[same].mean() > scores[~same].mean()
 
 
+def test_bpr_trains_with_l2_regularisation(tiny):
+    """reg > 0 adds the per-row L2 term to the loss (it was a NameError once: l2_per_row not imported)."""
+    ds = load_dataset(tiny)
+    plain = train_model(ds, "bpr", {**TINY, "reg": 0.0}, seed=2, progress=False)
+    reg = train_model(ds, "bpr", {**TINY, "reg": 0.1}, seed=2, progress=False)
+    assert np.isfinite(reg.model.score(np.arange(4))).all()
+    assert not np.allclose(plain.model.score(np.arange(4)), reg.model.score(np.arange(4)))
+
+
 def test_empty_graph_is_refused_clearly(backend):
     with pytest.raises(KgrecError, match="nothing to train on"):
         load_dataset(backend)

@@ -31,6 +31,7 @@ from memory instead of querying.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -38,9 +39,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import torch
-from torch_geometric.data.feature_store import FeatureStore, TensorAttr
-from torch_geometric.data.graph_store import EdgeAttr, EdgeLayout, GraphStore
-from torch_geometric.sampler import BaseSampler, HeteroSamplerOutput, NodeSamplerInput
+
+with warnings.catch_warnings():
+    # Importing PyG (2.8) runs torch.jit.script on two NamedTuples of its pooling package, and torch
+    # (2.10+) warns that torch.jit.script is deprecated: once per process, in every training log,
+    # about code that kgrec never calls. This is the one place kgrec imports PyG, so it is muted here,
+    # by that message only (catch_warnings keeps the filter local to these imports).
+    warnings.filterwarnings("ignore", message=r".*torch\.jit\.script")
+    from torch_geometric.data.feature_store import FeatureStore, TensorAttr
+    from torch_geometric.data.graph_store import EdgeAttr, EdgeLayout, GraphStore
+    from torch_geometric.sampler import BaseSampler, HeteroSamplerOutput, NodeSamplerInput
 
 from kgrec.kg.backend import Backend
 from kgrec.kg.vectors import read_vectors

@@ -73,20 +73,31 @@ def _open_dataset(obj):
 
 
 @click.command()
-@click.option("--model", "-m", "model_name", required=True, metavar="NAME", help="Model to train (an unknown name lists the available ones).")
+@click.option(
+    "--model", "-m", "model_name", required=True, metavar="NAME",
+    help="Model to train (an unknown name lists the available ones).",
+)
 @_hparam_options
 @click.option("--seed", type=int, default=None, help="Random seed (default: the `seed` setting, 42).")
-@click.option("--out", type=click.Path(file_okay=False), default=None, help="Checkpoint folder to write (default runs/NAME).")
-@click.option("--nproc", type=click.IntRange(1, 256), default=1, show_default=True,
-              help="Local DDP processes (gloo on CPU, NCCL on GPU). Multi-node: see docs/train-evaluate.md (torchrun).")
-@click.option("--ablations", is_flag=True,
-              help="Also train one variant per ablation switch of the model (kgbm4rec: no_kg, no_seq, no_text, "
-                   "no_image), same seed and hyperparameters, saved under OUT/ablations/SWITCH; `kgctl evaluate OUT` "
-                   "then prints the ablation table. A modality the data lacks is not retrained.")
+@click.option(
+    "--out", type=click.Path(file_okay=False), default=None, help="Checkpoint folder to write (default runs/NAME)."
+)
+@click.option(
+    "--nproc", type=click.IntRange(1, 256), default=1, show_default=True,
+    help="Local DDP processes (gloo on CPU, NCCL on GPU). Multi-node: see docs/train-evaluate.md (torchrun).",
+)
+@click.option(
+    "--ablations", is_flag=True,
+    help="Also train one variant per ablation switch of the model (kgbm4rec: no_kg, no_seq, no_text, "
+    "no_image), same seed and hyperparameters, saved under OUT/ablations/SWITCH; `kgctl evaluate OUT` "
+    "then prints the ablation table. A modality the data lacks is not retrained.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_obj
-def train(obj, model_name, epochs, lr, dim, layers, batch_size, patience, params, seed, out, nproc, ablations, quiet, as_json) -> None:
+def train(
+    obj, model_name, epochs, lr, dim, layers, batch_size, patience, params, seed, out, nproc, ablations, quiet, as_json
+) -> None:
     """Train a model on the graph's temporal leave-one-out training part and save a checkpoint.
 
     Validation (each user's second-last interaction) drives early stopping on full-ranking
@@ -180,14 +191,29 @@ def _ablation_lines(run) -> str:
               help="Also train NAME now with its tuned defaults and evaluate it (repeatable; no checkpoint kept).")
 @click.option("--epochs", type=int, default=None, help="Epoch cap for models trained with --model.")
 @click.option("--seed", type=int, default=None, help="Seed for models trained with --model.")
-@click.option("--protocol", type=click.Choice(["full", "sampled", "both"]), default="both", show_default=True,
-              help="full: rank against all items; sampled: 1 positive + 99 fixed negatives.")
-@click.option("--negative-seed", type=int, default=2024, show_default=True, help="Seed of the sampled negatives (same for every model).")
-@click.option("--json", "fmt", flag_value="json", help='Print {"protocol": ..., "models": {name: {metric: value}}} (a list of those with '
-              'both protocols), plus "ablations": {name: {"checkpoint": ..., "rows": [...]}} for checkpoints trained with --ablations.')
-@click.option("--csv", "fmt", flag_value="csv", help="Print CSV: protocol, model, one column per metric (ablation variants as MODEL/SWITCH rows).")
+@click.option(
+    "--protocol", type=click.Choice(["full", "sampled", "both"]), default="both", show_default=True,
+    help="full: rank against all items; sampled: 1 positive + 99 fixed negatives.",
+)
+@click.option(
+    "--negative-seed", type=int, default=2024, show_default=True,
+    help="Seed of the sampled negatives (same for every model).",
+)
+@click.option(
+    "--json", "fmt", flag_value="json",
+    help='Print {"protocol": ..., "models": {name: {metric: value}}} (a list of those with '
+    'both protocols), plus "ablations": {name: {"checkpoint": ..., "rows": [...]}} for checkpoints trained with '
+    '--ablations.',
+)
+@click.option(
+    "--csv", "fmt", flag_value="csv",
+    help="Print CSV: protocol, model, one column per metric (ablation variants as MODEL/SWITCH rows).",
+)
 @click.option("--csv-out", type=click.Path(dir_okay=False), default=None, help="Also write the CSV to this file.")
-@click.option("--plots", type=click.Path(file_okay=False), default=None, help="Write PNG plots (metric bars, training curves, ablation bars) to this folder.")
+@click.option(
+    "--plots", type=click.Path(file_okay=False), default=None,
+    help="Write PNG plots (metric bars, training curves, ablation bars) to this folder.",
+)
 @click.option("--force", is_flag=True, help="Use checkpoints trained on an older snapshot of the graph (warns).")
 @click.pass_obj
 def evaluate(obj, checkpoints, train_models, epochs, seed, protocol, negative_seed, fmt, csv_out, plots, force) -> None:
@@ -284,7 +310,9 @@ def _echo_warnings():
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Save the best model's checkpoint here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the grid results as JSON.")
 @click.pass_obj
-def tune(obj, model_name, grid_pairs, epochs, lr, dim, layers, batch_size, patience, params, seed, out, as_json) -> None:
+def tune(
+    obj, model_name, grid_pairs, epochs, lr, dim, layers, batch_size, patience, params, seed, out, as_json
+) -> None:
     """Grid-search hyperparameters on the validation set (full-ranking NDCG@10); the test set is
     not touched. Prints one row per grid point and the best setting."""
     from kgrec.models.base import get_model_class
@@ -300,9 +328,11 @@ def tune(obj, model_name, grid_pairs, epochs, lr, dim, layers, batch_size, patie
         result = run_tune(ds, model_name, space, fixed, seed=seed)
     if out:
         model = result.best.model
-        save_checkpoint(out, model, ds.data.user_ids, ds.data.item_ids, ds.snapshot_id,
-                        config={"model": model_name, "hparams": model.hparams, "seed": seed, "tuned": result.best_params},
-                        metrics={"valid": result.best.valid, "history": result.best.history, "grid": result.rows})
+        save_checkpoint(
+            out, model, ds.data.user_ids, ds.data.item_ids, ds.snapshot_id,
+            config={"model": model_name, "hparams": model.hparams, "seed": seed, "tuned": result.best_params},
+            metrics={"valid": result.best.valid, "history": result.best.history, "grid": result.rows},
+        )
     if as_json:
         click.echo(json.dumps({"model": model_name, "best": result.best_params, "grid": result.rows}, default=str))
         return
@@ -319,9 +349,13 @@ def export() -> None:
 
 
 @export.command("recbole")
-@click.option("--split", "out", required=True, type=click.Path(file_okay=False),
-              help="Folder for the RecBole benchmark files of the temporal leave-one-out split.")
-@click.option("--name", default="kgrec", show_default=True, help="Dataset name (file prefix; the sequential copy is NAME-seq).")
+@click.option(
+    "--split", "out", required=True, type=click.Path(file_okay=False),
+    help="Folder for the RecBole benchmark files of the temporal leave-one-out split.",
+)
+@click.option(
+    "--name", default="kgrec", show_default=True, help="Dataset name (file prefix; the sequential copy is NAME-seq)."
+)
 @click.option("--max-len", type=int, default=50, show_default=True, help="History length in the sequential files.")
 @click.pass_obj
 def export_recbole(obj, out, name, max_len) -> None:
@@ -341,8 +375,12 @@ def export_recbole(obj, out, name, max_len) -> None:
     with backend:
         kg = KnowledgeGraphData.from_backend(backend, ds.data.item_ids)
         summary = export_split(ds.split, out, name, kg, max_len)
-    click.echo(f"wrote {summary.folder} (train {summary.rows['train']}, valid {summary.rows['valid']}, test {summary.rows['test']} "
-               f"interactions; {summary.kg_triples} KG triples, {summary.linked_items} items linked to entities) and {summary.seq_folder}")
+    click.echo(
+        f"wrote {summary.folder} (train {summary.rows['train']}, valid {summary.rows['valid']}, test "
+        f"{summary.rows['test']} "
+        f"interactions; {summary.kg_triples} KG triples, {summary.linked_items} items linked to entities) and "
+        f"{summary.seq_folder}"
+    )
 
 
 COMMANDS = [train, evaluate, tune, export]

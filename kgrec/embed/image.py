@@ -88,7 +88,9 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         try:
             state = torch.load(str(path), map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001 - any unpickling failure means "not a state dict"
-            raise EncoderError(f"cannot read image weights {path}: {exc}", "give a torch state_dict or .safetensors file") from exc
+            raise EncoderError(
+                f"cannot read image weights {path}: {exc}", "give a torch state_dict or .safetensors file"
+            ) from exc
     for wrapper in ("state_dict", "model", "model_state"):
         if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
             state = state[wrapper]

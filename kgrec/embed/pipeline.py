@@ -331,7 +331,8 @@ def embed_products(
     if text:
         check_template(text_template)
         encoder = text_encoder or TextEncoder(text_model)
-        reports.append(embed_texts(backend, encoder, template=text_template, batch_size=batch_size, limit=limit, progress=progress))
+        reports.append(embed_texts(backend, encoder, template=text_template, batch_size=batch_size, limit=limit,
+                                   progress=progress))
         if log:
             log(reports[-1].summary())
     if image:

@@ -212,7 +212,8 @@ class Backend(abc.ABC):
         statements = [self.cypher.render("count_nodes", label=label) for label in labels]
         statements += [self.cypher.render("count_relationships", rel_type=name) for name in types]
         values = [int(v or 0) for v in self._scalars(statements)]
-        return {"nodes": dict(zip(labels, values[: len(labels)])), "relationships": dict(zip(types, values[len(labels) :]))}
+        return {"nodes": dict(zip(labels, values[:len(labels)])),
+                "relationships": dict(zip(types, values[len(labels):]))}
 
     def snapshot_id(self) -> str:
         """An id of the graph's current content: counts plus the revision that every ingest bumps."""

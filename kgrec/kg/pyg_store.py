@@ -307,7 +307,9 @@ class BackendGraphStore(GraphStore):
         a, b = torch.from_numpy(a[ok]), torch.from_numpy(b[ok])
         return (b, a) if source.reverse else (a, b)
 
-    def in_neighbors(self, edge_type: EdgeType, dst: torch.Tensor, memo: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def in_neighbors(
+        self, edge_type: EdgeType, dst: torch.Tensor, memo: dict | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """All edges (src, dst) of ``edge_type`` whose destination is in ``dst`` (dense indices),
         sorted by (dst, src). Materialised edge types are answered from memory, the others with
         one ``neighbors_in``/``neighbors_out`` query for the batch's ids. Pass the same ``memo``
@@ -326,7 +328,9 @@ class BackendGraphStore(GraphStore):
             query = "neighbors_out" if source.reverse else "neighbors_in"
             ids = self.index.id_of(edge_type[2], dst.numpy()).to_pylist()
             returns = ", r.relation AS relation" if source.relation is not None else ""
-            text = self.backend.cypher.render(query, src_label=rel.src, rel_type=rel.name, dst_label=rel.dst, return_list=returns)
+            text = self.backend.cypher.render(
+                query, src_label=rel.src, rel_type=rel.name, dst_label=rel.dst, return_list=returns
+            )
             key = (query, rel.name, edge_type[2])
             if memo is not None and key in memo:
                 table = memo[key]
@@ -403,7 +407,9 @@ class CypherNeighborSampler(BaseSampler):
                     local_src.append(pos_src[s])
                 pos_dst = position[dst_type]
                 rows.setdefault(edge_type, []).append(torch.tensor(local_src, dtype=torch.long))
-                cols.setdefault(edge_type, []).append(torch.tensor([pos_dst[d] for d in dst.tolist()], dtype=torch.long))
+                cols.setdefault(edge_type, []).append(
+                    torch.tensor([pos_dst[d] for d in dst.tolist()], dtype=torch.long)
+                )
             frontier = {t: torch.tensor(v, dtype=torch.long) for t, v in new.items()}
             for t, v in frontier.items():
                 nodes.setdefault(t, []).append(v)

@@ -112,7 +112,9 @@ class GraphReader:
         backend = self._backend
         if backend is not None and not backend.is_available():
             self.close()
-            raise DatabaseUnavailable(f"{backend.describe()} is gone", "restore the database file or point --db at another")
+            raise DatabaseUnavailable(
+                f"{backend.describe()} is gone", "restore the database file or point --db at another"
+            )
         if backend is None:
             self._reopen(keep_old=False)
         elif backend.change_token() != self._token:

@@ -242,7 +242,8 @@ class GraphIndex:
         relation = e.column("relation").fill_null("").combine_chunks() if e.num_rows else pa.array([], pa.string())
         relation_names = pc.unique(relation).to_pylist() if len(relation) else []
         relation_names.sort()
-        rel = _positions(relation, np.asarray(relation_names, dtype=object)) if len(relation) else np.zeros(0, dtype=np.int64)
+        rel = (_positions(relation, np.asarray(relation_names, dtype=object)) if len(relation)
+               else np.zeros(0, dtype=np.int64))
         keep = (src >= 0) & (dst >= 0)
         src, dst, rel = src[keep], dst[keep], rel[keep]
         heads, tails, kinds = np.concatenate([src, dst]), np.concatenate([dst, src]), np.concatenate([rel, rel])

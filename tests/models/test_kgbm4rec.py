@@ -163,7 +163,8 @@ def test_observe_history_changes_sequence_input(tiny):
     fit(model, split.train, inputs=inputs)
     before = model.score(split.valid.user)
     known = InteractionData(data.user_ids, data.item_ids,
-                            *(np.r_[getattr(split.train, f), getattr(split.valid, f)] for f in ("user", "item", "timestamp", "rating")))
+                            *(np.r_[getattr(split.train, f), getattr(split.valid, f)]
+                              for f in ("user", "item", "timestamp", "rating")))
     order = np.lexsort((known.item, known.timestamp, known.user))
     model.observe_history(known.subset(order))
     assert not np.allclose(before, model.score(split.valid.user))

@@ -52,7 +52,9 @@ def test_same_seed_same_metrics(tiny, name):
     runs = [evaluate(train_model(ds, name, TINY, seed=11, progress=False).model, ds.split, "test") for _ in range(2)]
     assert runs[0] == runs[1]
     other = train_model(ds, name, TINY, seed=12, progress=False)
-    assert not np.allclose(other.model.score(np.arange(4)), train_model(ds, name, TINY, seed=11, progress=False).model.score(np.arange(4)))
+    assert not np.allclose(
+        other.model.score(np.arange(4)), train_model(ds, name, TINY, seed=11, progress=False).model.score(np.arange(4))
+    )
 
 
 def test_early_stopping_restores_the_best_epoch(tiny):

@@ -100,7 +100,11 @@ def _sorted_ids(backend: Backend, label: str) -> np.ndarray:
 
 
 def _index_of(values: pa.ChunkedArray, ids: np.ndarray) -> np.ndarray:
-    return pc.index_in(values, value_set=pa.array(ids.tolist(), pa.string())).to_numpy(zero_copy_only=False).astype(np.int64)
+    return (
+        pc.index_in(values, value_set=pa.array(ids.tolist(), pa.string()))
+        .to_numpy(zero_copy_only=False)
+        .astype(np.int64)
+    )
 
 
 @dataclasses.dataclass
@@ -130,7 +134,10 @@ class KnowledgeGraphData:
                 node_labels.append(label)
                 node_ids.append(node_id)
         label_ids = {label: pa.array([nid for (lab, nid) in index if lab == label], pa.string()) for label in labels}
-        label_base = {label: np.asarray([index[(label, nid)] for nid in label_ids[label].to_pylist()], dtype=np.int64) for label in labels}
+        label_base = {
+            label: np.asarray([index[(label, nid)] for nid in label_ids[label].to_pylist()], dtype=np.int64)
+            for label in labels
+        }
         heads, rels, tails, names = [], [], [], []
         for rel_type in KG_RELATIONS:
             rel = backend.schema.rel(rel_type)
@@ -140,8 +147,15 @@ class KnowledgeGraphData:
                 continue
             h = pc.index_in(edges.column("src"), value_set=label_ids[rel.src]).to_numpy(zero_copy_only=False)
             t = pc.index_in(edges.column("dst"), value_set=label_ids[rel.dst]).to_numpy(zero_copy_only=False)
-            ok = ~(np.isnan(h.astype(float)) | np.isnan(t.astype(float))) if h.dtype.kind == "f" else np.ones(len(h), bool)
-            kinds = np.asarray(edges.column("relation").fill_null(rel_type).to_pylist() if props else [rel_type] * edges.num_rows, dtype=object)
+            ok = (
+                ~(np.isnan(h.astype(float)) | np.isnan(t.astype(float)))
+                if h.dtype.kind == "f"
+                else np.ones(len(h), bool)
+            )
+            kinds = np.asarray(
+                edges.column("relation").fill_null(rel_type).to_pylist() if props else [rel_type] * edges.num_rows,
+                dtype=object,
+            )
             for kind in dict.fromkeys(kinds[ok].tolist()):
                 if kind not in names:
                     names.append(kind)
@@ -197,7 +211,9 @@ class GraphInputs:
         from kgrec.errors import KgrecError
 
         if prop not in self.item_features:
-            raise KgrecError(f"the model needs Product.{prop}, which was not loaded", f"declare {prop!r} in the model's requires")
+            raise KgrecError(
+                f"the model needs Product.{prop}, which was not loaded", f"declare {prop!r} in the model's requires"
+            )
         matrix, present = self.item_features[prop]
         if not present.any():
             raise KgrecError(f"no Product has {prop}", "run `kgctl embed` first")

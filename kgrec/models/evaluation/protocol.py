@@ -80,7 +80,9 @@ def evaluate_phase(
     model.observe_history(ph.known)
     known = ph.known.csr() if mask_history else sp.csr_matrix(ph.known.csr().shape, dtype=np.float32)
     users, positives = held.user.astype(np.int64), held.item.astype(np.int64)
-    negatives = evaluation_negatives(users, ph.everything, n_negatives, negative_seed) if "sampled" in protocols else None
+    negatives = (
+        evaluation_negatives(users, ph.everything, n_negatives, negative_seed) if "sampled" in protocols else None
+    )
     full_ranks, sampled_ranks = [], []
     for start in range(0, len(users), batch_users):
         u, pos = users[start : start + batch_users], positives[start : start + batch_users]

@@ -69,15 +69,23 @@ def render_ablation_tables(tables: list[AblationTable], protocols: tuple[str, ..
             width = max([7] + [len(r.label) for r in table.rows])
             change = f"{CHANGE_METRIC} vs full"
             head = "variant".ljust(width) + "  " + "  ".join(c.rjust(max(7, len(c))) for c in cols) + "  " + change
-            lines = [f"ablations of {table.model} ({table.path}), {protocol}: {PROTOCOL_TITLES.get(protocol, protocol)}", head, "-" * len(head)]
+            lines = [
+                f"ablations of {table.model} ({table.path}), {protocol}: {PROTOCOL_TITLES.get(protocol, protocol)}",
+                head, "-" * len(head),
+            ]
             for row in table.rows:
                 if row.metrics is None:
                     lines.append(row.label.ljust(width) + "  " + row.note)
                     continue
                 m = row.metrics[protocol]
                 pct = table.change(row, protocol)
-                lines.append(row.label.ljust(width) + "  " + "  ".join(_fmt(m.get(c)).rjust(max(7, len(c))) for c in cols)
-                             + "  " + ("" if pct is None else f"{pct:+.1f}%").rjust(len(change)))
+                lines.append(
+                    row.label.ljust(width)
+                    + "  "
+                    + "  ".join(_fmt(m.get(c)).rjust(max(7, len(c))) for c in cols)
+                    + "  "
+                    + ("" if pct is None else f"{pct:+.1f}%").rjust(len(change))
+                )
             lines.append("(same seed and hyperparameters; each variant turns one modality off)")
             blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
@@ -100,7 +108,9 @@ def ablation_json(tables: list[AblationTable], protocol: str) -> dict:
     return out
 
 
-def to_json_objects(report: dict[str, dict[str, dict[str, float]]], ablations: list[AblationTable] | None = None) -> list[dict]:
+def to_json_objects(
+    report: dict[str, dict[str, dict[str, float]]], ablations: list[AblationTable] | None = None
+) -> list[dict]:
     objects = [{"protocol": p, "models": {n: _clean(m) for n, m in models.items()}} for p, models in report.items()]
     if ablations:
         for obj in objects:
@@ -134,5 +144,14 @@ def render_csv(report, ablations: list[AblationTable] | None = None) -> str:
     writer.writerow(["protocol", "model", *cols, "users"])
     for protocol, models in report.items():
         for name, m in models.items():
-            writer.writerow([protocol, name, *("" if m.get(c) is None or (isinstance(m.get(c), float) and math.isnan(m[c])) else f"{m[c]:.6f}" for c in cols), int(m.get("users", 0))])
+            writer.writerow(
+                [
+                    protocol, name,
+                    *(
+                        "" if m.get(c) is None or (isinstance(m.get(c), float) and math.isnan(m[c])) else f"{m[c]:.6f}"
+                        for c in cols
+                    ),
+                    int(m.get("users", 0)),
+                ]
+            )
     return buf.getvalue()

@@ -31,7 +31,9 @@ class MFNet(nn.Module):
 @register
 class BPRMF(TrainableRecommender):
     name = "bpr"
-    defaults: ClassVar[dict[str, Any]] = {"dim": 64, "batch_size": 2048, "lr": 1e-3, "reg": 0.0, "epochs": 200, "patience": 10}
+    defaults: ClassVar[dict[str, Any]] = {
+        "dim": 64, "batch_size": 2048, "lr": 1e-3, "reg": 0.0, "epochs": 200, "patience": 10,
+    }
     search_space: ClassVar[dict[str, list[Any]]] = {"lr": [1e-3, 5e-3], "reg": [0.0, 1e-4]}
 
     def prepare(self, train: InteractionData, graph) -> None:

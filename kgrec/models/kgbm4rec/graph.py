@@ -56,8 +56,9 @@ class RelationalCSR:
         values = (1.0 / degree[dst]).astype(np.float32) if len(dst) else np.zeros(0, np.float32)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "sparse CSR support is in beta"
-            matrix = torch.sparse_csr_tensor(torch.from_numpy(crow), torch.from_numpy(src.copy()), torch.from_numpy(values),
-                                             size=(n_rows, n_nodes))
+            matrix = torch.sparse_csr_tensor(
+                torch.from_numpy(crow), torch.from_numpy(src.copy()), torch.from_numpy(values), size=(n_rows, n_nodes)
+            )
         row_rel = rel[new_row]
         bounds = np.searchsorted(row_rel, np.arange(n_relations + 1)).tolist()
         return cls(n_nodes, matrix, torch.from_numpy(dst[new_row].copy()), torch.from_numpy(row_rel.copy()), bounds)
@@ -77,7 +78,9 @@ class RelationalCSR:
             key = "scipy_t" if transpose else "scipy"
             if key not in self._cache:
                 m = self.matrix
-                a = sp.csr_matrix((m.values().numpy(), m.col_indices().numpy(), m.crow_indices().numpy()), shape=tuple(m.shape))
+                a = sp.csr_matrix(
+                    (m.values().numpy(), m.col_indices().numpy(), m.crow_indices().numpy()), shape=tuple(m.shape)
+                )
                 self._cache[key] = a.T.tocsr() if transpose else a
             dense = x.detach().contiguous()
             if dense.dtype != torch.float32:
@@ -176,7 +179,9 @@ def _kept_nodes(kg: KnowledgeGraphData, min_degree: int) -> np.ndarray:
     return keep
 
 
-def subgraph_from_hetero_batch(batch, store_index, ckg: CollaborativeKG) -> tuple[torch.Tensor, RelationalCSR, dict[str, torch.Tensor]]:
+def subgraph_from_hetero_batch(
+    batch, store_index, ckg: CollaborativeKG
+) -> tuple[torch.Tensor, RelationalCSR, dict[str, torch.Tensor]]:
     """Turn a sampled PyG ``HeteroData`` mini-batch (node types = labels, ``n_id`` = the graph
     store's per-label index) into global node ids plus the subgraph's ``RelationalCSR``.
     Returns (global ids of the subgraph's nodes, structure, {label: local positions of that label})."""

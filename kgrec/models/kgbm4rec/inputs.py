@@ -40,7 +40,9 @@ class KGBMInputs:
         feats = getattr(graph, "item_features", {}) or {}
         text = feats.get(TEXT_PROPERTY, (None, None))
         image = feats.get(IMAGE_PROPERTY, (None, None))
-        return cls(kg=getattr(graph, "kg", None), text=text[0], text_present=text[1], image=image[0], image_present=image[1])
+        return cls(
+            kg=getattr(graph, "kg", None), text=text[0], text_present=text[1], image=image[0], image_present=image[1]
+        )
 
     def has_text(self) -> bool:
         return _usable(self.text, self.text_present)
@@ -71,5 +73,11 @@ class KGBMInputs:
 
 
 def _usable(matrix: np.ndarray | None, present: np.ndarray | None) -> bool:
-    return matrix is not None and present is not None and matrix.ndim == 2 and matrix.shape[1] > 0 and bool(np.any(present))
+    return (
+        matrix is not None
+        and present is not None
+        and matrix.ndim == 2
+        and matrix.shape[1] > 0
+        and bool(np.any(present))
+    )
 

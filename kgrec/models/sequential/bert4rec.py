@@ -17,7 +17,10 @@ from kgrec.models.trainable import TrainableRecommender
 
 
 class BERT4RecNet(nn.Module):
-    def __init__(self, n_items: int, max_len: int, dim: int, layers: int, heads: int, inner: int, dropout: float, attn_dropout: float):
+    def __init__(
+        self, n_items: int, max_len: int, dim: int, layers: int, heads: int, inner: int, dropout: float,
+        attn_dropout: float,
+    ):
         super().__init__()
         self.n_items = n_items
         self.encoder = TransformerEncoder(n_items + 2, max_len, dim, layers, heads, inner, dropout, attn_dropout)
@@ -60,7 +63,10 @@ class BERT4Rec(TrainableRecommender):
 
     def build_network(self):
         h = self.hparams
-        return BERT4RecNet(self.n_items, int(h["max_len"]), int(h["dim"]), int(h["layers"]), int(h["heads"]), int(h["inner"]), float(h["dropout"]), float(h["attn_dropout"]))
+        return BERT4RecNet(
+            self.n_items, int(h["max_len"]), int(h["dim"]), int(h["layers"]), int(h["heads"]), int(h["inner"]),
+            float(h["dropout"]), float(h["attn_dropout"]),
+        )
 
     def batches(self, train, rng):
         tokens = self.train_tokens[rng.permutation(len(self.train_tokens))]

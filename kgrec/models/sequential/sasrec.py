@@ -21,7 +21,10 @@ from kgrec.models.trainable import TrainableRecommender
 
 
 class SASRecNet(nn.Module):
-    def __init__(self, n_items: int, max_len: int, dim: int, layers: int, heads: int, inner: int, dropout: float, attn_dropout: float):
+    def __init__(
+        self, n_items: int, max_len: int, dim: int, layers: int, heads: int, inner: int, dropout: float,
+        attn_dropout: float,
+    ):
         super().__init__()
         self.encoder = TransformerEncoder(n_items + 1, max_len, dim, layers, heads, inner, dropout, attn_dropout)
 
@@ -54,7 +57,10 @@ class SASRec(TrainableRecommender):
 
     def build_network(self):
         h = self.hparams
-        return SASRecNet(self.n_items, int(h["max_len"]), int(h["dim"]), int(h["layers"]), int(h["heads"]), int(h["inner"]), float(h["dropout"]), float(h["attn_dropout"]))
+        return SASRecNet(
+            self.n_items, int(h["max_len"]), int(h["dim"]), int(h["layers"]), int(h["heads"]), int(h["inner"]),
+            float(h["dropout"]), float(h["attn_dropout"]),
+        )
 
     def batches(self, train, rng):
         order = rng.permutation(len(self.train_tokens))

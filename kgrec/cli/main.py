@@ -7,7 +7,7 @@ import sys
 import click
 
 from kgrec import __version__
-from kgrec.config import load_settings
+from kgrec.config import Settings, load_settings
 from kgrec.errors import KgrecError
 
 
@@ -17,10 +17,10 @@ class Context:
     def __init__(self, db: str | None, debug: bool):
         self.debug = debug
         self._db_flag = db
-        self._settings = None
+        self._settings: Settings | None = None
 
     @property
-    def settings(self):
+    def settings(self) -> Settings:
         if self._settings is None:
             self._settings = load_settings({"db": self._db_flag})
         return self._settings

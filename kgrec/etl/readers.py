@@ -111,7 +111,7 @@ def read_delimited(
         data_from = 0
     ncols = len(header)
 
-    def original(i: int) -> str:
+    def original(i: int | np.integer) -> str:
         return raw[starts[i] : ends[i]].decode("utf-8", "backslashreplace")
 
     # bad UTF-8: find the lines (slow path only when the whole file does not decode)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -145,7 +146,7 @@ def ingest_recbole(
     ``link=False``. ``year_tolerance`` (0 or 1): see ``kgrec.etl.entity_linking``."""
     if (path is None) == (dataset is None):
         raise SourceError("give either a folder or a packaged data set name", "e.g. --dataset ml-100k")
-    folder = packaged_dataset(dataset) if dataset else Path(path)
+    folder = packaged_dataset(dataset) if dataset else Path(cast("str | Path", path))  # one of the two is given
     spec = PACKAGED.get(dataset) if dataset else None
     if spec and rating_range is None:
         rating_range = spec.rating_range

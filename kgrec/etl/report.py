@@ -11,7 +11,7 @@ import dataclasses
 import json
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 import pandas as pd
@@ -145,7 +145,7 @@ class Quarantine:
         self.path = Path(path) if path is not None else None
         self.strict = strict
         self.records: list[dict[str, Any]] = []
-        self._fh = None
+        self._fh: TextIO | None = None
 
     def add(
         self, file: str, line: int | None, field: str | None, reason: str, row: Any,

@@ -102,7 +102,7 @@ def _build(frame, ck: RowChecker, m: Mapping, stage: Stage, fr, tag: str, path: 
             rel["timestamp"] = ck.integer(col("timestamp"), lo, hi, round_down=True)
     if col("behavior"):
         rel["behavior"] = ck.one_of(col("behavior"), m.behaviors) if m.behaviors else _text(frame, col("behavior"))
-    user_props = {}
+    user_props: dict[str, pd.Series] = {}
     for prop, column in m.user_properties.items():
         user_props[prop] = ck.integer(column, 0, 150, optional=True) if prop == "age" else _text(frame, column)
 
@@ -193,7 +193,7 @@ def _category_paths(frame: pd.DataFrame, spec, separator: str) -> pd.Series | No
         return None
     if isinstance(spec, str):
         return _text(frame, spec)
-    parts = [_text(frame, c) for c in spec]
+    parts: list[pd.Series] = [_text(frame, c) for c in spec]
     joined = pd.Series([None] * len(frame), index=frame.index, dtype=object)
     for p in parts:
         joined = joined.where(p.isna(), np.where(joined.isna(), p, joined.astype(str) + separator + p.astype(str)))

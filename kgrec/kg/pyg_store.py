@@ -111,7 +111,7 @@ class BackendFeatureStore(FeatureStore):
         self.properties: dict[str, list[str]] = {}
         for label in self.labels:
             props = schema.node(label).properties
-            wanted = properties.get(label) if properties and label in properties else [
+            wanted = properties[label] if properties and label in properties else [
                 p for p, t in props.items() if (t == _VECTOR or t in _SCALAR)
             ]
             self.properties[label] = [p for p in wanted if p in props and p != "id"]
@@ -304,8 +304,8 @@ class BackendGraphStore(GraphStore):
         a = self.index.lookup(rel.src, table.column("src"))
         b = self.index.lookup(rel.dst, table.column("dst"))
         ok = (a >= 0) & (b >= 0)
-        a, b = torch.from_numpy(a[ok]), torch.from_numpy(b[ok])
-        return (b, a) if source.reverse else (a, b)
+        ta, tb = torch.from_numpy(a[ok]), torch.from_numpy(b[ok])
+        return (tb, ta) if source.reverse else (ta, tb)
 
     def in_neighbors(
         self, edge_type: EdgeType, dst: torch.Tensor, memo: dict | None = None
@@ -422,7 +422,7 @@ class CypherNeighborSampler(BaseSampler):
     def _subsample(self, src: torch.Tensor, dst: torch.Tensor, fanout: int) -> tuple[torch.Tensor, torch.Tensor]:
         if fanout < 0 or len(dst) == 0:
             return src, dst
-        keep = []
+        keep: list[int] = []
         bounds = torch.nonzero(torch.diff(dst, prepend=dst[:1] - 1)).flatten().tolist() + [len(dst)]
         for start, stop in zip(bounds[:-1], bounds[1:]):
             count = stop - start

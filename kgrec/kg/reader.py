@@ -120,6 +120,7 @@ class GraphReader:
         elif backend.change_token() != self._token:
             # new commits: see them if we can; the old snapshot is still sound while the main file is unchanged
             self._reopen(keep_old=backend.storage_token() == self._storage)
+        assert self._backend is not None  # _reopen sets it or raises
         return self._backend
 
     # ----------------------------------------------------------------- the one entry point

@@ -80,8 +80,8 @@ class Explainer:
                 if src == "co_interaction" and pos in co_via:
                     via, n = co_via[pos]
                     why.append(f"{self._you(via)}; {n} people like you who chose it also chose {me}")
-                elif src == "shared_attribute" and attr_via.get(pos):
-                    via, a = attr_via[pos]
+                elif src == "shared_attribute" and (shared := attr_via.get(pos)):
+                    via, a = shared
                     name = self.gi.attr_names[a] or self.gi.attr_ids[a]
                     why.append(f"{self._you(via)}; it shares {self.gi.attr_label[a].lower()} {_q(name)} with {me}")
                 elif src == "knowledge_graph" and pos in self.trace.kg:

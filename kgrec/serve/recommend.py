@@ -389,9 +389,9 @@ class FusedRecommender:
         total = np.zeros(n)
         scaled = {}
         for name in SOURCES:
-            col = raw.get(name)
-            if col is None:
+            if name not in raw:
                 continue
+            col = raw[name]
             present = ~np.isnan(col)
             if not present.any():
                 continue

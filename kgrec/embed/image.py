@@ -18,6 +18,7 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -83,7 +84,7 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        state = load_file(str(path))
+        state: Any = load_file(str(path))
     else:
         try:
             state = torch.load(str(path), map_location="cpu", weights_only=True)
@@ -107,7 +108,7 @@ def _file_digest(path: Path) -> str:
     return h.hexdigest()[:12]
 
 
-def load_backbone(name: str, weights: str | Path | None, image_size: int) -> tuple[torch.nn.Module, str]:
+def load_backbone(name: str, weights: str | Path | None, image_size: int) -> tuple[Any, str]:
     """A timm backbone in eval mode with its weights loaded strictly, and a short id of those weights."""
     timm = timm_compat.import_timm()
     if weights is None:
@@ -242,7 +243,7 @@ class ImageEncoder:
         w, h = image.size
         scale = self.image_size / max(w, h)
         nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-        resized = image.resize((nw, nh), Image.BICUBIC)
+        resized = image.resize((nw, nh), Image.Resampling.BICUBIC)
         if (nw, nh) == (self.image_size, self.image_size):
             return np.asarray(resized, dtype=np.float32)
         pixels = np.asarray(image, dtype=np.float32)

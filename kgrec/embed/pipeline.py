@@ -213,6 +213,7 @@ def _prepared_batches(
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kgrec-embed-read") as pool:
         future = pool.submit(prepare, batches[0]) if batches else None
         for i in range(len(batches)):
+            assert future is not None  # submitted for every batch
             current = future.result()
             future = pool.submit(prepare, batches[i + 1]) if i + 1 < len(batches) else None
             yield current
@@ -272,7 +273,9 @@ def embed_images(
             )
         )
         report.encoded += len(done_ids)
-        done_ids.clear(), done_hashes.clear(), done_vectors.clear()
+        done_ids.clear()
+        done_hashes.clear()
+        done_vectors.clear()
 
     try:
         with _progress(len(todo), "embed images", progress) as bar:
@@ -336,8 +339,8 @@ def embed_products(
         if log:
             log(reports[-1].summary())
     if image:
-        encoder = image_encoder or ImageEncoder(image_model, image_weights, image_size, image_head)
-        reports.append(embed_images(backend, encoder, batch_size=batch_size, limit=limit, progress=progress))
+        image_enc = image_encoder or ImageEncoder(image_model, image_weights, image_size, image_head)
+        reports.append(embed_images(backend, image_enc, batch_size=batch_size, limit=limit, progress=progress))
         if log:
             log(reports[-1].summary())
     return reports

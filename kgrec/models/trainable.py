@@ -44,7 +44,7 @@ class TrainableRecommender(Recommender):
     def __init__(self, **hparams: Any):
         super().__init__(**hparams)
         self.hparams = {**TRAINER_DEFAULTS, **self.hparams}
-        self.net = None
+        self.net: Any = None  # the nn.Module build_network() returns; None until fit or load
         import torch
 
         self.device = torch.device("cpu")
@@ -69,7 +69,7 @@ class TrainableRecommender(Recommender):
         pass
 
     # ----------------------------------------------------------------- Recommender
-    def fit(
+    def fit(  # type: ignore[override]  # the Trainer is injected (keyword-only); Recommender.fit takes none
         self, train: InteractionData, valid: InteractionData | None = None,
         *,
         trainer: Any, graph: GraphInputs | None = None,

@@ -164,13 +164,12 @@ class KnowledgeGraphData:
             tails.append(label_base[rel.dst][t[ok].astype(np.int64)])
             rels.append(np.asarray([kind_index[k] for k in kinds[ok]], dtype=np.int64))
         cat = (lambda parts: np.concatenate(parts) if parts else np.zeros(0, np.int64))
-        heads, rels, tails = cat(heads), cat(rels), cat(tails)
         return cls(
             node_labels=np.asarray(node_labels, dtype=object),
             node_ids=np.asarray(node_ids, dtype=object),
-            head=heads,
-            relation=rels,
-            tail=tails,
+            head=cat(heads),
+            relation=cat(rels),
+            tail=cat(tails),
             relation_names=names,
             n_items=len(item_ids),
         )

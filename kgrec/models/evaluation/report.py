@@ -16,6 +16,7 @@ import csv
 import io
 import json
 import math
+from typing import Any
 
 from kgrec.models.evaluation.ablation_table import CHANGE_METRIC, AblationTable
 from kgrec.models.evaluation.metrics import RANKING_METRICS, RATING_METRICS
@@ -111,7 +112,9 @@ def ablation_json(tables: list[AblationTable], protocol: str) -> dict:
 def to_json_objects(
     report: dict[str, dict[str, dict[str, float]]], ablations: list[AblationTable] | None = None
 ) -> list[dict]:
-    objects = [{"protocol": p, "models": {n: _clean(m) for n, m in models.items()}} for p, models in report.items()]
+    objects: list[dict[str, Any]] = [
+        {"protocol": p, "models": {n: _clean(m) for n, m in models.items()}} for p, models in report.items()
+    ]
     if ablations:
         for obj in objects:
             obj["ablations"] = ablation_json(ablations, obj["protocol"])

@@ -23,6 +23,7 @@ class BiasMFNet(nn.Module):
         self.item = nn.Embedding(n_items, dim)
         self.user_bias = nn.Embedding(n_users, 1)
         self.item_bias = nn.Embedding(n_items, 1)
+        self.mean: torch.Tensor
         self.register_buffer("mean", torch.zeros(()))
         nn.init.normal_(self.user.weight, 0, 0.01)
         nn.init.normal_(self.item.weight, 0, 0.01)

@@ -199,17 +199,19 @@ def subgraph_from_hetero_batch(
         positions[label] = torch.arange(count, count + len(g))
         globals_.extend(g)
         count += len(g)
-    src, dst, rel = [], [], []
+    src_parts: list[np.ndarray] = []
+    dst_parts: list[np.ndarray] = []
+    rel_parts: list[np.ndarray] = []
     for edge_type in batch.edge_types:
         s_label, name, d_label = edge_type
         if name not in rel_index:
             continue
         e = batch[edge_type].edge_index
-        src.append(e[0].numpy() + offsets[s_label])
-        dst.append(e[1].numpy() + offsets[d_label])
-        rel.append(np.full(e.shape[1], rel_index[name], dtype=np.int64))
+        src_parts.append(e[0].numpy() + offsets[s_label])
+        dst_parts.append(e[1].numpy() + offsets[d_label])
+        rel_parts.append(np.full(e.shape[1], rel_index[name], dtype=np.int64))
     cat = (lambda parts: np.concatenate(parts) if parts else np.zeros(0, np.int64))
-    src, dst, rel = cat(src), cat(dst), cat(rel)
+    src, dst, rel = cat(src_parts), cat(dst_parts), cat(rel_parts)
     known = np.asarray(globals_, dtype=np.int64) >= 0
     ok = known[src] & known[dst] if len(src) else np.zeros(0, bool)
     structure = RelationalCSR.build(src[ok], dst[ok], rel[ok], count, ckg.n_relations)

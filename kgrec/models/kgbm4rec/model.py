@@ -142,7 +142,9 @@ class KGBM4Rec(TrainableRecommender):
         return f"kgbm4rec modalities used: {', '.join(used) or 'none'}" + (f"; off: {'; '.join(off)}" if off else "")
 
     # ================================================================== training
-    def fit(self, train: InteractionData, valid: InteractionData | None = None, *, trainer: Any, **kwargs: Any) -> dict:
+    def fit(  # type: ignore[override]  # the Trainer is injected (keyword-only); Recommender.fit takes none
+        self, train: InteractionData, valid: InteractionData | None = None, *, trainer: Any, **kwargs: Any
+    ) -> dict:
         """Train with the shared Trainer. Inputs (KG, text/image vectors) come from ``inputs=``
         (``KGBMInputs``), ``graph=`` (the pipeline's ``GraphInputs``) or ``backend=``."""
         if len(train) == 0:
@@ -387,9 +389,10 @@ class KGBM4Rec(TrainableRecommender):
         if self.net.category_head is None:
             raise KgrecError("this kgbm4rec model has no category head",
                              "train it with category_weight > 0 on a graph whose products have IN_CATEGORY edges")
-        items = torch.as_tensor(np.asarray(items, dtype=np.int64))
+        index = torch.as_tensor(np.asarray(items, dtype=np.int64))
         logits = self._category_cache if self._category_cache is not None else self._category_logits()
-        probabilities = torch.softmax(logits.cpu()[items].float(), -1).numpy()
+        assert logits is not None  # the model has a category head
+        probabilities = torch.softmax(logits.cpu()[index].float(), -1).numpy()
         return np.asarray(self.category_ids, dtype=object)[probabilities.argmax(1)], probabilities
 
     @torch.no_grad()
@@ -417,6 +420,7 @@ class KGBM4Rec(TrainableRecommender):
         ``HeteroData`` from ``NodeLoader``/``NeighborLoader`` over ``kgrec.kg.pyg_store``).
         Returns (representations of the subgraph's nodes, their global ids, positions per label)."""
         self._require_kg()
+        assert self.ckg is not None  # a graph branch has its collaborative KG
         self.net.eval()
         node_ids, structure, positions = subgraph_from_hetero_batch(batch, store_index, self.ckg)
         return self.net.gnn(structure.to(self.device), node_ids.to(self.device)), node_ids, positions
@@ -429,6 +433,7 @@ class KGBM4Rec(TrainableRecommender):
             ckg = {"node_labels": self.ckg.node_labels.astype(str), "node_ids": self.ckg.node_ids.astype(str),
                    "n_items": self.ckg.n_items, "n_users": self.ckg.n_users, "user_offset": self.ckg.user_offset,
                    "relation_names": list(self.ckg.relation_names)}
+        assert self._cache is not None  # filled by fit and load
         items, gnn_users = self._cache
         return {
             "config": self._config, "modalities": self.modalities, "history": self.history,

@@ -128,6 +128,7 @@ class KGBMNetwork(nn.Module):
         without the graph branch."""
         if not self.use_kg:
             return None, None
+        assert self.gnn is not None  # built when use_kg
         if self.training and self.gnn_every > 1:
             if self._stale_gnn is None or self._gnn_steps % self.gnn_every == 0:
                 h = self.gnn(self.structure)
@@ -181,6 +182,7 @@ class KGBMNetwork(nn.Module):
         2024 and 1-4: a head on the full fused vector got at least one of the three held-out items
         wrong for every seed; on the content vector it got all three right for every seed, and
         followed deliberately mismatched images for every seed)."""
+        assert self.category_head is not None  # built when n_categories > 0
         return self.category_head(content)
 
     # ------------------------------------------------------------------ training loss

@@ -47,4 +47,5 @@ def tune(ds: Dataset, name: str, space: dict[str, list[Any]] | None = None, fixe
         if sign * value > best_value or best is None:
             best_value = sign * value
             best, best_params = result, point
+    assert best is not None  # points is never empty
     return TuneResult(rows, best_params, best)

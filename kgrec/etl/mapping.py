@@ -75,7 +75,7 @@ class Mapping:
     user_prefix: str = ""
     path: Path | None = None
 
-    def column(self, role: str):
+    def column(self, role: str) -> Any:
         return self.columns.get(role)
 
     @property

@@ -66,7 +66,7 @@ class GraphReader:
     def __enter__(self) -> GraphReader:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # ----------------------------------------------------------------- internals

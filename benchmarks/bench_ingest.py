@@ -190,8 +190,8 @@ def main() -> None:
             f"{raw_rate:,.0f} interactions/s, peak {raw['peak_mb']:.0f} MB"
         )
         print(
-            f"kgrec ingest end to end ({ours['rows']:,} file rows: read, validate, diff, write): {ours['seconds']:.2f} "
-            "s, "
+            f"kgrec ingest end to end ({ours['rows']:,} file rows: "
+            f"read, validate, diff, write): {ours['seconds']:.2f} s, "
             f"{our_rate:,.0f} interactions/s, peak {ours['peak_mb']:.0f} MB"
         )
         print(f"  ratio ours/raw: {our_rate / raw_rate:.2f}x (target >= 0.5x)")

@@ -159,16 +159,16 @@ def main() -> None:
         f"{platform.system()} {platform.machine()}, Python {platform.python_version()}"),
         f"- load: before `{load_before}`; after `{load_after}` ({_load_note(load_before, load_after)})",
         "- threads: OMP_NUM_THREADS=1, MKL_NUM_THREADS=1 (the ingest uses no torch)",
-        f"- command: `python benchmarks/bench_ml1m_ingest.py --workdir {args.workdir}` which runs, each in a fresh "
-        "process:",
+        "- command: `python benchmarks/bench_ml1m_ingest.py --workdir "
+        f"{args.workdir}` which runs, each in a fresh process:",
         f"  - `kgctl --db {db1m} init`",
         f"  - `kgctl --db {db1m} {' '.join(ingest_1m)}` (then the same command again: the re-run)",
         f"  - `kgctl --db {db100k} init` and `kgctl --db {db100k} {' '.join(ingest_100k)}` (the peer)",
         "",
         "## Time",
         "",
-        "| run | rows read | seconds, ingest (the report's clock) | seconds, whole kgctl process | interactions/s "
-        "(ingest) |",
+        "| run | rows read | seconds, ingest (the report's clock) "
+        "| seconds, whole kgctl process | interactions/s (ingest) |",
         "|---|---:|---:|---:|---:|",
         f"| ml-1m into a fresh database | {sum(f['rows_read'] for f in r1m['files']):,} | {r1m['seconds']:.1f} | "
         f"{s1m:.1f} | {rate1m:,.0f} |",
@@ -185,8 +185,8 @@ def main() -> None:
         "",
         (
             f"ML-1M ingests {rate1m / rate100k:.2f}x the interactions per second of ML-100k in this run "
-            f"({inter['rows_read'] / n100k:.1f}x the interactions in {r1m['seconds'] / r100k['seconds']:.2f}x the "
-            "ingest time). "
+            f"({inter['rows_read'] / n100k:.1f}x the interactions in "
+            f"{r1m['seconds'] / r100k['seconds']:.2f}x the ingest time). "
             "The whole process adds start-up (imports, opening the database). Peak memory of the kgctl processes: "
             f"{peak1m:.0f} MB."
         ),
@@ -212,8 +212,8 @@ def main() -> None:
         "|---|---:|---:|",
         f"| plain: whole title as written, normalised, same year (peer) | {plain['linked']:,} | "
         f"{plain['rated_linked']:,} |",
-        f"| kgrec entity linking | {link['matched']:,} | {focus['linked']:,} ({focus['linked'] / focus['total']:.1%}) "
-        "|",
+        f"| kgrec entity linking | {link['matched']:,} | "
+        f"{focus['linked']:,} ({focus['linked'] / focus['total']:.1%}) |",
         "",
         f"Ratio kgrec / plain on the rated films: {focus['linked'] / plain['rated_linked']:.3f}x. "
         "By rule: " + ", ".join(f"{k} {v:,}" for k, v in link["matched_by_rule"].items()) + ". "

@@ -319,8 +319,8 @@ def print_table(results: dict) -> None:
             ("NDCG@10", "NDCG@10 (full)")]
     d = results["data"]
     print(
-        f"\nFashion-MNIST image branch: {d['products']} real products ({d['held_out_products']} held out without "
-        "category), "
+        f"\nFashion-MNIST image branch: {d['products']} real products "
+        f"({d['held_out_products']} held out without category), "
         f"{d['users']} SYNTHETIC users, {d['interactions']} SYNTHETIC interactions; "
         f"{d['test']} test interactions ({d['test_on_held_out_products']} on held-out products)"
     )

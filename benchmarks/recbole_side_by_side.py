@@ -127,8 +127,8 @@ def main() -> None:
     kg = KnowledgeGraphData.from_backend(backend, ds.data.item_ids)
     summary = export_split(ds.split, workdir / "data", "kgrec", kg)
     print(
-        f"split: {summary.rows['train']} train / {summary.rows['valid']} valid / {summary.rows['test']} test "
-        "interactions, "
+        f"split: {summary.rows['train']} train / {summary.rows['valid']} "
+        f"valid / {summary.rows['test']} test interactions, "
         f"{summary.kg_triples} KG triples; files in {workdir / 'data'}", flush=True,
     )
     print(
@@ -160,8 +160,8 @@ def main() -> None:
         if name in args.time_matched:
             print(
 
-                f"    ours time-matched: up to {args.epochs} epochs within RecBole's {rb['train_seconds']:.0f} s of "
-                "training",
+                f"    ours time-matched: up to {args.epochs} epochs "
+                f"within RecBole's {rb['train_seconds']:.0f} s of training",
                 flush=True,
             )
             ours = run_ours(
@@ -171,8 +171,8 @@ def main() -> None:
             ours = run_ours(ds, ours_name, epochs, args.patience, args.seed, out=save)
         print(
 
-            f"    NDCG@10 {ours['test']['NDCG@10']:.4f}, {ours['seconds_per_epoch']:.2f} s/epoch, {ours['epochs_run']} "
-            "epochs",
+            f"    NDCG@10 {ours['test']['NDCG@10']:.4f}, "
+            f"{ours['seconds_per_epoch']:.2f} s/epoch, {ours['epochs_run']} epochs",
             flush=True,
         )
         results[name] = {"recbole_model": rb_model, "ours_model": ours_name, "recbole": rb, "ours": ours}
@@ -203,12 +203,12 @@ def main() -> None:
                 f"{un['NDCG@10'] / rn if rn else float('nan'):>7.2f}{'':>10}{un['HR@10']:>8.4f}"
             )
     print(
-        "ratio: ours / RecBole for NDCG@10 (higher is better for us); RecBole / ours for s/epoch (above 1: our epoch "
-        "is faster)."
+        "ratio: ours / RecBole for NDCG@10 (higher is better for us); "
+        "RecBole / ours for s/epoch (above 1: our epoch is faster)."
     )
     print(
-        "RecBole masks seen items for general models but not for sequential ones: compare SASRec on the (unmasked) row "
-        "too."
+        "RecBole masks seen items for general models but not for "
+        "sequential ones: compare SASRec on the (unmasked) row too."
     )
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(results, indent=2, default=str))

@@ -294,8 +294,8 @@ class Neo4jBackend(Backend):
             missing = self._ids_matching("missing_ids", label, pc.unique(table.column(end).combine_chunks()))
             if missing:
                 raise CypherError(
-                    f"{rel_type} rows name {label} ids that are not in the graph ({end}): {missing}; nothing was "
-                    "written",
+                    f"{rel_type} rows name {label} ids that are not in "
+                    f"the graph ({end}): {missing}; nothing was written",
                     f"insert the {label} nodes first",
                 )
         text = self.cypher.render("insert_relationships", rel_type=rel.name, src_label=rel.src, dst_label=rel.dst)

@@ -56,8 +56,8 @@ def test_idx_images_become_products_with_references_and_categories(backend, tmp_
     f = report.files[0]
     assert (f.rows_read, f.rows_new, f.rows_rejected) == (4, 3, 1)  # label 12 is not a Fashion-MNIST class
     rows = backend.execute(
-        "MATCH (p:Product)-[:IN_CATEGORY]->(c) RETURN p.id AS id, p.image_ref AS r, p.image_hash AS h, c.id AS c "
-        "ORDER BY id"
+        "MATCH (p:Product)-[:IN_CATEGORY]->(c) RETURN p.id AS id, "
+        "p.image_ref AS r, p.image_hash AS h, c.id AS c ORDER BY id"
     ).to_pylist()
     assert [r["id"] for r in rows] == ["fmnist-train-000000", "fmnist-train-000001", "fmnist-train-000002"]
     assert [r["c"] for r in rows] == ["T-shirt/top", "Ankle boot", "Dress"]

@@ -90,8 +90,8 @@ def test_csv_with_category_paths_brands_tags_images(backend, shop):
     assert _rows(backend, "MATCH (:Product {id: 's3'})-[:SOLD_BY]->(s) RETURN s.id AS s") == [{"s": "Shop B"}]
     ev = _rows(
         backend,
-        "MATCH (:User {id: 'c1'})-[r:INTERACTED]->(:Product {id: 's1'}) RETURN r.timestamp AS t, r.behavior AS b, "
-        "r.rating AS r",
+        "MATCH (:User {id: 'c1'})-[r:INTERACTED]->(:Product {id: "
+        "'s1'}) RETURN r.timestamp AS t, r.behavior AS b, r.rating AS r",
     )
     assert ev == [{"t": 1704189600, "b": "buy", "r": 5.0}]
     again = ingest_table(backend, shop / "shop.csv", shop / "map.yaml")

@@ -61,8 +61,8 @@ def test_products10k_train_csv_and_images(backend, tmp_path):
     assert {json.loads(x)["reason"].split(":")[0] for x in q.read_text().splitlines()} == {"unreadable image"}
     sku = _rows(
         backend,
-        "MATCH (p:Product {id: 'p10k-10'})-[:IN_CATEGORY]->(c) RETURN p.image_ref AS i, p.image_hash AS h, p.extra AS "
-        "e, c.id AS c",
+        "MATCH (p:Product {id: 'p10k-10'})-[:IN_CATEGORY]->(c) RETURN "
+        "p.image_ref AS i, p.image_hash AS h, p.extra AS e, c.id AS c",
     )[0]
     assert sku["i"] == str((images / "0.jpg").resolve()) and len(sku["h"]) == 64 and sku["c"] == "products10k:1"
     assert json.loads(sku["e"])["images"] == [str((images / "0.jpg").resolve()), str((images / "1.jpg").resolve())]

@@ -107,8 +107,8 @@ def test_auto_commit_detection_for_in_transactions():
 def test_connection_reason_is_short():
     refused = (
         "Couldn't connect to 127.0.0.1:1 (resolved to ('127.0.0.1:1',)):\n"
-        "Failed to establish connection to ResolvedIPv4Address(('127.0.0.1', 1)) (reason [Errno 111] Connection "
-        "refused)"
+        "Failed to establish connection to ResolvedIPv4Address(('127.0.0.1', "
+        "1)) (reason [Errno 111] Connection refused)"
     )
     assert _connection_reason(refused) == "[Errno 111] Connection refused"
     silent = (

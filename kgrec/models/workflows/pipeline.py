@@ -63,8 +63,8 @@ def load_dataset(backend: Backend) -> Dataset:
     data = InteractionData.from_backend(backend)
     if data.n_users == 0 or data.n_items == 0 or len(data) == 0:
         raise KgrecError(
-            f"the graph has {data.n_users} users, {data.n_items} products and {len(data)} interactions: nothing to "
-            "train on",
+            f"the graph has {data.n_users} users, {data.n_items} "
+            f"products and {len(data)} interactions: nothing to train on",
             "ingest data first, e.g. kgctl ingest recbole --dataset ml-100k",
         )
     split = temporal_leave_one_out(data)

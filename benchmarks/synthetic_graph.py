@@ -67,15 +67,8 @@ def build(path: str, seed: int = 42) -> dict:
     with open_backend(path) as b:
         b.init_schema()
         b.insert_nodes("User", pa.table({"id": users}))
-        b.insert_nodes(
-            "Product",
-            pa.table(
-                {
-                    "id": items, "title": [f"Synthetic film {i}" for i in range(N_ITEMS)],
-                    "source": ["synthetic"] * N_ITEMS,
-                }
-            ),
-        )
+        b.insert_nodes("Product", pa.table({"id": items, "title": [f"Synthetic film {i}" for i in range(N_ITEMS)],
+                                            "source": ["synthetic"] * N_ITEMS}))
         b.update_nodes("Product", pa.table({"id": items, "text_emb": pa.array(list(emb), pa.list_(pa.float32()))}))
         b.insert_relationships(
             "INTERACTED", pa.table({"src": users[src], "dst": items[dst], "timestamp": ts, "rating": rating})

@@ -13,7 +13,7 @@ TORCH_PIN ?= torch==2.13.0 torchvision==0.28.0
 LINT_DIR := tools/cypher-lint
 LINT_STAMP := $(LINT_DIR)/node_modules/.kgrec-installed
 
-.PHONY: install test demo data browser demo-recommend clean cypher-lint
+.PHONY: install test lint demo data browser demo-recommend clean cypher-lint
 
 $(STAMP): setup.cfg pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -53,7 +53,13 @@ browser:
 	   echo "note: could not install chromium/chromium-driver; the browser test will be skipped")
 
 
-test: install data browser cypher-lint
+# Static checks (configured in pyproject.toml): ruff's lint rules and mypy on the kgrec package.
+# `ruff format --check` is not run: see the note in pyproject.toml's [tool.ruff.format].
+lint: install
+	$(PY) -m ruff check kgrec tests benchmarks tools
+	$(PY) -m mypy
+
+test: install lint data browser cypher-lint
 	$(PY) -m pytest -q
 
 demo: install data

@@ -63,7 +63,11 @@ class _Graph:
         import torch
 
         self.src, self.dst = torch.as_tensor(src), torch.as_tensor(dst)
-        self.n = int(num_nodes if num_nodes is not None else (max(int(self.src.max()), int(self.dst.max())) + 1 if len(self.src) else 0))
+        self.n = int(
+            num_nodes
+            if num_nodes is not None
+            else (max(int(self.src.max()), int(self.dst.max())) + 1 if len(self.src) else 0)
+        )
         self.edata = {}
 
     def edges(self):
@@ -125,7 +129,11 @@ def main() -> None:
     from recbole.utils import get_model, get_trainer, init_seed
 
     sequential = args.dataset.endswith("-seq")
-    load_col = {"inter": ["user_id", "item_id_list", "item_id", "timestamp"] if sequential else ["user_id", "item_id", "timestamp"]}
+    load_col = {
+        "inter": ["user_id", "item_id_list", "item_id", "timestamp"]
+        if sequential
+        else ["user_id", "item_id", "timestamp"]
+    }
     extra = json.loads(args.config_json)
     if extra.pop("kg", False):
         load_col.update({"kg": ["head_id", "relation_id", "tail_id"], "link": ["item_id", "entity_id"]})

@@ -27,15 +27,17 @@ import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import torch  # noqa: E402
 
-from kgrec.etl.images import idx_ref, load_image, read_idx_labels  # noqa: E402
-from kgrec.kg import open_backend  # noqa: E402
 from kgrec.embed.image import ImageEncoder  # noqa: E402
 from kgrec.embed.neighbours import load_embeddings  # noqa: E402
 from kgrec.embed.pipeline import embed_products, product_texts  # noqa: E402
 from kgrec.embed.text import TextEncoder  # noqa: E402
+from kgrec.etl.images import idx_ref, load_image, read_idx_labels  # noqa: E402
+from kgrec.kg import open_backend  # noqa: E402
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
-FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+FASHION_CLASSES = [
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+]
 
 
 def _site_file(package: str, *parts: str) -> Path:
@@ -74,7 +76,10 @@ def _compare(unit: str, bare, pipeline, reps: int) -> None:
             rates[name][1].append(n / (time.process_time() - cpu))
     for i, clock in enumerate(("wall clock", "CPU time")):
         b, p = max(rates["bare"][i]), max(rates["pipeline"][i])
-        print(f"  {clock:10s}: bare forward {b:8.1f} {unit}/s   pipeline {p:8.1f} {unit}/s   ratio {p / b:.3f}", flush=True)
+        print(
+            f"  {clock:10s}: bare forward {b:8.1f} {unit}/s   pipeline {p:8.1f} {unit}/s   ratio {p / b:.3f}",
+            flush=True,
+        )
 
 
 def bench_overhead(folder: str, batch_size: int, reps: int, n_images: int) -> None:
@@ -89,7 +94,9 @@ def bench_overhead(folder: str, batch_size: int, reps: int, n_images: int) -> No
             {
                 "id": movies["item_id:token"].tolist(),
                 "title": movies["movie_title:token_seq"].tolist(),
-                "year": pa.array(pd.to_numeric(movies["release_year:token"], errors="coerce"), pa.int64(), from_pandas=True),
+                "year": pa.array(
+                    pd.to_numeric(movies["release_year:token"], errors="coerce"), pa.int64(), from_pandas=True
+                ),
                 "category_path": movies["class:token_seq"].str.replace(" ", "|").tolist(),
             }
         ),
@@ -122,8 +129,13 @@ def bench_overhead(folder: str, batch_size: int, reps: int, n_images: int) -> No
     )
     image_encoder = ImageEncoder()
     print(f"[overhead/image] {n_images} Fashion-MNIST products, {image_encoder.record}, batch {batch_size}", flush=True)
-    inputs = [image_encoder.to_batch([image_encoder.preprocess(load_image(idx_ref(path, i))) for i in range(s, min(n_images, s + batch_size))])
-              for s in range(0, n_images, batch_size)]
+    inputs = [
+        image_encoder.to_batch(
+            [image_encoder.preprocess(load_image(idx_ref(path, i))) for i in range(s, min(n_images, s + batch_size))]
+        )
+        for s in range(0, n_images, batch_size)
+    ]
+
     def bare_image():
         for batch in inputs:
             image_encoder.encode_batch(batch)
@@ -131,7 +143,9 @@ def bench_overhead(folder: str, batch_size: int, reps: int, n_images: int) -> No
 
     def pipeline_image():
         _clear(backend, ["image_emb_hash"])
-        (report,) = embed_products(backend, text=False, image=True, batch_size=batch_size, image_encoder=image_encoder, progress=False)
+        (report,) = embed_products(
+            backend, text=False, image=True, batch_size=batch_size, image_encoder=image_encoder, progress=False
+        )
         assert report.encoded == n_images, report.summary()
         shares.append(report.model_seconds / report.seconds)
         return report.encoded
@@ -206,9 +220,14 @@ def bench_text(folder: str, batch_size: int, k: int) -> None:
     )
     products = products[products["description"].str.len() > 0].reset_index(drop=True)
     backend = _fresh_db(folder, "reviews.db")
-    backend.insert_nodes("Product", pa.table({"id": products["id"].tolist(), "description": products["description"].tolist()}))
-    print(f"[text] women's clothing reviews: {len(reviews)} reviews -> {len(products)} products, "
-          f"{products['department'].nunique()} departments; text = the reviews only (no category)", flush=True)
+    backend.insert_nodes(
+        "Product", pa.table({"id": products["id"].tolist(), "description": products["description"].tolist()})
+    )
+    print(
+        f"[text] women's clothing reviews: {len(reviews)} reviews -> {len(products)} products, "
+        f"{products['department'].nunique()} departments; text = the reviews only (no category)",
+        flush=True,
+    )
     (report,) = embed_products(backend, text=True, batch_size=batch_size, text_template="{description}")
     print(f"  {report.summary()}", flush=True)
     matrix = load_embeddings(backend, "text")
@@ -221,7 +240,10 @@ def bench_text(folder: str, batch_size: int, k: int) -> None:
     counts = pd.Series(dept).value_counts().to_numpy()
     n = len(dept)
     chance = float((counts * (counts - 1)).sum() / (n * (n - 1)))
-    print(f"  same department among {k} nearest by text: {rate:.4f}  chance {chance:.4f}  ({rate / chance:.2f}x chance)", flush=True)
+    print(
+        f"  same department among {k} nearest by text: {rate:.4f}  chance {chance:.4f}  ({rate / chance:.2f}x chance)",
+        flush=True,
+    )
     backend.close()
 
 
@@ -231,7 +253,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--reps", type=int, default=2, help="overhead: alternating repetitions (best of)")
     parser.add_argument("--overhead-images", type=int, default=2000)
-    parser.add_argument("--train", type=int, default=60000, help="probe: Fashion-MNIST training images used (test is always all 10,000)")
+    parser.add_argument(
+        "--train", type=int, default=60000, help="probe: Fashion-MNIST training images used (test is always all 10,000)"
+    )
     parser.add_argument("--image-size", type=int, default=96)
     parser.add_argument("--head", default="topdown")
     parser.add_argument("-k", type=int, default=10)

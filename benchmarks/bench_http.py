@@ -71,7 +71,10 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=60.0, help="seconds of /recommend load")
     ap.add_argument("--max-requests", type=int, default=200_000)
     ap.add_argument("--concurrency", type=int, default=8)
-    ap.add_argument("--server-cache", type=int, default=0, help="the server's --cache (answers kept per graph version); 0 measures every request in full")
+    ap.add_argument(
+        "--server-cache", type=int, default=0,
+        help="the server's --cache (answers kept per graph version); 0 measures every request in full",
+    )
     ap.add_argument("--workers", type=int, default=1, help="the server's --workers")
     ap.add_argument("--seed", type=int, default=42)
     a = ap.parse_args()
@@ -99,11 +102,17 @@ def main() -> None:
                                    a.max_requests, a.concurrency))
     finally:
         graph.cleanup()
-    print(f"{len(users):,} users; {a.concurrency} concurrent requests on {HOST}; server cache {a.server_cache}, {a.workers} worker(s); "
-          f"server and client share {os.cpu_count()} cores (load average {os.getloadavg()[0]:.1f})")
+    print(
+        f"{len(users):,} users; {a.concurrency} concurrent requests on {HOST}; server cache {a.server_cache}, "
+        f"{a.workers} worker(s); "
+        f"server and client share {os.cpu_count()} cores (load average {os.getloadavg()[0]:.1f})"
+    )
     print(f"{'endpoint':12} {'requests':>9} {'seconds':>8} {'req/s':>8} {'errors':>7} {'p50 ms':>8} {'p99 ms':>8}")
     for name, r in (("/health", peer), ("/recommend", rec)):
-        print(f"{name:12} {r['requests']:9d} {r['seconds']:8.1f} {r['rps']:8.1f} {r['errors']:7d} {r['p50']:8.2f} {r['p99']:8.2f}")
+        print(
+            f"{name:12} {r['requests']:9d} {r['seconds']:8.1f} {r['rps']:8.1f} {r['errors']:7d} {r['p50']:8.2f} "
+            f"{r['p99']:8.2f}"
+        )
     print(f"/recommend statuses: {rec['statuses']}; target: >= 200 req/s, no errors over 60 s")
 
 

@@ -37,7 +37,6 @@ from synthetic_graph import ml1m_arrays  # noqa: E402
 
 def run_kgbm(args) -> dict:
     from kgrec.models.kgbm4rec import KGBM4Rec
-
     from kgrec.models.training.trainer import fit
 
     data, inputs = ml1m_arrays(args.scale)
@@ -55,7 +54,9 @@ def parse_params(text: str) -> dict:
     out = {}
     for part in filter(None, text.split(",")):
         key, _, value = part.partition("=")
-        out[key.strip()] = json.loads(value) if value.strip()[:1].isdigit() or value.strip()[:1] == "-" else value.strip()
+        out[key.strip()] = (
+            json.loads(value) if value.strip()[:1].isdigit() or value.strip()[:1] == "-" else value.strip()
+        )
     return out
 
 
@@ -66,7 +67,10 @@ def run_lightgcn(args) -> dict:
     data, _ = ml1m_arrays(args.scale)
     model = LightGCN(epochs=args.epochs)
     history = model.fit(data, None, trainer=Trainer(epochs=args.epochs, lr=model.hparams["lr"], progress=False))
-    return {"seconds_per_epoch": float(np.mean(history["train_seconds"])), "hparams": {k: model.hparams[k] for k in ("dim", "layers", "batch_size")}}
+    return {
+        "seconds_per_epoch": float(np.mean(history["train_seconds"])),
+        "hparams": {k: model.hparams[k] for k in ("dim", "layers", "batch_size")},
+    }
 
 
 def child(part: str, args) -> dict:
@@ -98,16 +102,28 @@ def main() -> None:
     # machine's load during the run shows up (as two different LightGCN times) instead of biasing it
     runs = [("lightgcn", "")] + [("kgbm4rec", c) for c in configs] + [("lightgcn_again", "")]
     for part, config in runs:
-        cmd = [sys.executable, __file__, "--part", part.removesuffix("_again"), "--epochs", str(args.epochs), "--scale", str(args.scale),
-               "--kgbm", config, "--max-len", str(args.max_len), "--threads", str(args.threads)]
+        cmd = [
+            sys.executable, __file__, "--part", part.removesuffix("_again"), "--epochs", str(args.epochs), "--scale",
+            str(args.scale), "--kgbm", config, "--max-len", str(args.max_len), "--threads", str(args.threads),
+        ]
         done = subprocess.run(cmd, capture_output=True, text=True, check=True)
         key = part if part.startswith("lightgcn") else f"kgbm4rec[{config}]"
         results[key] = json.loads(done.stdout.strip().splitlines()[-1])
         print(f"{key}: {results[key]}", file=sys.stderr)
     base = (results["lightgcn"]["seconds_per_epoch"] + results["lightgcn_again"]["seconds_per_epoch"]) / 2
     ratios = {k: round(v["seconds_per_epoch"] / base, 3) for k, v in results.items() if not k.startswith("lightgcn")}
-    print(json.dumps({"data": f"SYNTHETIC MovieLens-1M-shaped graph, scale {args.scale}", "threads": args.threads, **results,
-                      "lightgcn_mean_seconds_per_epoch": round(base, 3), "epoch_ratio_kgbm4rec_over_lightgcn": ratios, "target_ratio_max": 3.0, "target_peak_gb_max": 4.0}, indent=2))
+    print(
+        json.dumps(
+            {
+                "data": f"SYNTHETIC MovieLens-1M-shaped graph, scale {args.scale}", "threads": args.threads,
+                **results,
+                "lightgcn_mean_seconds_per_epoch": round(base, 3), "epoch_ratio_kgbm4rec_over_lightgcn": ratios,
+                "target_ratio_max": 3.0, "target_peak_gb_max": 4.0,
+            },
+            indent=2,
+        )
+    )
+
 
 if __name__ == "__main__":
     main()

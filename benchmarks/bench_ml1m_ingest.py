@@ -1,6 +1,7 @@
 """The real MovieLens-1M through `kgctl ingest recbole --dataset ml-1m` into a fresh database.
 
-    nice -n 10 python benchmarks/bench_ml1m_ingest.py [--workdir /tmp/kgrec-ml1m] [--out benchmarks/results/ml1m-ingest.md]
+    nice -n 10 python benchmarks/bench_ml1m_ingest.py [--workdir /tmp/kgrec-ml1m] \
+        [--out benchmarks/results/ml1m-ingest.md]
 
 Runs the exact commands a user runs (`kgctl init`, then the ingest, each a fresh process), and
 in the same run its peers:
@@ -56,9 +57,11 @@ def _load_note(*uptimes: str) -> str:
     if not loads:
         return "load unknown"
     if max(loads) > cores:
-        return (f"LOADED: a machine shared by several engineers, 1-minute load up to {max(loads):.1f} on {cores} cores; "
-                "the times are inflated, the ratio to ML-100k measured in the same run is the comparable number; "
-                "each time is one run")
+        return (
+            f"LOADED: a machine shared by several engineers, 1-minute load up to {max(loads):.1f} on {cores} cores; "
+            "the times are inflated, the ratio to ML-100k measured in the same run is the comparable number; "
+            "each time is one run"
+        )
     return f"load up to {max(loads):.1f} on {cores} cores; each time is one run"
 
 
@@ -100,9 +103,14 @@ def plain_match() -> dict:
     for ref in reference_entities(packaged_dataset("ml-100k"), Quarantine(None)):
         if ref.title and ref.year is not None:
             by_key.setdefault((normalise(ref.title), ref.year), set()).add(ref.entity)
-    linked = [i for i, t, y in zip(items.iloc[:, 0], items.iloc[:, 1], items.iloc[:, 2])
-              if len(by_key.get((normalise(t), int(float(y))), ())) == 1]
-    return {"products": len(items), "linked": len(linked), "rated": len(rated), "rated_linked": len(set(linked) & rated)}
+    linked = [
+        i
+        for i, t, y in zip(items.iloc[:, 0], items.iloc[:, 1], items.iloc[:, 2])
+        if len(by_key.get((normalise(t), int(float(y))), ())) == 1
+    ]
+    return {
+        "products": len(items), "linked": len(linked), "rated": len(rated), "rated_linked": len(set(linked) & rated),
+    }
 
 
 def main() -> None:
@@ -136,7 +144,9 @@ def main() -> None:
     focus = link["focus"]
     n100k = next(f for f in r100k["files"] if f["file"].endswith(".inter"))["rows_read"]
     rate1m, rate100k = inter["rows_read"] / r1m["seconds"], n100k / r100k["seconds"]
-    mem_kb = int(next((ln.split()[1] for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal")), "0"))
+    mem_kb = int(
+        next((ln.split()[1] for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal")), "0")
+    )
     dirty = _sh("git", "status", "--porcelain", "--", ".", ":!benchmarks/results")
     commit = _sh("git", "rev-parse", "--short", "HEAD") + (" (with uncommitted changes)" if dirty else "")
 
@@ -149,30 +159,46 @@ def main() -> None:
         f"{platform.system()} {platform.machine()}, Python {platform.python_version()}"),
         f"- load: before `{load_before}`; after `{load_after}` ({_load_note(load_before, load_after)})",
         "- threads: OMP_NUM_THREADS=1, MKL_NUM_THREADS=1 (the ingest uses no torch)",
-        f"- command: `python benchmarks/bench_ml1m_ingest.py --workdir {args.workdir}` which runs, each in a fresh process:",
+        "- command: `python benchmarks/bench_ml1m_ingest.py --workdir "
+        f"{args.workdir}` which runs, each in a fresh process:",
         f"  - `kgctl --db {db1m} init`",
         f"  - `kgctl --db {db1m} {' '.join(ingest_1m)}` (then the same command again: the re-run)",
         f"  - `kgctl --db {db100k} init` and `kgctl --db {db100k} {' '.join(ingest_100k)}` (the peer)",
         "",
         "## Time",
         "",
-        "| run | rows read | seconds, ingest (the report's clock) | seconds, whole kgctl process | interactions/s (ingest) |",
+        "| run | rows read | seconds, ingest (the report's clock) "
+        "| seconds, whole kgctl process | interactions/s (ingest) |",
         "|---|---:|---:|---:|---:|",
-        f"| ml-1m into a fresh database | {sum(f['rows_read'] for f in r1m['files']):,} | {r1m['seconds']:.1f} | {s1m:.1f} | {rate1m:,.0f} |",
-        (f"| ml-1m again (nothing to write, changed={str(rerun['changed']).lower()}) | {sum(f['rows_read'] for f in rerun['files']):,} "
-        f"| {rerun['seconds']:.1f} | {s_rerun:.1f} | |"),
-        (f"| ml-100k into a fresh database (peer) | {sum(f['rows_read'] for f in r100k['files']):,} | {r100k['seconds']:.1f} "
-        f"| {s100k:.1f} | {rate100k:,.0f} |"),
+        f"| ml-1m into a fresh database | {sum(f['rows_read'] for f in r1m['files']):,} | {r1m['seconds']:.1f} | "
+        f"{s1m:.1f} | {rate1m:,.0f} |",
+        (
+            f"| ml-1m again (nothing to write, changed={str(rerun['changed']).lower()}) | "
+            f"{sum(f['rows_read'] for f in rerun['files']):,} "
+            f"| {rerun['seconds']:.1f} | {s_rerun:.1f} | |"
+        ),
+        (
+            f"| ml-100k into a fresh database (peer) | {sum(f['rows_read'] for f in r100k['files']):,} | "
+            f"{r100k['seconds']:.1f} "
+            f"| {s100k:.1f} | {rate100k:,.0f} |"
+        ),
         "",
-        (f"ML-1M ingests {rate1m / rate100k:.2f}x the interactions per second of ML-100k in this run "
-        f"({inter['rows_read'] / n100k:.1f}x the interactions in {r1m['seconds'] / r100k['seconds']:.2f}x the ingest time). "
-        f"The whole process adds start-up (imports, opening the database). Peak memory of the kgctl processes: {peak1m:.0f} MB."),
+        (
+            f"ML-1M ingests {rate1m / rate100k:.2f}x the interactions per second of ML-100k in this run "
+            f"({inter['rows_read'] / n100k:.1f}x the interactions in "
+            f"{r1m['seconds'] / r100k['seconds']:.2f}x the ingest time). "
+            "The whole process adds start-up (imports, opening the database). Peak memory of the kgctl processes: "
+            f"{peak1m:.0f} MB."
+        ),
         "",
         "## Counts",
         "",
         "| file | read | loaded | rejected |",
         "|---|---:|---:|---:|",
-        *[f"| {name} | {f['rows_read']:,} | {f['rows_loaded']:,} | {f['rows_rejected']:,} |" for name, f in files.items()],
+        *[
+            f"| {name} | {f['rows_read']:,} | {f['rows_loaded']:,} | {f['rows_rejected']:,} |"
+            for name, f in files.items()
+        ],
         "",
         "Graph after the ingest (`kgctl stats --json`): "
         + ", ".join(f"{k} {v:,}" for k, v in {**stats['nodes'], **stats['relationships']}.items() if v) + ".",
@@ -184,8 +210,10 @@ def main() -> None:
         "",
         f"| | linked, all {link['products']:,} films | linked, the {focus['total']:,} rated films |",
         "|---|---:|---:|",
-        f"| plain: whole title as written, normalised, same year (peer) | {plain['linked']:,} | {plain['rated_linked']:,} |",
-        f"| kgrec entity linking | {link['matched']:,} | {focus['linked']:,} ({focus['linked'] / focus['total']:.1%}) |",
+        f"| plain: whole title as written, normalised, same year (peer) | {plain['linked']:,} | "
+        f"{plain['rated_linked']:,} |",
+        f"| kgrec entity linking | {link['matched']:,} | "
+        f"{focus['linked']:,} ({focus['linked'] / focus['total']:.1%}) |",
         "",
         f"Ratio kgrec / plain on the rated films: {focus['linked'] / plain['rated_linked']:.3f}x. "
         "By rule: " + ", ".join(f"{k} {v:,}" for k, v in link["matched_by_rule"].items()) + ". "

@@ -47,17 +47,17 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
 
+from kgrec.embed.pipeline import embed_products  # noqa: E402
 from kgrec.etl.image_sources import FASHION_MNIST_CLASSES, ingest_idx  # noqa: E402
 from kgrec.etl.images import read_idx_images, read_idx_labels  # noqa: E402
 from kgrec.etl.table import ingest_table  # noqa: E402
 from kgrec.kg import open_backend  # noqa: E402
 from kgrec.models.data.interactions import InteractionData  # noqa: E402
-from kgrec.embed.pipeline import embed_products  # noqa: E402
+from kgrec.models.data.split import temporal_leave_one_out  # noqa: E402
+from kgrec.models.evaluation.metrics import LIKE_THRESHOLD, classification_metrics, like_metrics_from_probability  # noqa: E402
 from kgrec.models.evaluation.protocol import evaluate  # noqa: E402
 from kgrec.models.kgbm4rec import KGBM4Rec  # noqa: E402
 from kgrec.models.kgbm4rec.inputs import KGBMInputs  # noqa: E402
-from kgrec.models.evaluation.metrics import LIKE_THRESHOLD, classification_metrics, like_metrics_from_probability  # noqa: E402
-from kgrec.models.data.split import temporal_leave_one_out  # noqa: E402
 from kgrec.models.training.trainer import fit
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
@@ -89,7 +89,9 @@ def sample_catalogue(per_class: int, held_out: float, rng: np.random.Generator) 
     return np.sort(np.concatenate(known)), np.sort(np.concatenate(hidden))
 
 
-def synthetic_interactions(product_ids: np.ndarray, product_class: np.ndarray, args, rng: np.random.Generator) -> pd.DataFrame:
+def synthetic_interactions(
+    product_ids: np.ndarray, product_class: np.ndarray, args, rng: np.random.Generator
+) -> pd.DataFrame:
     """SYNTHETIC users and ratings that depend on the products' true categories (see the module doc)."""
     n_classes = len(FASHION_MNIST_CLASSES)
     by_class = [np.flatnonzero(product_class == c) for c in range(n_classes)]
@@ -126,11 +128,19 @@ def build_database(folder: Path, args, rng: np.random.Generator, timings: dict) 
     backend.init_schema()
     t = time.perf_counter()
     progress = not args.quiet
-    ingest_idx(backend, folder / "known-images-idx3-ubyte", folder / "known-labels-idx1-ubyte", prefix="fmnist", split="known",
-               strict=True, progress=progress)
-    ingest_idx(backend, folder / "heldout-images-idx3-ubyte", None, prefix="fmnist", split="heldout", strict=True, progress=progress)
+    ingest_idx(
+        backend, folder / "known-images-idx3-ubyte", folder / "known-labels-idx1-ubyte", prefix="fmnist", split="known",
+        strict=True, progress=progress,
+    )
+    ingest_idx(
+        backend, folder / "heldout-images-idx3-ubyte", None, prefix="fmnist", split="heldout", strict=True,
+        progress=progress,
+    )
     timings["ingest_products_s"] = time.perf_counter() - t
-    ids = np.asarray([f"fmnist-known-{k:06d}" for k in range(len(known_idx))] + [f"fmnist-heldout-{k:06d}" for k in range(len(hidden_idx))], dtype=object)
+    ids = np.asarray(
+        [f"fmnist-known-{k:06d}" for k in range(len(known_idx))]
+        + [f"fmnist-heldout-{k:06d}" for k in range(len(hidden_idx))], dtype=object,
+    )
     true_class = np.concatenate([labels[known_idx], labels[hidden_idx]]).astype(np.int64)
 
     t = time.perf_counter()
@@ -142,10 +152,18 @@ def build_database(folder: Path, args, rng: np.random.Generator, timings: dict) 
     t = time.perf_counter()
     frame = synthetic_interactions(ids, true_class, args, rng)
     frame.to_csv(folder / "synthetic_interactions.csv", index=False)
-    mapping = {"format": "csv", "source": SYNTHETIC_SOURCE, "user_prefix": SYNTHETIC_PREFIX, "known_products_only": True,
-               "rating_range": [1, 5], "columns": {"user": "user", "item": "item", "rating": "rating", "timestamp": "timestamp"}}
-    (folder / "synthetic_interactions.yaml").write_text("# SYNTHETIC users of Fashion-MNIST products\n" + yaml.safe_dump(mapping))
-    ingest_table(backend, folder / "synthetic_interactions.csv", folder / "synthetic_interactions.yaml", strict=True, progress=progress)
+    mapping = {
+        "format": "csv", "source": SYNTHETIC_SOURCE, "user_prefix": SYNTHETIC_PREFIX, "known_products_only": True,
+        "rating_range": [1, 5],
+        "columns": {"user": "user", "item": "item", "rating": "rating", "timestamp": "timestamp"},
+    }
+    (folder / "synthetic_interactions.yaml").write_text(
+        "# SYNTHETIC users of Fashion-MNIST products\n" + yaml.safe_dump(mapping)
+    )
+    ingest_table(
+        backend, folder / "synthetic_interactions.csv", folder / "synthetic_interactions.yaml", strict=True,
+        progress=progress,
+    )
     timings["ingest_interactions_s"] = time.perf_counter() - t
     return backend, dict(zip(ids, true_class)), len(frame)
 
@@ -160,7 +178,9 @@ def linear_probe(x_train, y_train, x_test, seed: int):
     return probe.predict(scaler.transform(x_test))
 
 
-def category_like_rate(known: InteractionData, item_class: np.ndarray, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+def category_like_rate(
+    known: InteractionData, item_class: np.ndarray, users: np.ndarray, items: np.ndarray
+) -> np.ndarray:
     """Like probability of (user, item) = the user's like rate on the item's category in ``known``
     (falling back to the user's overall rate, then the global one)."""
     liked = (known.rating >= LIKE_THRESHOLD).astype(np.float64)
@@ -186,13 +206,20 @@ def run(args) -> dict:
     rng = np.random.default_rng(args.seed)
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    results: dict = {"config": vars(args).copy(), "synthetic": {
-        "what": "users, their category preferences, interactions and ratings are SYNTHETIC; products and images are real Fashion-MNIST",
-        "user_id_prefix": SYNTHETIC_PREFIX + "user-", "source": SYNTHETIC_SOURCE}}
+    results: dict = {
+        "config": vars(args).copy(),
+        "synthetic": {
+            "what": "users, their category preferences, interactions and ratings are SYNTHETIC; "
+                    "products and images are real Fashion-MNIST",
+            "user_id_prefix": SYNTHETIC_PREFIX + "user-", "source": SYNTHETIC_SOURCE,
+        },
+    }
     with tempfile.TemporaryDirectory(prefix="kgrec-fmnist-branch-") as tmp:
         folder = Path(tmp)
-        print(f"[data] {args.per_class} Fashion-MNIST products per class, {args.held_out:.0%} held out without category; "
-              f"{args.users} SYNTHETIC users", flush=True)
+        print(
+            f"[data] {args.per_class} Fashion-MNIST products per class, {args.held_out:.0%} held out without category; "
+            f"{args.users} SYNTHETIC users", flush=True,
+        )
         backend, true_class_of, n_interactions = build_database(folder, args, rng, timings)
         data = InteractionData.from_backend(backend)
         split = temporal_leave_one_out(data)
@@ -203,11 +230,18 @@ def run(args) -> dict:
         categories, target = inputs.item_categories(data.n_items)
         assert not target[hidden].any(), "a held-out product's category reached the training graph"
         assert target[~hidden].sum(1).min() == 1.0 and len(categories) == len(FASHION_MNIST_CLASSES)
-        print(f"  graph: {data.n_items} products ({int(hidden.sum())} held out), {data.n_users} SYNTHETIC users, "
-              f"{len(data)} interactions; split train {len(split.train)} / valid {len(split.valid)} / test {len(split.test)}", flush=True)
-        results["data"] = {"products": data.n_items, "held_out_products": int(hidden.sum()), "users": data.n_users,
-                           "interactions": n_interactions, "train": len(split.train), "test": len(split.test),
-                           "test_on_held_out_products": int(hidden[split.test.item].sum())}
+        print(
+            f"  graph: {data.n_items} products ({int(hidden.sum())} held out), {data.n_users} SYNTHETIC users, "
+
+            f"{len(data)} interactions; split train {len(split.train)} / valid {len(split.valid)} / test "
+            f"{len(split.test)}",
+            flush=True,
+        )
+        results["data"] = {
+            "products": data.n_items, "held_out_products": int(hidden.sum()), "users": data.n_users,
+            "interactions": n_interactions, "train": len(split.train), "test": len(split.test),
+            "test_on_held_out_products": int(hidden[split.test.item].sum()),
+        }
 
         names = np.asarray(FASHION_MNIST_CLASSES, dtype=object)
         truth_hidden = names[item_class[hidden]]
@@ -244,16 +278,27 @@ def run(args) -> dict:
         labelled_classes = item_class[~hidden]
         majority = int(np.bincount(labelled_classes).argmax())  # the classes are balanced: ties go to the lowest index
         train_like = float(np.mean(split.train.rating >= LIKE_THRESHOLD))
-        rows.append({"model": "majority class", **classification_metrics(np.full(len(hidden_items), names[majority]), truth_hidden, list(names)),
-                     **like_row(np.full(len(split.test), 1.0 if train_like >= 0.5 else 0.0))})
-        rows[-1]["category_accuracy"], rows[-1]["category_macro_F1"] = rows[-1].pop("accuracy"), rows[-1].pop("macro_F1")
+        rows.append(
+            {
+                "model": "majority class",
+                **classification_metrics(np.full(len(hidden_items), names[majority]), truth_hidden, list(names)),
+                **like_row(np.full(len(split.test), 1.0 if train_like >= 0.5 else 0.0)),
+            }
+        )
+        rows[-1]["category_accuracy"], rows[-1]["category_macro_F1"] = (
+            rows[-1].pop("accuracy"), rows[-1].pop("macro_F1"),
+        )
         t = time.perf_counter()
         image = inputs.image
         probe_pred = linear_probe(image[~hidden], labelled_classes, image[hidden], args.seed)
         probe_s = time.perf_counter() - t
         probe = classification_metrics(names[probe_pred], truth_hidden, list(names))
-        rows.append({"model": "linear probe (logistic regression on raw image embeddings)", "category_accuracy": probe["accuracy"],
-                     "category_macro_F1": probe["macro_F1"], "fit_s": probe_s})
+        rows.append(
+            {
+                "model": "linear probe (logistic regression on raw image embeddings)",
+                "category_accuracy": probe["accuracy"], "category_macro_F1": probe["macro_F1"], "fit_s": probe_s,
+            }
+        )
         seen_class = item_class.copy()
         seen_class[hidden] = probe_pred  # held-out products: the probe's category, never the true one
         rate = category_like_rate(known_for_test, seen_class, split.test.user, split.test.item)
@@ -273,22 +318,31 @@ def print_table(results: dict) -> None:
             ("like_accuracy_held_out", "like acc (held-out products)"), ("like_F1_held_out", "like F1"),
             ("NDCG@10", "NDCG@10 (full)")]
     d = results["data"]
-    print(f"\nFashion-MNIST image branch: {d['products']} real products ({d['held_out_products']} held out without category), "
-          f"{d['users']} SYNTHETIC users, {d['interactions']} SYNTHETIC interactions; "
-          f"{d['test']} test interactions ({d['test_on_held_out_products']} on held-out products)")
+    print(
+        f"\nFashion-MNIST image branch: {d['products']} real products "
+        f"({d['held_out_products']} held out without category), "
+        f"{d['users']} SYNTHETIC users, {d['interactions']} SYNTHETIC interactions; "
+        f"{d['test']} test interactions ({d['test_on_held_out_products']} on held-out products)"
+    )
     print("| model | " + " | ".join(c[1] for c in cols) + " |")
     print("| --- |" + " --- |" * len(cols))
     for row in results["rows"]:
         cells = [f"{row[k]:.4f}" if isinstance(row.get(k), float) else "-" for k, _ in cols]
         print(f"| {row['model']} | " + " | ".join(cells) + " |")
     t = results["timings"]
-    print(f"\ntimings: products ingest {t['ingest_products_s']:.1f} s, embed {t['embed_s']:.1f} s "
-          f"({t['embed_images_per_s']:.0f} images/s), interactions ingest {t['ingest_interactions_s']:.1f} s, total {t['total_s']:.0f} s")
+    print(
+        f"\ntimings: products ingest {t['ingest_products_s']:.1f} s, embed {t['embed_s']:.1f} s "
+        f"({t['embed_images_per_s']:.0f} images/s), interactions ingest {t['ingest_interactions_s']:.1f} s, total "
+        f"{t['total_s']:.0f} s"
+    )
     for row in results["rows"]:
         if "fit_s" in row:
             print(f"  {row['model']}: {row['fit_s']:.1f} s")
     m = results["machine"]
-    print(f"machine: {m['cpus']} CPUs, torch {m['torch']} with {m['torch_threads']} thread(s), load average {m['load_average'][0]:.1f}")
+    print(
+        f"machine: {m['cpus']} CPUs, torch {m['torch']} with {m['torch_threads']} thread(s), load average "
+        f"{m['load_average'][0]:.1f}"
+    )
 
 
 def main() -> None:
@@ -297,7 +351,9 @@ def main() -> None:
     parser.add_argument("--held-out", type=float, default=0.2, help="share of products loaded without their category")
     parser.add_argument("--users", type=int, default=2000, help="SYNTHETIC users")
     parser.add_argument("--liked", type=int, default=3, help="categories each synthetic user likes")
-    parser.add_argument("--affinity", type=float, default=0.7, help="share of a user's interactions with liked categories")
+    parser.add_argument(
+        "--affinity", type=float, default=0.7, help="share of a user's interactions with liked categories"
+    )
     parser.add_argument("--noise", type=float, default=0.1, help="probability a rating contradicts the user's taste")
     parser.add_argument("--min-history", type=int, default=20)
     parser.add_argument("--max-history", type=int, default=40)

@@ -106,7 +106,7 @@ def header(command: str, load_before: str, setup: list[str]) -> list[str]:
     return [
         "# The live history at serving: test NDCG@10 with the served-today history against the live one",
         "",
-        f"- **date**: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
+        f"- **date**: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC",
         f"- **commit**: `{commit}`{dirty}",
         f"- **machine**: {os.cpu_count()} CPU cores, {int(mem) / 2**20:.0f} GiB memory; torch {torch.__version__}, "
         f"{torch.get_num_threads()} torch thread(s)",

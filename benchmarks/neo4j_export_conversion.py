@@ -33,7 +33,9 @@ def main() -> None:
     ts = rng.integers(0, 2**31, args.rows).tolist()
     rating = rng.integers(1, 6, args.rows).astype(float).tolist()
     records = [Record(zip(keys, row)) for row in zip(src, dst, ts, rating)]
-    schema = pa.schema([("src", pa.string()), ("dst", pa.string()), ("timestamp", pa.int64()), ("rating", pa.float64())])
+    schema = pa.schema(
+        [("src", pa.string()), ("dst", pa.string()), ("timestamp", pa.int64()), ("rating", pa.float64())]
+    )
 
     t = time.perf_counter()
     batches = [_record_batch(records[i : i + FETCH_SIZE], schema) for i in range(0, len(records), FETCH_SIZE)]

@@ -48,10 +48,15 @@ PAIRS = {
 OUR_MODEL = {"kgat": "cke"}
 
 
-def run_recbole(python: str, model: str, data_path: Path, dataset: str, epochs: int, patience: int, seed: int, extra: dict, workdir: Path) -> dict:
-    cmd = [python, str(ROOT / "benchmarks" / "_recbole_runner.py"), "--model", model, "--data-path", str(data_path),
-           "--dataset", dataset, "--epochs", str(epochs), "--stopping-step", str(patience), "--seed", str(seed),
-           "--checkpoint-dir", str(workdir / "saved"), "--config-json", json.dumps(extra)]
+def run_recbole(
+    python: str, model: str, data_path: Path, dataset: str, epochs: int, patience: int, seed: int, extra: dict,
+    workdir: Path,
+) -> dict:
+    cmd = [
+        python, str(ROOT / "benchmarks" / "_recbole_runner.py"), "--model", model, "--data-path", str(data_path),
+        "--dataset", dataset, "--epochs", str(epochs), "--stopping-step", str(patience), "--seed", str(seed),
+        "--checkpoint-dir", str(workdir / "saved"), "--config-json", json.dumps(extra),
+    ]
     started = time.perf_counter()
     proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)
     wall = time.perf_counter() - started
@@ -64,7 +69,9 @@ def run_recbole(python: str, model: str, data_path: Path, dataset: str, epochs: 
     raise SystemExit(f"RecBole {model} failed (exit {proc.returncode}):\n{tail}")
 
 
-def run_ours(ds, name: str, epochs: int, patience: int, seed: int, max_seconds: float | None = None, out: Path | None = None) -> dict:
+def run_ours(
+    ds, name: str, epochs: int, patience: int, seed: int, max_seconds: float | None = None, out: Path | None = None
+) -> dict:
     from kgrec.models.evaluation.protocol import evaluate
     from kgrec.models.workflows.pipeline import train_model
 
@@ -73,9 +80,12 @@ def run_ours(ds, name: str, epochs: int, patience: int, seed: int, max_seconds: 
     result = train_model(ds, name, hparams, seed=seed, progress=False, out=out)
     wall = time.perf_counter() - started
     test = evaluate(result.model, ds.split, "test", protocols=("full",))["full"]
-    out = {"test": test, "wall_seconds": wall, "best_epoch": result.history.get("best_epoch"),
-           "epochs_run": result.history.get("epochs_run", 0), "seconds_per_epoch": result.history.get("seconds_per_epoch", 0.0),
-           "train_seconds": float(sum(result.history.get("train_seconds", []))), "hparams": result.model.hparams}
+    out = {
+        "test": test, "wall_seconds": wall, "best_epoch": result.history.get("best_epoch"),
+        "epochs_run": result.history.get("epochs_run", 0),
+        "seconds_per_epoch": result.history.get("seconds_per_epoch", 0.0),
+        "train_seconds": float(sum(result.history.get("train_seconds", []))), "hparams": result.model.hparams,
+    }
     if name in ("sasrec", "bert4rec"):
         out["test_unmasked"] = evaluate(result.model, ds.split, "test", protocols=("full",), mask_history=False)["full"]
     return out
@@ -86,11 +96,15 @@ def main() -> None:
     parser.add_argument("--db", required=True, help="kgrec graph store (path or bolt:// URI)")
     parser.add_argument("--models", default="lightgcn,sasrec,kgat", help="comma-separated: " + ",".join(PAIRS))
     parser.add_argument("--epochs", type=int, default=100, help="epoch cap, the same for both sides")
-    parser.add_argument("--epochs-for", action="append", default=[], metavar="NAME=N",
-                        help="a different epoch cap for one pair (both sides), e.g. sasrec=10; repeatable")
-    parser.add_argument("--time-matched", action="append", default=[], metavar="NAME",
-                        help="give our side of this pair RecBole's training time instead of its epoch cap (ours may run up "
-                             "to --epochs epochs within it); for SASRec, whose epochs differ in size; repeatable")
+    parser.add_argument(
+        "--epochs-for", action="append", default=[], metavar="NAME=N",
+        help="a different epoch cap for one pair (both sides), e.g. sasrec=10; repeatable",
+    )
+    parser.add_argument(
+        "--time-matched", action="append", default=[], metavar="NAME",
+        help="give our side of this pair RecBole's training time instead of its epoch cap (ours may run up "
+        "to --epochs epochs within it); for SASRec, whose epochs differ in size; repeatable",
+    )
     parser.add_argument("--patience", type=int, default=10, help="early-stopping patience, the same for both sides")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--recbole-python", default=str(ROOT / ".venv-recbole" / "bin" / "python"))
@@ -103,8 +117,8 @@ def main() -> None:
 
     from kgrec.kg import open_backend
     from kgrec.models.data.interactions import KnowledgeGraphData
-    from kgrec.models.workflows.pipeline import load_dataset
     from kgrec.models.data.recbole_export import export_split
+    from kgrec.models.workflows.pipeline import load_dataset
 
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="kgrec-recbole-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -112,9 +126,17 @@ def main() -> None:
     ds = load_dataset(backend)
     kg = KnowledgeGraphData.from_backend(backend, ds.data.item_ids)
     summary = export_split(ds.split, workdir / "data", "kgrec", kg)
-    print(f"split: {summary.rows['train']} train / {summary.rows['valid']} valid / {summary.rows['test']} test interactions, "
-          f"{summary.kg_triples} KG triples; files in {workdir / 'data'}", flush=True)
-    print(f"machine: {os.cpu_count()} CPU cores; torch threads {__import__('torch').get_num_threads()}; epoch cap {args.epochs}, patience {args.patience}", flush=True)
+    print(
+        f"split: {summary.rows['train']} train / {summary.rows['valid']} "
+        f"valid / {summary.rows['test']} test interactions, "
+        f"{summary.kg_triples} KG triples; files in {workdir / 'data'}", flush=True,
+    )
+    print(
+
+        f"machine: {os.cpu_count()} CPU cores; torch threads {__import__('torch').get_num_threads()}; epoch cap "
+        f"{args.epochs}, patience {args.patience}",
+        flush=True,
+    )
 
     caps = {k: int(v) for k, _, v in (p.partition("=") for p in args.epochs_for)}
     results = {}
@@ -123,37 +145,71 @@ def main() -> None:
         ours_name = OUR_MODEL.get(name, name)
         print(f"... RecBole {rb_model}", flush=True)
         epochs = caps.get(name, args.epochs)
-        rb = run_recbole(args.recbole_python, rb_model, workdir / "data", "kgrec" + suffix, epochs, args.patience, args.seed, extra, workdir)
-        print(f"    NDCG@10 {rb['test'].get('ndcg@10', float('nan')):.4f}, {rb['seconds_per_epoch']:.2f} s/epoch, {rb['epochs_run']} epochs", flush=True)
+        rb = run_recbole(
+            args.recbole_python, rb_model, workdir / "data", "kgrec" + suffix, epochs, args.patience, args.seed, extra,
+            workdir,
+        )
+        print(
+
+            f"    NDCG@10 {rb['test'].get('ndcg@10', float('nan')):.4f}, {rb['seconds_per_epoch']:.2f} s/epoch, "
+            f"{rb['epochs_run']} epochs",
+            flush=True,
+        )
         print(f"... ours {ours_name}", flush=True)
         save = Path(args.save_dir) / ours_name if args.save_dir else None
         if name in args.time_matched:
-            print(f"    ours time-matched: up to {args.epochs} epochs within RecBole's {rb['train_seconds']:.0f} s of training", flush=True)
-            ours = run_ours(ds, ours_name, args.epochs, args.patience, args.seed, max_seconds=rb["train_seconds"], out=save)
+            print(
+
+                f"    ours time-matched: up to {args.epochs} epochs "
+                f"within RecBole's {rb['train_seconds']:.0f} s of training",
+                flush=True,
+            )
+            ours = run_ours(
+                ds, ours_name, args.epochs, args.patience, args.seed, max_seconds=rb["train_seconds"], out=save
+            )
         else:
             ours = run_ours(ds, ours_name, epochs, args.patience, args.seed, out=save)
-        print(f"    NDCG@10 {ours['test']['NDCG@10']:.4f}, {ours['seconds_per_epoch']:.2f} s/epoch, {ours['epochs_run']} epochs", flush=True)
+        print(
+
+            f"    NDCG@10 {ours['test']['NDCG@10']:.4f}, "
+            f"{ours['seconds_per_epoch']:.2f} s/epoch, {ours['epochs_run']} epochs",
+            flush=True,
+        )
         results[name] = {"recbole_model": rb_model, "ours_model": ours_name, "recbole": rb, "ours": ours}
     backend.close()
 
     print()
     print("test, full ranking over all items (temporal leave-one-out, identical split)")
-    head = f"{'RecBole model':<14}{'ours':<10}{'NDCG@10 RB':>11}{'ours':>9}{'ratio':>7}{'HR@10 RB':>10}{'ours':>8}{'s/ep RB':>9}{'ours':>8}{'ratio':>7}{'train s RB':>11}{'ours':>8}{'epochs RB/ours':>16}"
+    head = (f"{'RecBole model':<14}{'ours':<10}{'NDCG@10 RB':>11}{'ours':>9}{'ratio':>7}{'HR@10 RB':>10}{'ours':>8}"
+            f"{'s/ep RB':>9}{'ours':>8}{'ratio':>7}{'train s RB':>11}{'ours':>8}{'epochs RB/ours':>16}")
     print(head)
     print("-" * len(head))
-    for name, r in results.items():
+    for r in results.values():
         rb, ours = r["recbole"], r["ours"]
         rn, on = rb["test"].get("ndcg@10", float("nan")), ours["test"]["NDCG@10"]
         rh, oh = rb["test"].get("hit@10", float("nan")), ours["test"]["HR@10"]
         rs, os_ = rb["seconds_per_epoch"], ours["seconds_per_epoch"] or float("nan")
-        print(f"{r['recbole_model']:<14}{r['ours_model']:<10}{rn:>11.4f}{on:>9.4f}{on / rn if rn else float('nan'):>7.2f}{rh:>10.4f}{oh:>8.4f}"
-              f"{rs:>9.2f}{os_:>8.2f}{rs / os_ if os_ else float('nan'):>7.2f}{rb['train_seconds']:>11.1f}{ours['train_seconds']:>8.1f}"
-              f"{str(rb['epochs_run']) + '/' + str(ours['epochs_run']):>16}")
+        print(
+            f"{r['recbole_model']:<14}{r['ours_model']:<10}{rn:>11.4f}{on:>9.4f}"
+            f"{on / rn if rn else float('nan'):>7.2f}{rh:>10.4f}{oh:>8.4f}"
+            f"{rs:>9.2f}{os_:>8.2f}{rs / os_ if os_ else float('nan'):>7.2f}"
+            f"{rb['train_seconds']:>11.1f}{ours['train_seconds']:>8.1f}"
+            f"{str(rb['epochs_run']) + '/' + str(ours['epochs_run']):>16}"
+        )
         if "test_unmasked" in ours:
             un = ours["test_unmasked"]
-            print(f"{'':<14}{'(unmasked)':<10}{'':>11}{un['NDCG@10']:>9.4f}{un['NDCG@10'] / rn if rn else float('nan'):>7.2f}{'':>10}{un['HR@10']:>8.4f}")
-    print("ratio: ours / RecBole for NDCG@10 (higher is better for us); RecBole / ours for s/epoch (above 1: our epoch is faster).")
-    print("RecBole masks seen items for general models but not for sequential ones: compare SASRec on the (unmasked) row too.")
+            print(
+                f"{'':<14}{'(unmasked)':<10}{'':>11}{un['NDCG@10']:>9.4f}"
+                f"{un['NDCG@10'] / rn if rn else float('nan'):>7.2f}{'':>10}{un['HR@10']:>8.4f}"
+            )
+    print(
+        "ratio: ours / RecBole for NDCG@10 (higher is better for us); "
+        "RecBole / ours for s/epoch (above 1: our epoch is faster)."
+    )
+    print(
+        "RecBole masks seen items for general models but not for "
+        "sequential ones: compare SASRec on the (unmasked) row too."
+    )
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(results, indent=2, default=str))
 

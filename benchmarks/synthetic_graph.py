@@ -67,26 +67,43 @@ def build(path: str, seed: int = 42) -> dict:
     with open_backend(path) as b:
         b.init_schema()
         b.insert_nodes("User", pa.table({"id": users}))
-        b.insert_nodes("Product", pa.table({"id": items, "title": [f"Synthetic film {i}" for i in range(N_ITEMS)], "source": ["synthetic"] * N_ITEMS}))
+        b.insert_nodes("Product", pa.table({"id": items, "title": [f"Synthetic film {i}" for i in range(N_ITEMS)],
+                                            "source": ["synthetic"] * N_ITEMS}))
         b.update_nodes("Product", pa.table({"id": items, "text_emb": pa.array(list(emb), pa.list_(pa.float32()))}))
-        b.insert_relationships("INTERACTED", pa.table({"src": users[src], "dst": items[dst], "timestamp": ts, "rating": rating}))
-        b.insert_nodes("Category", pa.table({"id": [f"genre:{g}" for g in range(N_GENRES)], "name": [f"Genre {g}" for g in range(N_GENRES)]}))
+        b.insert_relationships(
+            "INTERACTED", pa.table({"src": users[src], "dst": items[dst], "timestamp": ts, "rating": rating})
+        )
+        b.insert_nodes(
+            "Category",
+            pa.table({"id": [f"genre:{g}" for g in range(N_GENRES)], "name": [f"Genre {g}" for g in range(N_GENRES)]}),
+        )
         gi = np.concatenate([np.full(len(g), i) for i, g in enumerate(genres)])
         gg = np.concatenate(genres)
         b.insert_relationships("IN_CATEGORY", pa.table({"src": items[gi], "dst": [f"genre:{g}" for g in gg]}))
         films = [f"m.film{i}" for i in range(N_ITEMS)]
         people = [f"m.director{i}" for i in range(N_DIRECTORS)] + [f"m.actor{i}" for i in range(N_ACTORS)]
         genre_ents = [f"m.genre{g}" for g in range(N_GENRES)]
-        names = [None] * N_ITEMS + [f"Director {i}" for i in range(N_DIRECTORS)] + [f"Actor {i}" for i in range(N_ACTORS)] + [f"Genre {g}" for g in range(N_GENRES)]
+        names = (
+            [None] * N_ITEMS
+            + [f"Director {i}" for i in range(N_DIRECTORS)]
+            + [f"Actor {i}" for i in range(N_ACTORS)]
+            + [f"Genre {g}" for g in range(N_GENRES)]
+        )
         b.insert_nodes("Entity", pa.table({"id": films + people + genre_ents, "name": names}))
         b.insert_relationships("LINKED_TO", pa.table({"src": items, "dst": films}))
         h, t, r = [], [], []
         for i in range(N_ITEMS):
-            h.append(films[i]); t.append(f"m.director{film_dir[i]}"); r.append("film.film.directed_by")
+            h.append(films[i])
+            t.append(f"m.director{film_dir[i]}")
+            r.append("film.film.directed_by")
             for a in film_actors[i]:
-                h.append(films[i]); t.append(f"m.actor{a}"); r.append("film.film.actor")
+                h.append(films[i])
+                t.append(f"m.actor{a}")
+                r.append("film.film.actor")
             for g in genres[i]:
-                h.append(films[i]); t.append(f"m.genre{g}"); r.append("film.film.genre")
+                h.append(films[i])
+                t.append(f"m.genre{g}")
+                r.append("film.film.genre")
         b.insert_relationships("RELATED_TO", pa.table({"src": h, "dst": t, "relation": r}))
         b.set_meta("revision", f"synthetic-ml1m-{seed}")
         counts = b.counts()

@@ -21,8 +21,9 @@ import dataclasses
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from kgrec.errors import ConfigError
 

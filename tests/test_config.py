@@ -14,7 +14,8 @@ SECRET = "hunter2-xyz"
 def cfg(tmp_path):
     path = tmp_path / "kgrec.toml"
     path.write_text(
-        'db = "bolt://file-host:7687"\nseed = 7\n[neo4j]\nuser = "file-user"\ndatabase = "filedb"\nconnect_timeout = 3.5\n'
+        'db = "bolt://file-host:7687"\nseed = 7\n[neo4j]\nuser = "file-user"\ndatabase = "filedb"\nconnect_timeout = '
+        '3.5\n'
     )
     return path
 

@@ -32,7 +32,11 @@ def test_ports_bound_to_loopback_only():
 def test_auth_comes_from_the_environment_and_is_required():
     _, svc = _service()
     env = svc["environment"]
-    auth = env["NEO4J_AUTH"] if isinstance(env, dict) else next(e.split("=", 1)[1] for e in env if e.startswith("NEO4J_AUTH="))
+    auth = (
+        env["NEO4J_AUTH"]
+        if isinstance(env, dict)
+        else next(e.split("=", 1)[1] for e in env if e.startswith("NEO4J_AUTH="))
+    )
     assert re.fullmatch(r"neo4j/\$\{KGREC_NEO4J_PASSWORD:\?[^}]+\}", auth), auth
     assert "none" not in auth.lower()
 

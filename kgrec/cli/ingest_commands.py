@@ -31,7 +31,9 @@ def _quarantine_path(given: str | None, source: str) -> Path:
 
 def _run(obj, source: str, fn, *, strict, quarantine, as_json, quiet, **kwargs) -> None:
     with obj.open() as backend:
-        report = fn(backend, strict=strict, quarantine=_quarantine_path(quarantine, source), progress=not quiet, **kwargs)
+        report = fn(
+            backend, strict=strict, quarantine=_quarantine_path(quarantine, source), progress=not quiet, **kwargs
+        )
     click.echo(report.to_json() if as_json else report.summary())
 
 
@@ -84,7 +86,9 @@ def recbole(obj, folder, dataset, rating_range, timestamp_range, id_prefix, link
     from kgrec.etl import ingest_recbole
 
     if (folder is None) == (dataset is None):
-        raise ConfigError("give a FOLDER of RecBole atomic files or --dataset", "e.g. kgctl ingest recbole --dataset ml-100k")
+        raise ConfigError(
+            "give a FOLDER of RecBole atomic files or --dataset", "e.g. kgctl ingest recbole --dataset ml-100k"
+        )
     if link_to and no_link:
         raise ConfigError("give --link-to or --no-link, not both")
     _run(obj, f"recbole-{dataset or Path(folder).name}", ingest_recbole, path=folder, dataset=dataset,
@@ -96,8 +100,11 @@ def recbole(obj, folder, dataset, rating_range, timestamp_range, id_prefix, link
 
 @ingest.command()
 @click.argument("reference", metavar="DATASET|FOLDER")
-@click.option("--source", default=None, help="Only products with this source: recbole:NAME for RecBole data sets (recbole:ml-1m), "
-              "a table mapping's source: or file name.")
+@click.option(
+    "--source", default=None,
+    help="Only products with this source: recbole:NAME for RecBole data sets (recbole:ml-1m), "
+    "a table mapping's source: or file name.",
+)
 @click.option("--no-kg", is_flag=True, help="Only the links; do not load the reference's .kg triples.")
 @_linking
 @_common
@@ -111,8 +118,11 @@ def link(obj, reference, source, no_kg, year_tolerance, strict, quarantine, as_j
     linked and go to the quarantine file with their candidates."""
     from kgrec.etl import link_recbole
 
-    _run(obj, f"link-{Path(reference).name}", link_recbole, reference=reference, product_source=source, load_kg=not no_kg,
-         year_tolerance=year_tolerance, strict=strict, quarantine=quarantine, as_json=as_json, quiet=quiet)
+    _run(
+        obj, f"link-{Path(reference).name}", link_recbole, reference=reference, product_source=source,
+        load_kg=not no_kg, year_tolerance=year_tolerance, strict=strict, quarantine=quarantine, as_json=as_json,
+        quiet=quiet,
+    )
 
 
 @ingest.command()
@@ -174,10 +184,14 @@ def taobao(obj, file, timestamp_range, strict, quarantine, as_json, quiet) -> No
 @click.option("--index", "index_csv", type=click.Path(exists=True, dir_okay=False),
               help="CSV naming each product's image file (columns --id-column, --file-column).")
 @click.option("--id-column", default="id", show_default=True, help="Product id column of --index.")
-@click.option("--file-column", default="image", show_default=True, help="Image file column of --index (relative to --folder).")
+@click.option(
+    "--file-column", default="image", show_default=True, help="Image file column of --index (relative to --folder)."
+)
 @click.option("--create-products", is_flag=True, help="Create products missing from the graph (default: reject them).")
 @click.option("--idx", type=click.Path(exists=True, dir_okay=False), help="IDX3 image file (e.g. Fashion-MNIST).")
-@click.option("--labels", type=click.Path(exists=True, dir_okay=False), help="IDX1 labels for --idx (class = Category).")
+@click.option(
+    "--labels", type=click.Path(exists=True, dir_okay=False), help="IDX1 labels for --idx (class = Category)."
+)
 @click.option("--prefix", default="fmnist", show_default=True, help="Product id prefix for --idx: PREFIX-SPLIT-NNNNNN.")
 @click.option("--split", default=None, help="Split name in --idx product ids (default: test for t10k*, else train).")
 @click.option("--limit", type=int, default=None, help="Only the first N images of --idx.")
@@ -191,8 +205,10 @@ def images(obj, folder, index_csv, id_column, file_column, create_products, idx,
     if (folder is None) == (idx is None):
         raise ConfigError("give either --folder or --idx")
     if idx:
-        _run(obj, f"idx-{Path(idx).name}", ingest_idx, images=idx, labels=labels, prefix=prefix, split=split, limit=limit,
-             strict=strict, quarantine=quarantine, as_json=as_json, quiet=quiet)
+        _run(
+            obj, f"idx-{Path(idx).name}", ingest_idx, images=idx, labels=labels, prefix=prefix, split=split,
+            limit=limit, strict=strict, quarantine=quarantine, as_json=as_json, quiet=quiet,
+        )
     else:
         _run(obj, f"images-{Path(folder).name}", ingest_image_folder, folder=folder, index_csv=index_csv,
              id_column=id_column, file_column=file_column, create_products=create_products,

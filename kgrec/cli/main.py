@@ -7,7 +7,7 @@ import sys
 import click
 
 from kgrec import __version__
-from kgrec.config import load_settings
+from kgrec.config import Settings, load_settings
 from kgrec.errors import KgrecError
 
 
@@ -17,10 +17,10 @@ class Context:
     def __init__(self, db: str | None, debug: bool):
         self.debug = debug
         self._db_flag = db
-        self._settings = None
+        self._settings: Settings | None = None
 
     @property
-    def settings(self):
+    def settings(self) -> Settings:
         if self._settings is None:
             self._settings = load_settings({"db": self._db_flag})
         return self._settings
@@ -71,7 +71,7 @@ def cli(ctx: click.Context, db: str | None, debug: bool) -> None:
 
 
 def _register() -> None:
-    from kgrec.cli import db_commands, ingest_commands, embed_commands, train_commands, serve_commands
+    from kgrec.cli import db_commands, embed_commands, ingest_commands, serve_commands, train_commands
 
     for module in (db_commands, ingest_commands, embed_commands, train_commands, serve_commands):
         for command in module.COMMANDS:

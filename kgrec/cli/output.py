@@ -49,7 +49,9 @@ def render_csv(table: pa.Table) -> str:
     writer = csv.writer(buf)
     writer.writerow(table.column_names)
     for row in table.to_pylist():
-        writer.writerow([json.dumps(v) if isinstance(v, (list, dict)) else ("" if v is None else v) for v in row.values()])
+        writer.writerow(
+            [json.dumps(v) if isinstance(v, (list, dict)) else ("" if v is None else v) for v in row.values()]
+        )
     return buf.getvalue().rstrip("\n")
 
 

@@ -11,7 +11,9 @@ from kgrec.errors import KgrecError
 
 
 def _model_option(f):
-    f = click.option("--force", is_flag=True, help="Use the checkpoint even if the graph changed since it was trained.")(f)
+    f = click.option(
+        "--force", is_flag=True, help="Use the checkpoint even if the graph changed since it was trained."
+    )(f)
     return click.option(
         "--model",
         "model_path",
@@ -37,11 +39,15 @@ def _value_error(exc: ValueError) -> KgrecError:
 @click.argument("user")
 @click.option("-k", "k", type=click.IntRange(1, 1000), default=10, show_default=True, help="Number of products.")
 @_model_option
-@click.option("--json", "as_json", is_flag=True, help='Print {"user": ID, "items": [{"id", "score", "sources", "why"}]}.')
+@click.option(
+    "--json", "as_json", is_flag=True, help='Print {"user": ID, "items": [{"id", "score", "sources", "why"}]}.'
+)
 @click.option("--no-explain", is_flag=True, help="Skip the explanation paths (faster).")
 @click.option("--timings", is_flag=True, help="Also report milliseconds per stage.")
 @click.pass_obj
-def recommend(obj, user: str, k: int, model_path: Path | None, force: bool, as_json: bool, no_explain: bool, timings: bool) -> None:
+def recommend(
+    obj, user: str, k: int, model_path: Path | None, force: bool, as_json: bool, no_explain: bool, timings: bool
+) -> None:
     """Recommend K products to USER: Cypher candidates (co-interaction, shared attributes,
     knowledge-graph entities, embedding neighbours, popular), scored by the trained model, with
     each source's contribution and the paths that explain them.
@@ -61,7 +67,9 @@ def recommend(obj, user: str, k: int, model_path: Path | None, force: bool, as_j
         click.echo(json.dumps(result.to_dict(timings=timings)))
         return
     note = " (no history: popular and content-based)" if result.cold_start else ""
-    click.echo(f"user {result.user}: top {len(result.items)}{note}, model: {result.model or 'none (graph sources only)'}")
+    click.echo(
+        f"user {result.user}: top {len(result.items)}{note}, model: {result.model or 'none (graph sources only)'}"
+    )
     for rank, item in enumerate(result.items, 1):
         parts = ", ".join(f"{p['source']} {p['contribution']:.3f}" for p in item.sources)
         click.echo(f"{rank:>3}. {item.title or item.id}  [id {item.id}]  score {item.score:.3f} = {parts}")
@@ -74,9 +82,16 @@ def recommend(obj, user: str, k: int, model_path: Path | None, force: bool, as_j
 @click.command()
 @click.argument("user")
 @click.argument("product")
-@click.option("--max-hops", type=click.IntRange(1, 4), default=4, show_default=True, help="Longest path, in meaningful hops (LINKED_TO not counted).")
+@click.option(
+    "--max-hops", type=click.IntRange(1, 4), default=4, show_default=True,
+    help="Longest path, in meaningful hops (LINKED_TO not counted).",
+)
 @click.option("--limit", type=click.IntRange(1, 500), default=20, show_default=True, help="Most paths to show.")
-@click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also write an interactive graph page here.")
+@click.option(
+    "--html", "html_out", type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write an interactive graph page here.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the paths and the graph as JSON.")
 @click.pass_obj
 def paths(obj, user: str, product: str, max_hops: int, limit: int, html_out: Path | None, as_json: bool) -> None:
@@ -108,15 +123,29 @@ def paths(obj, user: str, product: str, max_hops: int, limit: int, html_out: Pat
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
-@click.option("--token", envvar="KGREC_API_TOKEN", default=None, help="Require 'Authorization: Bearer TOKEN' (env KGREC_API_TOKEN). Never logged.")
+@click.option(
+    "--token", envvar="KGREC_API_TOKEN",
+    default=None,
+    help="Require 'Authorization: Bearer TOKEN' (env KGREC_API_TOKEN). Never logged.",
+)
 @_model_option
 @click.option("--enable-cypher", is_flag=True, help="Expose POST /cypher for read-only Cypher (off by default).")
-@click.option("--timeout", "timeout_s", type=click.FloatRange(0.1, 600), default=10.0, show_default=True, help="Seconds before a request that waits on the graph store gets 503.")
-@click.option("--cache", "cache_size", type=click.IntRange(0, 10_000_000), default=10_000, show_default=True,
-              help="Recommendation answers kept per graph version (LRU; any commit to the graph starts afresh); 0 turns it off.")
-@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="Server processes, each with its own read-only view of the graph (use up to the number of cores).")
-@click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="info", show_default=True)
+@click.option(
+    "--timeout", "timeout_s", type=click.FloatRange(0.1, 600), default=10.0, show_default=True,
+    help="Seconds before a request that waits on the graph store gets 503.",
+)
+@click.option(
+    "--cache", "cache_size", type=click.IntRange(0, 10_000_000), default=10_000, show_default=True,
+    help="Recommendation answers kept per graph version (LRU; any commit to the graph starts afresh); 0 turns it off.",
+)
+@click.option(
+    "--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+    help="Server processes, each with its own read-only view of the graph (use up to the number of cores).",
+)
+@click.option(
+    "--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="info",
+    show_default=True,
+)
 @click.pass_obj
 def serve(obj, host: str, port: int, token: str | None, model_path: Path | None, force: bool, enable_cypher: bool,
           timeout_s: float, cache_size: int, workers: int, log_level: str) -> None:
@@ -144,7 +173,9 @@ def serve(obj, host: str, port: int, token: str | None, model_path: Path | None,
         finally:
             probe.reader.close()
         click.echo(f"kgrec API on http://{host}:{port} ({auth}; {workers} workers; docs at /docs)", err=True)
-        uvicorn.run("kgrec.serve.api:app_from_env", factory=True, host=host, port=port, workers=workers, log_level=log_level)
+        uvicorn.run(
+            "kgrec.serve.api:app_from_env", factory=True, host=host, port=port, workers=workers, log_level=log_level
+        )
         return
     rec = build_recommender(obj, model_path, force, cache_size)
     rec.reader.describe()  # fail now, with a clear message, if the store is missing

@@ -73,7 +73,10 @@ def _open_dataset(obj):
 
 
 @click.command()
-@click.option("--model", "-m", "model_name", required=True, metavar="NAME", help="Model to train (an unknown name lists the available ones).")
+@click.option(
+    "--model", "-m", "model_name", required=True, metavar="NAME",
+    help="Model to train (an unknown name lists the available ones).",
+)
 @_hparam_options
 @click.option("--seed", type=int, default=None, help="Random seed (default: the `seed` setting, 42).")
 @click.option("--seeds", "seed_list", default=None, metavar="S1,S2,...",
@@ -112,9 +115,9 @@ def train(obj, model_name, epochs, lr, dim, layers, batch_size, patience, params
       kgctl train --model bpr --seeds 1,2,3 --out runs/bpr
       kgctl evaluate runs/lightgcn runs/kgbm4rec runs/bpr --baseline bpr
     """
+    from kgrec.models.base import get_model_class
     from kgrec.models.training import distributed
     from kgrec.models.workflows.ablation import ablation_switches, train_ablations
-    from kgrec.models.base import get_model_class
     from kgrec.models.workflows.pipeline import train_model
     from kgrec.models.workflows.seeds import check_seeds
 
@@ -248,7 +251,10 @@ def _ablation_lines(run) -> str:
 @click.option("--csv", "fmt", flag_value="csv", help="Print CSV: protocol, model, one column per metric, the CI columns, seed-group "
               "rows and the comparison columns (ablation variants as MODEL/SWITCH rows).")
 @click.option("--csv-out", type=click.Path(dir_okay=False), default=None, help="Also write the CSV to this file.")
-@click.option("--plots", type=click.Path(file_okay=False), default=None, help="Write PNG plots (metric bars, training curves, ablation bars) to this folder.")
+@click.option(
+    "--plots", type=click.Path(file_okay=False), default=None,
+    help="Write PNG plots (metric bars, training curves, ablation bars) to this folder.",
+)
 @click.option("--force", is_flag=True, help="Use checkpoints trained on an older snapshot of the graph (warns).")
 @click.pass_obj
 def evaluate(obj, checkpoints, train_models, epochs, seed, protocol, negative_seed, baseline, resamples, bootstrap_seed, fmt, csv_out,
@@ -332,7 +338,9 @@ def _echo_warnings():
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Save the best model's checkpoint here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the grid results as JSON.")
 @click.pass_obj
-def tune(obj, model_name, grid_pairs, epochs, lr, dim, layers, batch_size, patience, params, seed, out, as_json) -> None:
+def tune(
+    obj, model_name, grid_pairs, epochs, lr, dim, layers, batch_size, patience, params, seed, out, as_json
+) -> None:
     """Grid-search hyperparameters on the validation set (full-ranking NDCG@10); the test set is
     not touched. Prints one row per grid point and the best setting."""
     from kgrec.models.base import get_model_class
@@ -348,9 +356,11 @@ def tune(obj, model_name, grid_pairs, epochs, lr, dim, layers, batch_size, patie
         result = run_tune(ds, model_name, space, fixed, seed=seed)
     if out:
         model = result.best.model
-        save_checkpoint(out, model, ds.data.user_ids, ds.data.item_ids, ds.snapshot_id,
-                        config={"model": model_name, "hparams": model.hparams, "seed": seed, "tuned": result.best_params},
-                        metrics={"valid": result.best.valid, "history": result.best.history, "grid": result.rows})
+        save_checkpoint(
+            out, model, ds.data.user_ids, ds.data.item_ids, ds.snapshot_id,
+            config={"model": model_name, "hparams": model.hparams, "seed": seed, "tuned": result.best_params},
+            metrics={"valid": result.best.valid, "history": result.best.history, "grid": result.rows},
+        )
     if as_json:
         click.echo(json.dumps({"model": model_name, "best": result.best_params, "grid": result.rows}, default=str))
         return
@@ -367,9 +377,13 @@ def export() -> None:
 
 
 @export.command("recbole")
-@click.option("--split", "out", required=True, type=click.Path(file_okay=False),
-              help="Folder for the RecBole benchmark files of the temporal leave-one-out split.")
-@click.option("--name", default="kgrec", show_default=True, help="Dataset name (file prefix; the sequential copy is NAME-seq).")
+@click.option(
+    "--split", "out", required=True, type=click.Path(file_okay=False),
+    help="Folder for the RecBole benchmark files of the temporal leave-one-out split.",
+)
+@click.option(
+    "--name", default="kgrec", show_default=True, help="Dataset name (file prefix; the sequential copy is NAME-seq)."
+)
 @click.option("--max-len", type=int, default=50, show_default=True, help="History length in the sequential files.")
 @click.pass_obj
 def export_recbole(obj, out, name, max_len) -> None:
@@ -389,8 +403,12 @@ def export_recbole(obj, out, name, max_len) -> None:
     with backend:
         kg = KnowledgeGraphData.from_backend(backend, ds.data.item_ids)
         summary = export_split(ds.split, out, name, kg, max_len)
-    click.echo(f"wrote {summary.folder} (train {summary.rows['train']}, valid {summary.rows['valid']}, test {summary.rows['test']} "
-               f"interactions; {summary.kg_triples} KG triples, {summary.linked_items} items linked to entities) and {summary.seq_folder}")
+    click.echo(
+        f"wrote {summary.folder} (train {summary.rows['train']}, valid {summary.rows['valid']}, test "
+        f"{summary.rows['test']} "
+        f"interactions; {summary.kg_triples} KG triples, {summary.linked_items} items linked to entities) and "
+        f"{summary.seq_folder}"
+    )
 
 
 COMMANDS = [train, evaluate, tune, export]

@@ -16,15 +16,16 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from kgrec.errors import KgrecError
 from kgrec.embed import timm_compat
+from kgrec.errors import KgrecError
 
 DEFAULT_IMAGE_MODEL = "tf_efficientnet_lite0"
 DEFAULT_IMAGE_SIZE = 96
@@ -83,12 +84,14 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        state = load_file(str(path))
+        state: Any = load_file(str(path))
     else:
         try:
             state = torch.load(str(path), map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001 - any unpickling failure means "not a state dict"
-            raise EncoderError(f"cannot read image weights {path}: {exc}", "give a torch state_dict or .safetensors file") from exc
+            raise EncoderError(
+                f"cannot read image weights {path}: {exc}", "give a torch state_dict or .safetensors file"
+            ) from exc
     for wrapper in ("state_dict", "model", "model_state"):
         if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
             state = state[wrapper]
@@ -105,7 +108,7 @@ def _file_digest(path: Path) -> str:
     return h.hexdigest()[:12]
 
 
-def load_backbone(name: str, weights: str | Path | None, image_size: int) -> tuple[torch.nn.Module, str]:
+def load_backbone(name: str, weights: str | Path | None, image_size: int) -> tuple[Any, str]:
     """A timm backbone in eval mode with its weights loaded strictly, and a short id of those weights."""
     timm = timm_compat.import_timm()
     if weights is None:
@@ -240,7 +243,7 @@ class ImageEncoder:
         w, h = image.size
         scale = self.image_size / max(w, h)
         nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-        resized = image.resize((nw, nh), Image.BICUBIC)
+        resized = image.resize((nw, nh), Image.Resampling.BICUBIC)
         if (nw, nh) == (self.image_size, self.image_size):
             return np.asarray(resized, dtype=np.float32)
         pixels = np.asarray(image, dtype=np.float32)

@@ -18,20 +18,20 @@ from __future__ import annotations
 import hashlib
 import sys
 import time
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
 import torch
 
+from kgrec.embed.image import DEFAULT_HEAD, DEFAULT_IMAGE_MODEL, DEFAULT_IMAGE_SIZE, ImageEncoder
+from kgrec.embed.text import DEFAULT_TEXT_TEMPLATE, TextEncoder, build_text, check_template
 from kgrec.errors import KgrecError
 from kgrec.etl import images as image_refs
 from kgrec.kg import revision
 from kgrec.kg.backend import Backend
-from kgrec.embed.image import DEFAULT_HEAD, DEFAULT_IMAGE_MODEL, DEFAULT_IMAGE_SIZE, ImageEncoder
-from kgrec.embed.text import DEFAULT_TEXT_TEMPLATE, TextEncoder, build_text, check_template
 
 DEFAULT_BATCH_SIZE = 64
 DEFAULT_SEED = 0
@@ -237,6 +237,7 @@ def _prepared_batches(
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kgrec-embed-read") as pool:
         future = pool.submit(prepare, batches[0]) if batches else None
         for i in range(len(batches)):
+            assert future is not None  # submitted for every batch
             current = future.result()
             future = pool.submit(prepare, batches[i + 1]) if i + 1 < len(batches) else None
             yield current
@@ -296,7 +297,9 @@ def embed_images(
             )
         )
         report.encoded += len(done_ids)
-        done_ids.clear(), done_hashes.clear(), done_vectors.clear()
+        done_ids.clear()
+        done_hashes.clear()
+        done_vectors.clear()
 
     try:
         with _progress(len(todo), "embed images", progress) as bar:
@@ -356,12 +359,13 @@ def embed_products(
     if text:
         check_template(text_template)
         encoder = text_encoder or TextEncoder(text_model)
-        reports.append(embed_texts(backend, encoder, template=text_template, batch_size=batch_size, limit=limit, progress=progress))
+        reports.append(embed_texts(backend, encoder, template=text_template, batch_size=batch_size, limit=limit,
+                                   progress=progress))
         if log:
             log(reports[-1].summary())
     if image:
-        encoder = image_encoder or ImageEncoder(image_model, image_weights, image_size, image_head)
-        reports.append(embed_images(backend, encoder, batch_size=batch_size, limit=limit, progress=progress))
+        image_enc = image_encoder or ImageEncoder(image_model, image_weights, image_size, image_head)
+        reports.append(embed_images(backend, image_enc, batch_size=batch_size, limit=limit, progress=progress))
         if log:
             log(reports[-1].summary())
     return reports

@@ -11,8 +11,8 @@ import json
 import os
 import re
 import string
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -49,7 +49,7 @@ def build_text(fields: Mapping[str, object], template: str = DEFAULT_TEXT_TEMPLA
     """
     out: list[str] = []
     emitted = last_emitted = False
-    for literal, name, spec, conversion in string.Formatter().parse(template):
+    for literal, name, _spec, _conversion in string.Formatter().parse(template):
         if name is None:  # trailing literal
             if last_emitted:  # closing text such as ")" belongs to the field before it
                 out.append(literal)
@@ -114,7 +114,9 @@ class TextEncoder:
     @property
     def record(self) -> str:
         """What identifies these embeddings (stored as ``Product.text_emb_model``)."""
-        return json.dumps({"model": self.name, "dim": self.dim, "max_length": self.model.max_seq_length}, sort_keys=True)
+        return json.dumps(
+            {"model": self.name, "dim": self.dim, "max_length": self.model.max_seq_length}, sort_keys=True
+        )
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         if not texts:

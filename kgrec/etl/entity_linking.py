@@ -44,8 +44,12 @@ from collections.abc import Iterable, Sequence
 RULES = ("title", "alternative title", "title part", "year off by one")
 
 # articles that catalogues move to the end of a title ("Postino, Il"); compared case-insensitively
-ARTICLES = ("the", "a", "an", "la", "le", "les", "l'", "il", "el", "los", "las", "lo", "gli", "das", "der", "die", "det", "den")
-_TRAILING_ARTICLE = re.compile(r"^(?P<body>.*\S)\s*,\s*(?P<article>" + "|".join(re.escape(a) for a in ARTICLES) + r")$", re.IGNORECASE)
+ARTICLES = (
+    "the", "a", "an", "la", "le", "les", "l'", "il", "el", "los", "las", "lo", "gli", "das", "der", "die", "det", "den",
+)
+_TRAILING_ARTICLE = re.compile(
+    r"^(?P<body>.*\S)\s*,\s*(?P<article>" + "|".join(re.escape(a) for a in ARTICLES) + r")$", re.IGNORECASE
+)
 _LEADING_ENGLISH_ARTICLE = re.compile(r"^(?:the|a|an)\s+(?=\S)", re.IGNORECASE)
 _TRAILING_GROUP = re.compile(r"^(?P<rest>.*?)\s*\((?P<inner>[^()]*)\)\s*$")
 _YEAR = re.compile(r"^\d{4}$")
@@ -166,7 +170,11 @@ class EntityLinkReport:
             ],
             "unmatched": [p.id for p in self.unmatched],
             "shared_entities": self.shared_entities,
-            **({"focus": {"name": self.focus[0], "linked": self.focus[1], "total": self.focus[2]}} if self.focus else {}),
+            **(
+                {"focus": {"name": self.focus[0], "linked": self.focus[1], "total": self.focus[2]}}
+                if self.focus
+                else {}
+            ),
         }
 
 
@@ -292,7 +300,9 @@ class _Index:
         return list(found.values())
 
 
-def link_by_title(products: Sequence[Titled], references: Iterable[Reference], *, year_tolerance: int = 1) -> EntityLinkReport:
+def link_by_title(
+    products: Sequence[Titled], references: Iterable[Reference], *, year_tolerance: int = 1
+) -> EntityLinkReport:
     """Link each product to at most one entity (module docstring: the rules and what is ambiguous)."""
     if year_tolerance not in (0, 1):
         raise ValueError("year_tolerance is 0 (exact years) or 1")

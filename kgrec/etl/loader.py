@@ -207,7 +207,8 @@ def apply_stage(backend: Backend, stage: Stage, report: IngestReport, progress: 
                 wrote()
         for rel_type, frame in plan.rel_inserts.items():
             if len(frame):
-                report.relationships_added[rel_type] = backend.insert_relationships(rel_type, _rel_arrow(backend, rel_type, frame))
+                report.relationships_added[rel_type] = backend.insert_relationships(
+                    rel_type, _rel_arrow(backend, rel_type, frame))
                 bar.update(1)
                 wrote()
         for rel_type, frame in plan.rel_updates.items():
@@ -278,7 +279,11 @@ def _string_array(s: pd.Series) -> pa.Array:
 def _update_rels(backend: Backend, rel_type: str, frame: pd.DataFrame) -> int:
     if rel_type != "INTERACTED":  # the only relationship type with updatable properties
         return 0
-    ts = pd.to_numeric(frame["timestamp"], errors="coerce") if "timestamp" in frame.columns else pd.Series(np.nan, index=frame.index)
+    ts = (
+        pd.to_numeric(frame["timestamp"], errors="coerce")
+        if "timestamp" in frame.columns
+        else pd.Series(np.nan, index=frame.index)
+    )
     behavior = frame["behavior"] if "behavior" in frame.columns else pd.Series(None, index=frame.index, dtype=object)
     rows = [
         {"src": str(s), "dst": str(d), "timestamp": _TS_NONE if pd.isna(t) else int(t),

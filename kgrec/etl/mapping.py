@@ -75,7 +75,7 @@ class Mapping:
     user_prefix: str = ""
     path: Path | None = None
 
-    def column(self, role: str):
+    def column(self, role: str) -> Any:
         return self.columns.get(role)
 
     @property
@@ -124,7 +124,9 @@ def parse_mapping(data: dict, path: Path | None = None) -> Mapping:
             kwargs[key] = tuple(value)
     bad_props = [k for k in kwargs.get("user_properties", {}) if k not in USER_PROPERTIES]
     if bad_props:
-        raise ConfigError(f"{where}: user_properties {bad_props} are not User properties", f"known: {', '.join(USER_PROPERTIES)}")
+        raise ConfigError(
+            f"{where}: user_properties {bad_props} are not User properties", f"known: {', '.join(USER_PROPERTIES)}"
+        )
     if kwargs.get("timestamp_format", "unix") not in ("unix", "iso"):
         raise ConfigError(f"{where}: timestamp_format must be unix or iso")
     if kwargs.get("description_aggregate", "first") not in ("first", "join"):

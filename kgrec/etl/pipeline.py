@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from kgrec.etl.loader import apply_stage
 from kgrec.etl.progress import Progress

@@ -62,12 +62,20 @@ def ingest_products10k(
                 ck.reject(bad & np.array([r == reason for r in reasons]), "name", kind, detail)
             bar.update(1)
         good = ck.good_mask()
-        rows = pd.DataFrame({"id": PRODUCT_PREFIX + classes[good], "group": groups[good], "name": names[good],
-                             "image_ref": refs[good], "image_hash": hashes[good]}).sort_values(["id", "name"], kind="stable")
-        per_sku = rows.groupby("id", sort=False).agg(
-            category_path=("group", "first"), image_ref=("image_ref", "first"), image_hash=("image_hash", "first"),
-            extra=("image_ref", lambda refs_: json.dumps({"images": list(refs_)})),
-        ).reset_index()
+        rows = pd.DataFrame(
+            {
+                "id": PRODUCT_PREFIX + classes[good], "group": groups[good], "name": names[good],
+                "image_ref": refs[good], "image_hash": hashes[good],
+            }
+        ).sort_values(["id", "name"], kind="stable")
+        per_sku = (
+            rows.groupby("id", sort=False)
+            .agg(
+                category_path=("group", "first"), image_ref=("image_ref", "first"), image_hash=("image_hash", "first"),
+                extra=("image_ref", lambda refs_: json.dumps({"images": list(refs_)})),
+            )
+            .reset_index()
+        )
         per_sku["category_path"] = CATEGORY_PREFIX + per_sku["category_path"]
         per_sku["source"] = "products10k"
         stage.add_nodes("Product", per_sku)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from collections.abc import Iterator
+from typing import Any
 
 
 class _Null:
@@ -19,7 +21,7 @@ class Progress:
         self.enabled = enabled
 
     @contextlib.contextmanager
-    def stage(self, desc: str, total: int | None = None, unit: str = "step"):
+    def stage(self, desc: str, total: int | None = None, unit: str = "step") -> Iterator[Any]:
         if not self.enabled:
             yield _Null()
             return

@@ -37,7 +37,9 @@ def installed_package_path(name: str, package: str, sub: str, install: str) -> P
 
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise SourceError(f"data set {name} needs the {package} package, which is not installed", f"install it: {install}")
+        raise SourceError(
+            f"data set {name} needs the {package} package, which is not installed", f"install it: {install}"
+        )
     path = Path(list(spec.submodule_search_locations)[0]) / sub
     if not path.exists():
         raise SourceError(f"{path} is missing from the installed {package}", f"reinstall it: {install}")
@@ -109,7 +111,7 @@ def read_delimited(
         data_from = 0
     ncols = len(header)
 
-    def original(i: int) -> str:
+    def original(i: int | np.integer) -> str:
         return raw[starts[i] : ends[i]].decode("utf-8", "backslashreplace")
 
     # bad UTF-8: find the lines (slow path only when the whole file does not decode)
@@ -120,7 +122,9 @@ def read_delimited(
             try:
                 raw[starts[i] : ends[i]].decode("utf-8")
             except UnicodeDecodeError as exc:
-                reject_one(report, quarantine, int(i) + 1, None, f"bad encoding: not UTF-8 at byte {exc.start}", original(i))
+                reject_one(
+                    report, quarantine, int(i) + 1, None, f"bad encoding: not UTF-8 at byte {exc.start}", original(i)
+                )
                 line_ok[i] = False
                 arr[starts[i] : ends[i]] = 10
 
@@ -191,13 +195,16 @@ def read_delimited(
     return frame, header
 
 
-def read_table_file(path: str | Path, *, fmt: str | None, report: FileReport, quarantine: Quarantine, delimiter: str | None = None) -> pd.DataFrame:
+def read_table_file(
+    path: str | Path, *, fmt: str | None, report: FileReport, quarantine: Quarantine, delimiter: str | None = None
+) -> pd.DataFrame:
     """CSV/TSV (header row), Parquet or JSON Lines as strings plus ``_line`` (record number for Parquet)."""
     path = Path(path)
     fmt = (fmt or infer_format(path)).lower()
     if fmt in ("csv", "tsv"):
         frame, _ = read_delimited(
-            path, delimiter=delimiter or ("\t" if fmt == "tsv" else ","), report=report, quarantine=quarantine, quoted=True
+            path, delimiter=delimiter or ("\t" if fmt == "tsv" else ","), report=report, quarantine=quarantine,
+            quoted=True,
         )
         return frame
     if fmt == "parquet":
@@ -215,12 +222,17 @@ def read_table_file(path: str | Path, *, fmt: str | None, report: FileReport, qu
         return frame
     if fmt in ("jsonl", "ndjson", "json"):
         return _read_jsonl(path, report, quarantine)
-    raise SourceError(f"unknown table format {fmt!r} for {path}", "use csv, tsv, parquet or jsonl (format: in the mapping)")
+    raise SourceError(
+        f"unknown table format {fmt!r} for {path}", "use csv, tsv, parquet or jsonl (format: in the mapping)"
+    )
 
 
 def infer_format(path: Path) -> str:
     name = path.name.lower()
-    for suffix, fmt in ((".csv", "csv"), (".tsv", "tsv"), (".parquet", "parquet"), (".jsonl", "jsonl"), (".ndjson", "jsonl"), (".json", "jsonl")):
+    for suffix, fmt in (
+        (".csv", "csv"), (".tsv", "tsv"), (".parquet", "parquet"), (".jsonl", "jsonl"), (".ndjson", "jsonl"),
+        (".json", "jsonl"),
+    ):
         if suffix in name:
             return fmt
     raise SourceError(f"cannot tell the format of {path} from its name", "set format: in the mapping file")
@@ -239,7 +251,9 @@ def _strings(table: pa.Table) -> pd.DataFrame:
             try:
                 col = col.cast(pa.string())
             except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
-                col = pa.array([None if v is None else json.dumps(v, default=str) for v in col.to_pylist()], pa.string())
+                col = pa.array(
+                    [None if v is None else json.dumps(v, default=str) for v in col.to_pylist()], pa.string()
+                )
         cols[name] = col
     return pa.table(cols).to_pandas()
 
@@ -265,7 +279,10 @@ def _read_jsonl(path: Path, report: FileReport, quarantine: Quarantine) -> pd.Da
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError as exc:
-            reject_one(report, quarantine, number, None, f"bad encoding: not UTF-8 at byte {exc.start}", line.decode("utf-8", "backslashreplace"))
+            reject_one(
+                report, quarantine, number, None, f"bad encoding: not UTF-8 at byte {exc.start}",
+                line.decode("utf-8", "backslashreplace"),
+            )
             continue
         try:
             value = json.loads(text)
@@ -275,7 +292,9 @@ def _read_jsonl(path: Path, report: FileReport, quarantine: Quarantine) -> pd.Da
         if not isinstance(value, dict):
             reject_one(report, quarantine, number, None, "wrong type: not a JSON object", text)
             continue
-        records.append({k: None if v is None else (v if isinstance(v, str) else json.dumps(v)) for k, v in value.items()})
+        records.append(
+            {k: None if v is None else (v if isinstance(v, str) else json.dumps(v)) for k, v in value.items()}
+        )
         lines.append(number)
     frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
     frame[LINE] = np.asarray(lines, dtype=np.int64)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -114,7 +115,10 @@ def _pick(frame: pd.DataFrame, names) -> str | None:
 def _need(frame: pd.DataFrame, path: Path, *names: str) -> None:
     missing = [n for n in names if n not in frame.columns]
     if missing:
-        raise SourceError(f"{path} has no column {', '.join(missing)}", f"its header has: {', '.join(c for c in frame.columns if c != '_line')}")
+        raise SourceError(
+            f"{path} has no column {', '.join(missing)}",
+            f"its header has: {', '.join(c for c in frame.columns if c != '_line')}",
+        )
 
 
 def ingest_recbole(
@@ -142,7 +146,7 @@ def ingest_recbole(
     ``link=False``. ``year_tolerance`` (0 or 1): see ``kgrec.etl.entity_linking``."""
     if (path is None) == (dataset is None):
         raise SourceError("give either a folder or a packaged data set name", "e.g. --dataset ml-100k")
-    folder = packaged_dataset(dataset) if dataset else Path(path)
+    folder = packaged_dataset(dataset) if dataset else Path(cast("str | Path", path))  # one of the two is given
     spec = PACKAGED.get(dataset) if dataset else None
     if spec and rating_range is None:
         rating_range = spec.rating_range
@@ -213,7 +217,8 @@ def _items(frame, ck: RowChecker, file, stage: Stage, fr, tag: str, backend, pfx
         item_of = ids[good].loc[genres.index]
         stage.add_categories(genres, item_of)
     existing = pd.Index(backend.export_nodes("Product").column("id").to_pylist())
-    titles = products["title"] if "title" in products.columns else frame["item_id"][good]  # ML-1M: the id is "Title (1995)"
+    # ML-1M: the id is "Title (1995)"
+    titles = products["title"] if "title" in products.columns else frame["item_id"][good]
     years = products["year"] if "year" in products.columns else pd.Series(pd.NA, index=products.index)
     titled = [Titled(str(i), None if pd.isna(t) else str(t), None if pd.isna(y) else int(y), int(line))
               for i, t, y, line in zip(products["id"], titles, years, frame[LINE][good])]
@@ -226,7 +231,9 @@ def _users(frame, ck: RowChecker, file, stage: Stage, fr, pfx: str) -> None:
     props = {}
     if "age" in frame.columns:
         props["age"] = ck.integer("age", 0, 150, optional=True)
-    for src, dst in (("gender", "gender"), ("occupation", "occupation"), ("zip_code", "zip"), ("zip", "zip"), ("name", "name")):
+    for src, dst in (
+        ("gender", "gender"), ("occupation", "occupation"), ("zip_code", "zip"), ("zip", "zip"), ("name", "name"),
+    ):
         if src in frame.columns:
             props[dst] = frame[src].str.strip()
     ck.duplicates(ids.to_frame(), "user_id")
@@ -360,10 +367,14 @@ def link_recbole(
         if product_source is not None:
             nodes = nodes[nodes["source"] == product_source]
             if nodes.empty:
-                raise SourceError(f"no products with source {product_source!r} in {backend_.describe()}",
-                                  "a source is a table mapping's source: (or file name) or recbole:<name>, e.g. recbole:ml-1m")
-        titled = [Titled(str(i), None if pd.isna(t) else str(t), None if pd.isna(y) else int(y))
-                  for i, t, y in zip(nodes["id"], nodes["title"], nodes["year"])]
+                raise SourceError(
+                    f"no products with source {product_source!r} in {backend_.describe()}",
+                    "a source is a table mapping's source: (or file name) or recbole:<name>, e.g. recbole:ml-1m",
+                )
+        titled = [
+            Titled(str(i), None if pd.isna(t) else str(t), None if pd.isna(y) else int(y))
+            for i, t, y in zip(nodes["id"], nodes["title"], nodes["year"])
+        ]
         with bars.stage(f"link to {folder.name}", total=1, unit="file") as bar:
             report.linking = _link_to(folder, titled, stage, report, quarantine_, "graph Product", year_tolerance,
                                       load_kg=load_kg)

@@ -11,7 +11,7 @@ import dataclasses
 import json
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 import pandas as pd
@@ -109,7 +109,9 @@ class IngestReport:
         """A human-readable table of the per-file accounting and the graph changes."""
         lines = [f"ingest {self.source}:"]
         width = max([len(Path(f.file).name) for f in self.files] + [4])
-        lines.append(f"  {'file'.ljust(width)}  {'read':>9}  {'new':>9}  {'updated':>8}  {'unchanged':>9}  {'rejected':>8}")
+        lines.append(
+            f"  {'file'.ljust(width)}  {'read':>9}  {'new':>9}  {'updated':>8}  {'unchanged':>9}  {'rejected':>8}"
+        )
         for f in self.files:
             lines.append(
                 f"  {Path(f.file).name.ljust(width)}  {f.rows_read:>9,}  {f.rows_new:>9,}  {f.rows_updated:>8,}"
@@ -143,21 +145,26 @@ class Quarantine:
         self.path = Path(path) if path is not None else None
         self.strict = strict
         self.records: list[dict[str, Any]] = []
-        self._fh = None
+        self._fh: TextIO | None = None
 
-    def add(self, file: str, line: int | None, field: str | None, reason: str, row: Any, *, action: str = "row rejected",
-            stops_strict: bool = True) -> None:
+    def add(
+        self, file: str, line: int | None, field: str | None, reason: str, row: Any,
+        *,
+        action: str = "row rejected", stops_strict: bool = True,
+    ) -> None:
         """``stops_strict=False``: a record about a loaded row that strict mode does not stop at
         (an ambiguous entity link: the product loads, only the link is left out)."""
         record = {"file": file, "line": line, "field": field, "reason": reason, "action": action, "row": row}
         if self.strict and stops_strict:
             where = f"{file}" + (f" line {line}" if line is not None else "") + (f", field {field}" if field else "")
-            raise IngestRejected(f"{where}: {reason}", "fix the row, or run without --strict to quarantine bad rows and go on")
+            raise IngestRejected(
+                f"{where}: {reason}", "fix the row, or run without --strict to quarantine bad rows and go on"
+            )
         self.records.append(record)
         if self.path is not None:
             if self._fh is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._fh = open(self.path, "a", encoding="utf-8")
+                self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (kept open; closed by close())
             self._fh.write(json.dumps(record, default=_plain, ensure_ascii=False) + "\n")
 
     @property

@@ -61,7 +61,9 @@ class Stage:
         self.rels.setdefault(rel_type, []).append(frame)
         if primary is not None:
             keys, _ = rel_identity(rel_type)
-            self.primaries.append(Primary(primary, "rel", rel_type, frame.reindex(columns=keys), len(self.rels[rel_type]) - 1))
+            self.primaries.append(
+                Primary(primary, "rel", rel_type, frame.reindex(columns=keys), len(self.rels[rel_type]) - 1)
+            )
 
     def add_categories(self, paths: pd.Series, product_ids: pd.Series, separator: str = " > ") -> None:
         """Category nodes for paths like ``Clothing > Dresses > Maxi``: ids are the path prefixes,

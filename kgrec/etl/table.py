@@ -57,7 +57,9 @@ def ingest_table(
     def build(stage: Stage, report: IngestReport, quarantine_: Quarantine, bars, backend_) -> None:
         fr = report.file(str(path))
         with bars.stage(f"read {path.name}", total=1, unit="file") as bar:
-            frame = read_table_file(path, fmt=mapping.format, report=fr, quarantine=quarantine_, delimiter=mapping.delimiter)
+            frame = read_table_file(
+                path, fmt=mapping.format, report=fr, quarantine=quarantine_, delimiter=mapping.delimiter
+            )
             bar.update(1)
         missing = [c for c in mapping.needed_columns() if c not in frame.columns]
         if missing and len(frame):
@@ -100,7 +102,7 @@ def _build(frame, ck: RowChecker, m: Mapping, stage: Stage, fr, tag: str, path: 
             rel["timestamp"] = ck.integer(col("timestamp"), lo, hi, round_down=True)
     if col("behavior"):
         rel["behavior"] = ck.one_of(col("behavior"), m.behaviors) if m.behaviors else _text(frame, col("behavior"))
-    user_props = {}
+    user_props: dict[str, pd.Series] = {}
     for prop, column in m.user_properties.items():
         user_props[prop] = ck.integer(column, 0, 150, optional=True) if prop == "age" else _text(frame, column)
 
@@ -130,7 +132,9 @@ def _build(frame, ck: RowChecker, m: Mapping, stage: Stage, fr, tag: str, path: 
         ck.known(items, known, col("item"), "unknown product")
     if users is not None:
         keys = pd.DataFrame({"u": users, "i": items, "t": rel.get("timestamp"), "b": rel.get("behavior")})
-        ck.duplicates(keys, ",".join(c for c in (col("user") or "row", col("item"), col("timestamp"), col("behavior")) if c))
+        ck.duplicates(
+            keys, ",".join(c for c in (col("user") or "row", col("item"), col("timestamp"), col("behavior")) if c)
+        )
     else:
         ck.duplicates(items.to_frame(), col("item"))
     good = ck.good_mask()
@@ -141,10 +145,18 @@ def _build(frame, ck: RowChecker, m: Mapping, stage: Stage, fr, tag: str, path: 
         joined = pframe.dropna(subset=["description"]).groupby("id", sort=False)["description"].agg(
             lambda texts: " ".join(texts)[: m.description_max_chars])
         pframe = pframe.drop(columns="description")
-        per_item = pframe.groupby("id", sort=False).first().reset_index() if len(pframe.columns) > 1 else pframe.drop_duplicates("id")
+        per_item = (
+            pframe.groupby("id", sort=False).first().reset_index()
+            if len(pframe.columns) > 1
+            else pframe.drop_duplicates("id")
+        )
         per_item["description"] = per_item["id"].map(joined)
     else:
-        per_item = pframe.groupby("id", sort=False).first().reset_index() if len(pframe.columns) > 1 else pframe.drop_duplicates("id")
+        per_item = (
+            pframe.groupby("id", sort=False).first().reset_index()
+            if len(pframe.columns) > 1
+            else pframe.drop_duplicates("id")
+        )
     per_item["source"] = tag
     if users is None:
         stage.add_nodes("Product", per_item, primary=fr)
@@ -181,7 +193,7 @@ def _category_paths(frame: pd.DataFrame, spec, separator: str) -> pd.Series | No
         return None
     if isinstance(spec, str):
         return _text(frame, spec)
-    parts = [_text(frame, c) for c in spec]
+    parts: list[pd.Series] = [_text(frame, c) for c in spec]
     joined = pd.Series([None] * len(frame), index=frame.index, dtype=object)
     for p in parts:
         joined = joined.where(p.isna(), np.where(joined.isna(), p, joined.astype(str) + separator + p.astype(str)))
@@ -196,4 +208,6 @@ def _iso_seconds(ck: RowChecker, column: str, lo: int, hi: int) -> pd.Series:
     values = np.array(seconds.to_numpy(dtype=float, na_value=np.nan), dtype=float)
     bad = ck._range(values, column, lo, hi, ck.reject)
     values[bad] = np.nan
-    return pd.Series(pd.array(np.where(np.isnan(values), 0, values).astype(np.int64), dtype="Int64"), index=raw.index).mask(np.isnan(values))
+    return pd.Series(
+        pd.array(np.where(np.isnan(values), 0, values).astype(np.int64), dtype="Int64"), index=raw.index
+    ).mask(np.isnan(values))

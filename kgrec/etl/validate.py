@@ -14,7 +14,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from kgrec.etl.keys import encode, group
-
 from kgrec.etl.readers import LINE
 from kgrec.etl.report import FileReport, Quarantine
 
@@ -92,7 +91,11 @@ class RowChecker:
         finite = np.isfinite(number.to_numpy(dtype=float, na_value=np.nan))
         wrong |= present & ~finite & ~number.isna().to_numpy()
         if not round_down:
-            frac = present & finite & (np.floor(number.to_numpy(dtype=float, na_value=0.0)) != number.to_numpy(dtype=float, na_value=0.0))
+            frac = (
+                present
+                & finite
+                & (np.floor(number.to_numpy(dtype=float, na_value=0.0)) != number.to_numpy(dtype=float, na_value=0.0))
+            )
             wrong |= frac
         flag = self.drop_value if optional else self.reject
         flag(wrong, column, "wrong type", "expected a whole number")
@@ -127,7 +130,10 @@ class RowChecker:
             if hi is not None:
                 out |= values > hi
         if out.any():
-            flag(out, column, "out of range", f"allowed {lo if lo is not None else '-inf'}..{hi if hi is not None else 'inf'}")
+            flag(
+                out, column, "out of range",
+                f"allowed {lo if lo is not None else '-inf'}..{hi if hi is not None else 'inf'}",
+            )
         return out
 
     def one_of(self, column: str, allowed) -> pd.Series:

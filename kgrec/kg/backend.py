@@ -12,7 +12,8 @@ import abc
 import hashlib
 import json
 import re
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import pyarrow as pa
 
@@ -61,10 +62,10 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None: ...
 
-    def __enter__(self) -> "Backend":
+    def __enter__(self) -> Backend:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     @abc.abstractmethod
@@ -219,7 +220,8 @@ class Backend(abc.ABC):
         statements = [self.cypher.render("count_nodes", label=label) for label in labels]
         statements += [self.cypher.render("count_relationships", rel_type=name) for name in types]
         values = [int(v or 0) for v in self._scalars(statements)]
-        return {"nodes": dict(zip(labels, values[: len(labels)])), "relationships": dict(zip(types, values[len(labels) :]))}
+        return {"nodes": dict(zip(labels, values[:len(labels)])),
+                "relationships": dict(zip(types, values[len(labels):]))}
 
     def snapshot_id(self) -> str:
         """An id of the graph's current content: counts plus the revision that every ingest bumps."""

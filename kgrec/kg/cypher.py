@@ -55,7 +55,9 @@ class CypherLibrary:
         )
 
     def names(self) -> list[str]:
-        found = {p.stem for p in self.root.glob("*.cypher")} | {p.stem for p in (self.root / self.dialect).glob("*.cypher")}
+        found = {p.stem for p in self.root.glob("*.cypher")} | {
+            p.stem for p in (self.root / self.dialect).glob("*.cypher")
+        }
         return sorted(found)
 
     def text(self, name: str) -> str:

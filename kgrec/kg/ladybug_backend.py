@@ -9,8 +9,9 @@ see committed data; a second read-write open fails with a lock error, which is r
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import pyarrow as pa
 
@@ -33,7 +34,9 @@ class LadybugBackend(Backend):
         super().__init__(read_only=read_only)
         self.path = Path(path)
         if self.path.is_dir():
-            raise DatabaseNotFound(f"{self.path} is a directory, not a kgrec database file", "give a file path such as ./kgrec.db")
+            raise DatabaseNotFound(
+                f"{self.path} is a directory, not a kgrec database file", "give a file path such as ./kgrec.db"
+            )
         if not self.path.exists() and (read_only or not create):
             raise DatabaseNotFound(f"no database at {self.path}", "run `kgctl init` first, or pass --db")
         if not self.path.parent.exists():
@@ -172,7 +175,9 @@ def _translate_open_error(exc: RuntimeError, path: Path) -> KgrecError:
         return DatabaseLocked(f"{path} is being checkpointed by a writer", "retry in a moment")
     if "Cannot create an empty database under READ ONLY" in text:
         return DatabaseNotFound(f"no database at {path}", "run `kgctl init` first")
-    return DatabaseNotFound(f"cannot open {path} as a LadybugDB database: {text.splitlines()[0]}", "check the --db path")
+    return DatabaseNotFound(
+        f"cannot open {path} as a LadybugDB database: {text.splitlines()[0]}", "check the --db path"
+    )
 
 
 def _translate_query_error(exc: RuntimeError, cypher: str) -> KgrecError:

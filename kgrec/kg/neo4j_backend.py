@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -251,7 +252,8 @@ class Neo4jBackend(Backend):
         found: list[str] = []
         for start in range(0, len(ids), self.batch_size):
             part = ids.slice(start, self.batch_size).to_pylist()
-            found += self._execute(text, {"ids": part, "limit": limit - len(found)}, write=False).column("id").to_pylist()
+            answer = self._execute(text, {"ids": part, "limit": limit - len(found)}, write=False)
+            found += answer.column("id").to_pylist()
             if len(found) >= limit:
                 break
         return found
@@ -299,7 +301,8 @@ class Neo4jBackend(Backend):
             missing = self._ids_matching("missing_ids", label, pc.unique(table.column(end).combine_chunks()))
             if missing:
                 raise CypherError(
-                    f"{rel_type} rows name {label} ids that are not in the graph ({end}): {missing}; nothing was written",
+                    f"{rel_type} rows name {label} ids that are not in "
+                    f"the graph ({end}): {missing}; nothing was written",
                     f"insert the {label} nodes first",
                 )
         text = self.cypher.render("insert_relationships", rel_type=rel.name, src_label=rel.src, dst_label=rel.dst)
@@ -321,7 +324,8 @@ def translate_error(exc: Exception, *, where: str, database: str | None = None, 
     if isinstance(exc, nx.AuthError):
         return AuthenticationFailed(
             f"{where} refused the user name or password",
-            "set KGREC_NEO4J_USER and KGREC_NEO4J_PASSWORD (docker-compose.yml takes the password from KGREC_NEO4J_PASSWORD)",
+            "set KGREC_NEO4J_USER and KGREC_NEO4J_PASSWORD (docker-compose.yml takes the password from "
+            "KGREC_NEO4J_PASSWORD)",
         )
     if isinstance(exc, (nx.ServiceUnavailable, nx.SessionExpired, nx.ConnectionAcquisitionTimeoutError, OSError)):
         reason = _connection_reason(str(exc))
@@ -331,7 +335,9 @@ def translate_error(exc: Exception, *, where: str, database: str | None = None, 
             "is the server running? `docker compose up -d` starts one; check the host and port in --db",
         )
     if isinstance(exc, nx.ConfigurationError) or (connecting and isinstance(exc, ValueError)):
-        return ConfigError(f"cannot use {where}: {redact_uri(message)}", "check the --db URI (bolt://host:7687 or neo4j://host)")
+        return ConfigError(
+            f"cannot use {where}: {redact_uri(message)}", "check the --db URI (bolt://host:7687 or neo4j://host)"
+        )
     if isinstance(exc, nx.CypherSyntaxError):
         return CypherError(f"Cypher syntax error: {message}", "check the query")
     if code in _ACCESS_MODE_CODES or isinstance(exc, nx.ForbiddenOnReadOnlyDatabase):

@@ -31,15 +31,24 @@ from memory instead of querying.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterable, Sequence
+import warnings
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import torch
-from torch_geometric.data.feature_store import FeatureStore, TensorAttr
-from torch_geometric.data.graph_store import EdgeAttr, EdgeLayout, GraphStore
-from torch_geometric.sampler import BaseSampler, HeteroSamplerOutput, NodeSamplerInput
+
+with warnings.catch_warnings():
+    # Importing PyG (2.8) runs torch.jit.script on two NamedTuples of its pooling package, and torch
+    # (2.10+) warns that torch.jit.script is deprecated: once per process, in every training log,
+    # about code that kgrec never calls. This is the one place kgrec imports PyG, so it is muted here,
+    # by that message only (catch_warnings keeps the filter local to these imports).
+    warnings.filterwarnings("ignore", message=r".*torch\.jit\.script")
+    from torch_geometric.data.feature_store import FeatureStore, TensorAttr
+    from torch_geometric.data.graph_store import EdgeAttr, EdgeLayout, GraphStore
+    from torch_geometric.sampler import BaseSampler, HeteroSamplerOutput, NodeSamplerInput
 
 from kgrec.kg.backend import Backend
 from kgrec.kg.vectors import read_vectors
@@ -102,7 +111,7 @@ class BackendFeatureStore(FeatureStore):
         self.properties: dict[str, list[str]] = {}
         for label in self.labels:
             props = schema.node(label).properties
-            wanted = properties.get(label) if properties and label in properties else [
+            wanted = properties[label] if properties and label in properties else [
                 p for p, t in props.items() if (t == _VECTOR or t in _SCALAR)
             ]
             self.properties[label] = [p for p in wanted if p in props and p != "id"]
@@ -295,10 +304,12 @@ class BackendGraphStore(GraphStore):
         a = self.index.lookup(rel.src, table.column("src"))
         b = self.index.lookup(rel.dst, table.column("dst"))
         ok = (a >= 0) & (b >= 0)
-        a, b = torch.from_numpy(a[ok]), torch.from_numpy(b[ok])
-        return (b, a) if source.reverse else (a, b)
+        ta, tb = torch.from_numpy(a[ok]), torch.from_numpy(b[ok])
+        return (tb, ta) if source.reverse else (ta, tb)
 
-    def in_neighbors(self, edge_type: EdgeType, dst: torch.Tensor, memo: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def in_neighbors(
+        self, edge_type: EdgeType, dst: torch.Tensor, memo: dict | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """All edges (src, dst) of ``edge_type`` whose destination is in ``dst`` (dense indices),
         sorted by (dst, src). Materialised edge types are answered from memory, the others with
         one ``neighbors_in``/``neighbors_out`` query for the batch's ids. Pass the same ``memo``
@@ -317,7 +328,9 @@ class BackendGraphStore(GraphStore):
             query = "neighbors_out" if source.reverse else "neighbors_in"
             ids = self.index.id_of(edge_type[2], dst.numpy()).to_pylist()
             returns = ", r.relation AS relation" if source.relation is not None else ""
-            text = self.backend.cypher.render(query, src_label=rel.src, rel_type=rel.name, dst_label=rel.dst, return_list=returns)
+            text = self.backend.cypher.render(
+                query, src_label=rel.src, rel_type=rel.name, dst_label=rel.dst, return_list=returns
+            )
             key = (query, rel.name, edge_type[2])
             if memo is not None and key in memo:
                 table = memo[key]
@@ -394,7 +407,9 @@ class CypherNeighborSampler(BaseSampler):
                     local_src.append(pos_src[s])
                 pos_dst = position[dst_type]
                 rows.setdefault(edge_type, []).append(torch.tensor(local_src, dtype=torch.long))
-                cols.setdefault(edge_type, []).append(torch.tensor([pos_dst[d] for d in dst.tolist()], dtype=torch.long))
+                cols.setdefault(edge_type, []).append(
+                    torch.tensor([pos_dst[d] for d in dst.tolist()], dtype=torch.long)
+                )
             frontier = {t: torch.tensor(v, dtype=torch.long) for t, v in new.items()}
             for t, v in frontier.items():
                 nodes.setdefault(t, []).append(v)
@@ -407,7 +422,7 @@ class CypherNeighborSampler(BaseSampler):
     def _subsample(self, src: torch.Tensor, dst: torch.Tensor, fanout: int) -> tuple[torch.Tensor, torch.Tensor]:
         if fanout < 0 or len(dst) == 0:
             return src, dst
-        keep = []
+        keep: list[int] = []
         bounds = torch.nonzero(torch.diff(dst, prepend=dst[:1] - 1)).flatten().tolist() + [len(dst)]
         for start, stop in zip(bounds[:-1], bounds[1:]):
             count = stop - start

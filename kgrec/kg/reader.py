@@ -25,7 +25,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from kgrec.config import Settings
 from kgrec.errors import ConnectionFailed, DatabaseLocked, DatabaseNotFound, DatabaseUnavailable, KgrecError
@@ -62,10 +63,10 @@ class GraphReader:
                 self._backend.close()
             self._backend = None
 
-    def __enter__(self) -> "GraphReader":
+    def __enter__(self) -> GraphReader:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # ----------------------------------------------------------------- internals
@@ -111,12 +112,15 @@ class GraphReader:
         backend = self._backend
         if backend is not None and not backend.is_available():
             self.close()
-            raise DatabaseUnavailable(f"{backend.describe()} is gone", "restore the database file or point --db at another")
+            raise DatabaseUnavailable(
+                f"{backend.describe()} is gone", "restore the database file or point --db at another"
+            )
         if backend is None:
             self._reopen(keep_old=False)
         elif backend.change_token() != self._token:
             # new commits: see them if we can; the old snapshot is still sound while the main file is unchanged
             self._reopen(keep_old=backend.storage_token() == self._storage)
+        assert self._backend is not None  # _reopen sets it or raises
         return self._backend
 
     # ----------------------------------------------------------------- the one entry point

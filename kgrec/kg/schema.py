@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Iterable
 from functools import lru_cache
 
 import pyarrow as pa
@@ -62,7 +63,7 @@ class Schema:
         except KeyError:
             raise ValueError(f"unknown relationship type {name!r}; known: {', '.join(self.relationships)}") from None
 
-    def check_node_properties(self, label: str, columns) -> None:
+    def check_node_properties(self, label: str, columns: Iterable[str]) -> None:
         known = self.node(label).properties
         unknown = [c for c in columns if c not in known]
         if unknown:
@@ -74,7 +75,7 @@ class Schema:
     def rel_arrow_types(self, name: str) -> dict[str, pa.DataType]:
         return {prop: ARROW_TYPES[typ] for prop, typ in self.rel(name).properties.items()}
 
-    def check_rel_properties(self, name: str, columns) -> None:
+    def check_rel_properties(self, name: str, columns: Iterable[str]) -> None:
         known = self.rel(name).properties
         unknown = [c for c in columns if c not in known]
         if unknown:

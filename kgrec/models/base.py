@@ -16,10 +16,10 @@ import numpy as np
 
 from kgrec.models.data.interactions import InteractionData
 
-_REGISTRY: dict[str, type["Recommender"]] = {}
+_REGISTRY: dict[str, type[Recommender]] = {}
 
 
-def register(cls: type["Recommender"]) -> type["Recommender"]:
+def register(cls: type[Recommender]) -> type[Recommender]:
     """Class decorator: make a model available by its ``name`` (``kgctl train --model NAME``)."""
     _REGISTRY[cls.name] = cls
     return cls
@@ -30,7 +30,7 @@ def model_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get_model_class(name: str) -> type["Recommender"]:
+def get_model_class(name: str) -> type[Recommender]:
     from kgrec.errors import KgrecError
 
     _import_all()
@@ -62,8 +62,9 @@ class Recommender(abc.ABC):
     ``defaults`` (hyperparameter defaults, chosen on validation), ``search_space`` (the grid
     ``kgctl tune`` searches), ``ablations`` (switch hyperparameter -> the modality it turns
     off, e.g. ``{"no_kg": "kg"}``; ``kgctl train --ablations`` trains one variant per switch, see
-    ``kgrec.models.workflows.ablation``; such a model reports ``history["modalities"]`` from ``fit``). Trainable neural models subclass
-    ``kgrec.models.trainable.TrainableRecommender`` instead, which runs the shared ``Trainer``."""
+    ``kgrec.models.workflows.ablation``; such a model reports ``history["modalities"]`` from ``fit``).
+    Trainable neural models subclass ``kgrec.models.trainable.TrainableRecommender`` instead, which
+    runs the shared ``Trainer``."""
 
     name: ClassVar[str] = ""
     predicts_rating: ClassVar[bool] = False
@@ -89,7 +90,7 @@ class Recommender(abc.ABC):
         (``GraphInputs`` with what ``requires`` asked for), ``trainer`` (a configured
         ``kgrec.models.training.trainer.Trainer``)."""
 
-    def observe_history(self, known: InteractionData) -> None:
+    def observe_history(self, known: InteractionData) -> None:  # noqa: B027 (optional hook, empty by default)
         """The interactions known at inference time (train for validation; train + validation for
         test). Sequence and profile models rebuild their user inputs from it; default: nothing."""
 
@@ -151,7 +152,7 @@ class Recommender(abc.ABC):
         (path / "model.json").write_text(json.dumps(meta, indent=2, default=str))
 
     @classmethod
-    def load(cls, path: str | Path) -> "Recommender":
+    def load(cls, path: str | Path) -> Recommender:
         import torch
 
         path = Path(path)

@@ -30,7 +30,10 @@ from kgrec.models.base import Recommender
 from kgrec.models.data.interactions import GraphInputs, InteractionData
 
 TRAINER_KEYS = ("epochs", "lr", "weight_decay", "patience", "eval_every", "clip_grad_norm", "max_seconds")
-TRAINER_DEFAULTS: dict[str, Any] = {"epochs": 100, "lr": 1e-3, "weight_decay": 0.0, "patience": 10, "eval_every": 1, "clip_grad_norm": None, "max_seconds": None}
+TRAINER_DEFAULTS: dict[str, Any] = {
+    "epochs": 100, "lr": 1e-3, "weight_decay": 0.0, "patience": 10, "eval_every": 1, "clip_grad_norm": None,
+    "max_seconds": None,
+}
 
 
 class TrainableRecommender(Recommender):
@@ -41,7 +44,7 @@ class TrainableRecommender(Recommender):
     def __init__(self, **hparams: Any):
         super().__init__(**hparams)
         self.hparams = {**TRAINER_DEFAULTS, **self.hparams}
-        self.net = None
+        self.net: Any = None  # the nn.Module build_network() returns; None until fit or load
         import torch
 
         self.device = torch.device("cpu")
@@ -66,7 +69,12 @@ class TrainableRecommender(Recommender):
         pass
 
     # ----------------------------------------------------------------- Recommender
-    def fit(self, train: InteractionData, valid: InteractionData | None = None, *, trainer: Any, graph: GraphInputs | None = None, **kwargs: Any) -> dict:
+    def fit(  # type: ignore[override]  # the Trainer is injected (keyword-only); Recommender.fit takes none
+        self, train: InteractionData, valid: InteractionData | None = None,
+        *,
+        trainer: Any, graph: GraphInputs | None = None,
+        **kwargs: Any,
+    ) -> dict:
         """Train with the injected ``trainer`` (a ``kgrec.models.training.trainer.Trainer``; a
         model never imports the training loop). ``kgrec.models.training.trainer.fit(model, ...)``
         builds one from the hyperparameters."""

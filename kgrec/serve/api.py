@@ -82,7 +82,7 @@ class ServeOptions:
             os.environ["KGREC_API_TOKEN"] = token
 
     @classmethod
-    def from_env(cls) -> "ServeOptions":
+    def from_env(cls) -> ServeOptions:
         return cls(**json.loads(os.environ.get(cls.ENV, "{}")))
 
 
@@ -101,7 +101,10 @@ def _json(content: Any) -> Response:
     """Encode plain JSON data (dicts, lists, str, float, int, None) directly: FastAPI's default
     path walks every value through ``jsonable_encoder`` first, which on a /recommend answer costs
     more than computing it."""
-    return Response(json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8"), media_type="application/json")
+    return Response(
+        json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8"),
+        media_type="application/json",
+    )
 
 
 class CypherRequest(BaseModel):
@@ -113,7 +116,9 @@ def _id(description: str):
     return Query(..., min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN, description=description)
 
 
-def create_app(recommender: FusedRecommender, *, token: str | None = None, enable_cypher: bool = False, timeout_s: float = 10.0) -> FastAPI:
+def create_app(
+    recommender: FusedRecommender, *, token: str | None = None, enable_cypher: bool = False, timeout_s: float = 10.0
+) -> FastAPI:
     app = FastAPI(
         title="kgrec",
         version=__version__,
@@ -132,7 +137,7 @@ def create_app(recommender: FusedRecommender, *, token: str | None = None, enabl
         """Run blocking graph work in a thread, bounded in time; map errors to HTTP answers."""
         try:
             return await asyncio.wait_for(run_in_threadpool(fn, *args, **kwargs), timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise HTTPException(503, f"the graph store did not answer within {timeout_s:g} s") from None
         except NotFound as exc:
             raise HTTPException(404, exc.message) from None
@@ -157,7 +162,10 @@ def create_app(recommender: FusedRecommender, *, token: str | None = None, enabl
             return JSONResponse({"status": "unavailable", "detail": exc.detail}, status_code=503)
         return {"status": "ok", "model": recommender.model_name, **info, "index": recommender.index_summary}
 
-    @app.get("/recommend", dependencies=[Depends(authorised)], summary="Top-k products for a user, with sources and explanations")
+    @app.get(
+        "/recommend", dependencies=[Depends(authorised)],
+        summary="Top-k products for a user, with sources and explanations",
+    )
     async def recommend(user: str = _id("User id"), k: int = Query(10, ge=1, le=MAX_K), explain: bool = True):
         rec = await call(recommender.recommend, user, k, explain=explain)
         return _json(rec.to_dict())
@@ -185,11 +193,16 @@ def create_app(recommender: FusedRecommender, *, token: str | None = None, enabl
 
     if enable_cypher:
 
-        @app.post("/cypher", dependencies=[Depends(authorised)], summary="Read-only Cypher (enabled with --enable-cypher)")
+        @app.post(
+            "/cypher", dependencies=[Depends(authorised)], summary="Read-only Cypher (enabled with --enable-cypher)"
+        )
         async def cypher(body: CypherRequest):
             refused = refused_http_clauses(body.query)
             if refused:
-                raise HTTPException(400, f"refused over HTTP: {', '.join(refused)} (files, procedures and other databases are off limits)")
+                raise HTTPException(
+                    400,
+                    f"refused over HTTP: {', '.join(refused)} (files, procedures and other databases are off limits)",
+                )
 
             def work():
                 return recommender.reader.read(lambda b, g: b.execute(body.query, body.params, write=False).to_pylist())

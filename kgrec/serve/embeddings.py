@@ -64,7 +64,7 @@ class EmbeddingIndex:
         return i is not None and bool(self.has_vector[i])
 
     @classmethod
-    def from_table(cls, table: pa.Table, product_ids: np.ndarray) -> "EmbeddingIndex":
+    def from_table(cls, table: pa.Table, product_ids: np.ndarray) -> EmbeddingIndex:
         """From a Product export with ``id``, ``text_emb`` and ``image_emb`` columns; rows whose id
         is not in ``product_ids`` are ignored."""
         where = pc.index_in(table.column("id"), value_set=pa.array(product_ids.tolist(), pa.string()))
@@ -94,7 +94,7 @@ class EmbeddingIndex:
         return cls(product_ids, modalities, left_out)
 
     @classmethod
-    def from_backend(cls, backend: Backend) -> "EmbeddingIndex":
+    def from_backend(cls, backend: Backend) -> EmbeddingIndex:
         table = backend.export_nodes("Product", ["text_emb", "image_emb"])
         ids = table.column("id")
         ids = np.asarray(ids.take(pc.sort_indices(ids)).to_pylist(), dtype=object)

@@ -62,11 +62,15 @@ class Explainer:
 
     def explain(self, items, positions: list[int]) -> None:
         wanted = {
-            src: np.asarray([p for it, p in zip(items, positions) if any(s["source"] == src for s in it.sources)], dtype=np.int64)
+            src: np.asarray(
+                [p for it, p in zip(items, positions) if any(s["source"] == src for s in it.sources)], dtype=np.int64
+            )
             for src in ("co_interaction", "shared_attribute")
         }
         co_via = self._co_interaction(wanted["co_interaction"])
-        near = self._closest_anchors([p for it, p in zip(items, positions) if any(s["source"] == "embedding" for s in it.sources)])
+        near = self._closest_anchors(
+            [p for it, p in zip(items, positions) if any(s["source"] == "embedding" for s in it.sources)]
+        )
         attr_via = {p: self._shared_attribute(p) for p in wanted["shared_attribute"].tolist()}
         for it, pos in zip(items, positions):
             me = self._title(pos)
@@ -76,8 +80,8 @@ class Explainer:
                 if src == "co_interaction" and pos in co_via:
                     via, n = co_via[pos]
                     why.append(f"{self._you(via)}; {n} people like you who chose it also chose {me}")
-                elif src == "shared_attribute" and attr_via.get(pos):
-                    via, a = attr_via[pos]
+                elif src == "shared_attribute" and (shared := attr_via.get(pos)):
+                    via, a = shared
                     name = self.gi.attr_names[a] or self.gi.attr_ids[a]
                     why.append(f"{self._you(via)}; it shares {self.gi.attr_label[a].lower()} {_q(name)} with {me}")
                 elif src == "knowledge_graph" and pos in self.trace.kg:
@@ -110,7 +114,9 @@ class Explainer:
         tally = chose @ shares
         best = np.argmax(tally, axis=1)  # first maximum: the most recent anchor among ties
         n = tally[np.arange(len(items)), best]
-        return {int(i): (int(t.anchors[b]), int(c)) for i, b, c in zip(items.tolist(), best.tolist(), n.tolist()) if c > 0}
+        return {
+            int(i): (int(t.anchors[b]), int(c)) for i, b, c in zip(items.tolist(), best.tolist(), n.tolist()) if c > 0
+        }
 
     def _closest_anchors(self, items: list[int]) -> dict[int, tuple[int, float]]:
         """For each item: the content anchor it is most similar to (ties: the first anchor) and the

@@ -159,7 +159,7 @@ class GraphIndex:
 
     # ----------------------------------------------------------------- build
     @classmethod
-    def build(cls, backend: Backend, *, generation: int = 0, hub_degree: int = 200) -> "GraphIndex":
+    def build(cls, backend: Backend, *, generation: int = 0, hub_degree: int = 200) -> GraphIndex:
         """Read the indices from one consistent state of the graph (call inside ``GraphReader.read``)."""
         t_all = time.perf_counter()
         stages: dict[str, float] = {}
@@ -202,7 +202,11 @@ class GraphIndex:
         lap("interactions_index")
 
         # attributes
-        a_src, a_dst, attr_label, attr_ids, attr_names = [], [], [], [], []
+        a_src: list[np.ndarray] = []
+        a_dst: list[np.ndarray] = []
+        attr_label: list[str] = []
+        attr_ids: list[str] = []
+        attr_names: list[str | None] = []
         for rel_type in ATTRIBUTE_RELATIONSHIPS:
             rel = schema.rel(rel_type)
             with_name = "name" in schema.node(rel.dst).properties
@@ -216,12 +220,12 @@ class GraphIndex:
             attr_label += [rel.dst] * len(ids)
             attr_ids += ids.tolist()
             attr_names += nodes.column("name").to_pylist() if with_name else [None] * len(ids)
-        a_src = np.concatenate(a_src) if a_src else np.zeros(0, dtype=np.int64)
-        a_dst = np.concatenate(a_dst) if a_dst else np.zeros(0, dtype=np.int64)
-        attr_ptr, order = _compress(a_src, n_products, a_dst)
-        attr_of = a_dst[order].astype(np.int32)
-        members_ptr, order = _compress(a_dst, len(attr_ids), a_src)
-        members = a_src[order].astype(np.int32)
+        src_all = np.concatenate(a_src) if a_src else np.zeros(0, dtype=np.int64)
+        dst_all = np.concatenate(a_dst) if a_dst else np.zeros(0, dtype=np.int64)
+        attr_ptr, order = _compress(src_all, n_products, dst_all)
+        attr_of = dst_all[order].astype(np.int32)
+        members_ptr, order = _compress(dst_all, len(attr_ids), src_all)
+        members = src_all[order].astype(np.int32)
         attr_degree = np.diff(members_ptr)
         lap("attributes")
 
@@ -242,10 +246,11 @@ class GraphIndex:
         relation = e.column("relation").fill_null("").combine_chunks() if e.num_rows else pa.array([], pa.string())
         relation_names = pc.unique(relation).to_pylist() if len(relation) else []
         relation_names.sort()
-        rel = _positions(relation, np.asarray(relation_names, dtype=object)) if len(relation) else np.zeros(0, dtype=np.int64)
+        kind = (_positions(relation, np.asarray(relation_names, dtype=object)) if len(relation)
+                else np.zeros(0, dtype=np.int64))
         keep = (src >= 0) & (dst >= 0)
-        src, dst, rel = src[keep], dst[keep], rel[keep]
-        heads, tails, kinds = np.concatenate([src, dst]), np.concatenate([dst, src]), np.concatenate([rel, rel])
+        src, dst, kind = src[keep], dst[keep], kind[keep]
+        heads, tails, kinds = np.concatenate([src, dst]), np.concatenate([dst, src]), np.concatenate([kind, kind])
         rel_ptr, order = _compress(heads, n_entities, kinds, tails)
         rel_nbr, rel_type = tails[order].astype(np.int32), kinds[order].astype(np.int32)
         entity_degree = np.diff(rel_ptr)

@@ -9,16 +9,25 @@ from pathlib import Path
 from typing import Any
 
 STATIC = Path(__file__).resolve().parent / "static"
-COLOURS = {"User": "#4e79a7", "Product": "#f28e2b", "Category": "#59a14f", "Brand": "#76b7b2", "Shop": "#edc948", "Tag": "#b07aa1", "Entity": "#9c755f"}
+COLOURS = {
+    "User": "#4e79a7", "Product": "#f28e2b", "Category": "#59a14f", "Brand": "#76b7b2", "Shop": "#edc948",
+    "Tag": "#b07aa1", "Entity": "#9c755f",
+}
 
 
 def vis_data(graph: dict[str, Any]) -> dict[str, list]:
     """Nodes and edges in vis-network's format."""
     nodes = [
-        {"id": n["key"], "label": str(n["name"])[:40], "title": f"{n['label']} {n['id']}", "group": n["label"], "color": COLOURS.get(n["label"], "#bab0ac")}
+        {
+            "id": n["key"], "label": str(n["name"])[:40], "title": f"{n['label']} {n['id']}", "group": n["label"],
+            "color": COLOURS.get(n["label"], "#bab0ac"),
+        }
         for n in graph["nodes"]
     ]
-    edges = [{"from": e["from"], "to": e["to"], "label": e["label"], "arrows": "to" if e["type"] != "RELATED_TO" else ""} for e in graph["edges"]]
+    edges = [
+        {"from": e["from"], "to": e["to"], "label": e["label"], "arrows": "to" if e["type"] != "RELATED_TO" else ""}
+        for e in graph["edges"]
+    ]
     return {"nodes": nodes, "edges": edges}
 
 
@@ -27,7 +36,8 @@ def render_paths_page(result: dict[str, Any]) -> str:
     library = (STATIC / "vis-network.min.js").read_text(encoding="utf-8")
     data = json.dumps(vis_data(result["graph"])).replace("</", "<\\/")
     rows = "".join(
-        f"<tr><td>{p['hops']}</td><td>{html.escape(p['pattern'])}</td><td>{html.escape(p['text'])}</td></tr>" for p in result["paths"]
+        f"<tr><td>{p['hops']}</td><td>{html.escape(p['pattern'])}</td><td>{html.escape(p['text'])}</td></tr>"
+        for p in result["paths"]
     )
     title = f"Paths from user {result['user']} to {result['product']['title'] or result['product']['id']}"
     return f"""<!doctype html>
@@ -43,7 +53,8 @@ table{{border-collapse:collapse;margin-top:1em}}td,th{{border:1px solid #ddd;pad
 const data = {data};
 const network = new vis.Network(document.getElementById("graph"),
   {{nodes: new vis.DataSet(data.nodes), edges: new vis.DataSet(data.edges)}},
-  {{physics: {{stabilization: {{iterations: 200}}}}, edges: {{font: {{size: 10}}, smooth: false}}, nodes: {{shape: "dot", size: 12}}}});
+  {{physics: {{stabilization: {{iterations: 200}}}}, edges: {{font: {{size: 10}}, smooth: false}},
+    nodes: {{shape: "dot", size: 12}}}});
 window.kgrecNetwork = network;
 </script></body></html>
 """

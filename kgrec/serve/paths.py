@@ -62,7 +62,11 @@ def _stars(r: Any) -> str:
     return f" {r:g}★" if isinstance(r, (int, float)) and r == r else ""
 
 
-def find_paths(backend: Backend, user: str, product: str, *, max_hops: int = MAX_HOPS, limit: int = 20, hubs: list[str] | None = None) -> dict[str, Any]:
+def find_paths(
+    backend: Backend, user: str, product: str,
+    *,
+    max_hops: int = MAX_HOPS, limit: int = 20, hubs: list[str] | None = None,
+) -> dict[str, Any]:
     """Paths from ``user`` to ``product`` (shortest patterns first), and the graph they span.
 
     Staged: the user's history is read once; the patterns then start from at most ``VIA_ITEMS``
@@ -136,28 +140,43 @@ def _num(x: Any) -> float:
 def _build(pattern: str, hops: int, u: dict, c: dict, row: dict) -> Path:
     cname = c["name"]
     if pattern == "interacted":
-        return Path(pattern, hops, [u, c], [_edge(u, c, "INTERACTED", f"INTERACTED{_stars(row['rating'])}")], f"you chose '{cname}'{_stars(row['rating'])}")
+        return Path(
+            pattern, hops, [u, c], [_edge(u, c, "INTERACTED", f"INTERACTED{_stars(row['rating'])}")],
+            f"you chose '{cname}'{_stars(row['rating'])}",
+        )
     x = _node("Product", row["via"], row["via_title"])
     first = _edge(u, x, "INTERACTED", f"INTERACTED{_stars(row['rating'])}")
     xname = x["name"]
     if pattern == "co_interaction":
         v = _node("User", row["other"], f"user {row['other']}")
-        return Path(pattern, hops, [u, x, v, c], [first, _edge(v, x, "INTERACTED"), _edge(v, c, "INTERACTED")],
-                    f"you chose '{xname}'{_stars(row['rating'])}; user {row['other']} also chose it and chose '{cname}'")
+        return Path(
+            pattern, hops, [u, x, v, c], [first, _edge(v, x, "INTERACTED"), _edge(v, c, "INTERACTED")],
+            f"you chose '{xname}'{_stars(row['rating'])}; user {row['other']} also chose it and chose '{cname}'",
+        )
     if pattern == "shared_attribute":
         kind = row["kind"]
         a = _node(kind, row["attr"], row["attr_name"])
         rel = {"Category": "IN_CATEGORY", "Brand": "HAS_BRAND", "Shop": "SOLD_BY", "Tag": "HAS_TAG"}.get(kind, "HAS")
-        return Path(pattern, hops, [u, x, a, c], [first, _edge(x, a, rel), _edge(c, a, rel)],
-                    f"you chose '{xname}'{_stars(row['rating'])}; it shares {kind.lower()} '{a['name']}' with '{cname}'")
+        return Path(
+            pattern, hops, [u, x, a, c], [first, _edge(x, a, rel), _edge(c, a, rel)],
+            f"you chose '{xname}'{_stars(row['rating'])}; it shares {kind.lower()} '{a['name']}' with '{cname}'",
+        )
     e = _node("Entity", row["entity"])
     f = _node("Entity", row["target_entity"])
     if pattern == "entity_direct":
         rel = humanise_relation(row["relation"])
-        return Path(pattern, hops, [u, x, e, f, c], [first, _edge(x, e, "LINKED_TO"), _edge(e, f, "RELATED_TO", rel), _edge(c, f, "LINKED_TO")],
-                    f"you chose '{xname}'{_stars(row['rating'])}; it is related to '{cname}' ({rel})")
+        return Path(
+            pattern, hops, [u, x, e, f, c],
+            [first, _edge(x, e, "LINKED_TO"), _edge(e, f, "RELATED_TO", rel), _edge(c, f, "LINKED_TO")],
+            f"you chose '{xname}'{_stars(row['rating'])}; it is related to '{cname}' ({rel})",
+        )
     y = _node("Entity", row["shared"], row["shared_name"])
     r1, r2 = humanise_relation(row["rel1"]), humanise_relation(row["rel2"])
-    return Path(pattern, hops, [u, x, e, y, f, c],
-                [first, _edge(x, e, "LINKED_TO"), _edge(e, y, "RELATED_TO", r1), _edge(f, y, "RELATED_TO", r2), _edge(c, f, "LINKED_TO")],
-                f"you chose '{xname}'{_stars(row['rating'])}; it shares '{y['name']}' ({r1}) with '{cname}'")
+    return Path(
+        pattern, hops, [u, x, e, y, f, c],
+        [
+            first, _edge(x, e, "LINKED_TO"), _edge(e, y, "RELATED_TO", r1), _edge(f, y, "RELATED_TO", r2),
+            _edge(c, f, "LINKED_TO"),
+        ],
+        f"you chose '{xname}'{_stars(row['rating'])}; it shares '{y['name']}' ({r1}) with '{cname}'",
+    )

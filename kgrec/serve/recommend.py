@@ -100,7 +100,10 @@ class Recommendation:
     timings_ms: dict[str, float]
 
     def to_dict(self, timings: bool = False) -> dict[str, Any]:
-        out = {"user": self.user, "cold_start": self.cold_start, "model": self.model, "items": [i.to_dict() for i in self.items]}
+        out = {
+            "user": self.user, "cold_start": self.cold_start, "model": self.model,
+            "items": [i.to_dict() for i in self.items],
+        }
         if timings:
             out["timings_ms"] = self.timings_ms
         return out
@@ -250,17 +253,25 @@ class FusedRecommender:
         clock.lap("explain")
         return Recommendation(user, out, cold_start=trace.cold, model=self.model_name, timings_ms=timings)
 
-    def _candidates(self, gi: GraphIndex, user: str, clock: "_Clock") -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], Trace]:
+    def _candidates(
+        self, gi: GraphIndex, user: str, clock: _Clock
+    ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], Trace]:
         """source -> (product positions, evidence), and what the sources found on the way."""
         lim = self.limits
         u = gi.user_pos.get(user)
         if u is None:
-            raise NotFound(f"unknown user {user!r}", "check the id; `kgctl cypher \"MATCH (u:User) RETURN u.id LIMIT 5\"` lists some")
+            raise NotFound(
+                f"unknown user {user!r}", 'check the id; `kgctl cypher "MATCH (u:User) RETURN u.id LIMIT 5"` lists some'
+            )
         items, ratings = gi.history(u)
         seen = np.zeros(gi.n_products, dtype=bool)
         seen[items] = True
         liked = np.isnan(ratings) | (ratings >= lim.like_rating)
-        anchors, anchor_ratings = _first_unique(items[liked], ratings[liked], lim.anchors) if liked.any() else _first_unique(items, ratings, lim.anchors)
+        anchors, anchor_ratings = (
+            _first_unique(items[liked], ratings[liked], lim.anchors)
+            if liked.any()
+            else _first_unique(items, ratings, lim.anchors)
+        )
         trace = Trace(anchors=anchors, anchor_ratings=anchor_ratings, cold=not len(items))
         clock.lap("history")
 
@@ -378,9 +389,9 @@ class FusedRecommender:
         total = np.zeros(n)
         scaled = {}
         for name in SOURCES:
-            col = raw.get(name)
-            if col is None:
+            if name not in raw:
                 continue
+            col = raw[name]
             present = ~np.isnan(col)
             if not present.any():
                 continue
@@ -429,7 +440,9 @@ class FusedRecommender:
         check_id(product, "product")
         if not 1 <= max_hops <= MAX_HOPS:
             raise ValueError(f"max_hops must be between 1 and {MAX_HOPS}")
-        return self.reader.read(lambda b, g: find_paths(b, user, product, max_hops=max_hops, limit=limit, hubs=self.hubs(b, g)))
+        return self.reader.read(
+            lambda b, g: find_paths(b, user, product, max_hops=max_hops, limit=limit, hubs=self.hubs(b, g))
+        )
 
     # ----------------------------------------------------------------- similar products
     def similar(self, product: str, k: int = 10, modality: str | None = None) -> list[dict[str, Any]]:

@@ -37,7 +37,9 @@ def test_cypher_read_only_by_default_then_write(db_path):
     kgctl("--db", db_path, "init")
     res = kgctl("--db", db_path, "cypher", "CREATE (:User {id: $id})", "-p", "id=u1")
     assert res.exit_code != 0 and "--write" in res.output
-    res = kgctl("--db", db_path, "cypher", "--write", "CREATE (:User {id: $id, age: $age})", "-p", "id=u1", "-p", "age=33")
+    res = kgctl(
+        "--db", db_path, "cypher", "--write", "CREATE (:User {id: $id, age: $age})", "-p", "id=u1", "-p", "age=33"
+    )
     assert res.exit_code == 0, res.output
     res = kgctl("--db", db_path, "cypher", "MATCH (u:User) RETURN u.id AS id, u.age AS age", "--json")
     assert json.loads(res.output) == [{"id": "u1", "age": 33}]

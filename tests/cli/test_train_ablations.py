@@ -14,7 +14,9 @@ from kgrec.cli.main import cli
 from kgrec.kg import open_backend
 from tests.models._kgbm_graph import build_tiny_graph
 
-TINY = ["--epochs", "2", "--dim", "16", "--batch-size", "8", "-p", "max_len=8", "-p", "n_layers=1", "-p", "eval_every=1"]
+TINY = [
+    "--epochs", "2", "--dim", "16", "--batch-size", "8", "-p", "max_len=8", "-p", "n_layers=1", "-p", "eval_every=1",
+]
 NO_IMAGE = "image: not in the data (the full model ran without it)"
 
 
@@ -41,18 +43,25 @@ def test_train_ablations_then_evaluate_prints_the_table(kg_db, tmp_path):
     assert f"without image     {NO_IMAGE}" in r.stdout and "ablation checkpoints:" in r.stdout
     assert (out / "checkpoint.json").exists() and (out / "ablations" / "no_text" / "checkpoint.json").exists()
 
-    r = _run(kg_db, "evaluate", str(out), "--model", "pop", "--plots", str(tmp_path / "plots"), "--csv-out", str(tmp_path / "m.csv"))
+    r = _run(
+        kg_db, "evaluate", str(out), "--model", "pop", "--plots", str(tmp_path / "plots"), "--csv-out",
+        str(tmp_path / "m.csv"),
+    )
     assert r.exit_code == 0, r.output
     main, ablations = r.stdout.split("\nablations of kgbm4rec", 1)
     assert "full: full ranking" in main and "sampled: 1 positive" in main  # the main table comes first, unchanged
     lines = ("ablations of kgbm4rec" + ablations).splitlines()
     assert lines[0] == f"ablations of kgbm4rec ({out}), full: full ranking over all items (training items masked)"
-    assert [line[:16].strip() for line in lines[3:8]] == ["full", "without KG", "without sequence", "without text", "without image"]
+    assert [line[:16].strip() for line in lines[3:8]] == [
+        "full", "without KG", "without sequence", "without text", "without image",
+    ]
     assert lines[7].endswith(NO_IMAGE) and lines[4].endswith("%")
     assert sum(line.startswith("ablations of kgbm4rec") for line in lines) == 2  # one block per protocol
     assert (tmp_path / "plots" / "ablations_kgbm4rec.png").stat().st_size > 1000
     rows = list(csv.DictReader(io.StringIO((tmp_path / "m.csv").read_text())))
-    assert {row["model"] for row in rows} == {"kgbm4rec", "pop", "kgbm4rec/no_kg", "kgbm4rec/no_seq", "kgbm4rec/no_text"}
+    assert {row["model"] for row in rows} == {
+        "kgbm4rec", "pop", "kgbm4rec/no_kg", "kgbm4rec/no_seq", "kgbm4rec/no_text",
+    }
 
     r = _run(kg_db, "evaluate", str(out), "--protocol", "full", "--json")
     single = json.loads(r.stdout)

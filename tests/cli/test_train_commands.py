@@ -56,7 +56,9 @@ def test_train_then_evaluate_json_csv_and_plots(tiny_db, tmp_path):
     for png in ("metrics_full.png", "metrics_sampled.png", "training_curves.png"):
         assert (tmp_path / "plots" / png).stat().st_size > 1000
     rows = list(csv.DictReader(io.StringIO((tmp_path / "m.csv").read_text())))
-    assert {(row["protocol"], row["model"]) for row in rows} == {(p, m) for p in ("full", "sampled") for m in ("lightgcn", "pop")}
+    assert {(row["protocol"], row["model"]) for row in rows} == {
+        (p, m) for p in ("full", "sampled") for m in ("lightgcn", "pop")
+    }
 
     r = _run(tiny_db, "evaluate", str(out), "--protocol", "full", "--json")
     single = json.loads(r.stdout)
@@ -123,8 +125,10 @@ def test_export_recbole_writes_the_split(tiny_db, tmp_path):
 
 def test_cli_module_runs_as_a_process(tiny_db):
     """The entry point docs/train-evaluate.md uses (``python -m kgrec.cli.main``), in a real subprocess."""
-    proc = subprocess.run([sys.executable, "-m", "kgrec.cli.main", "--db", tiny_db, "evaluate", "--model", "pop", "--csv"],
-                          capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2])
+    proc = subprocess.run(
+        [sys.executable, "-m", "kgrec.cli.main", "--db", tiny_db, "evaluate", "--model", "pop", "--csv"],
+        capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2],
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[0].startswith("protocol,model,HR@1")
 

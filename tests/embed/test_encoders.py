@@ -12,13 +12,13 @@ from click.testing import CliRunner
 from PIL import Image
 
 from kgrec.cli.main import cli
-from kgrec.etl.images import idx_ref
-from kgrec.kg import open_backend
 from kgrec.embed import timm_compat
 from kgrec.embed.image import ImageEncoder, MultiScaleHead, lite0_keys_to_timm, packaged_lite0_weights
 from kgrec.embed.neighbours import MissingEmbedding, UnknownProduct, similar_products
 from kgrec.embed.pipeline import embed_products
 from kgrec.embed.text import TextEncoder, TextTemplateError, build_text, check_template
+from kgrec.etl.images import idx_ref
+from kgrec.kg import open_backend
 
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
 
@@ -54,14 +54,19 @@ def _add_movies(backend):
 
 
 def _stored(backend, column):
-    rows = backend.export_nodes("Product", [column, f"{column}_model" if column.endswith("emb") else column]).to_pylist()
+    rows = backend.export_nodes(
+        "Product", [column, f"{column}_model" if column.endswith("emb") else column]
+    ).to_pylist()
     return {r["id"]: r for r in rows}
 
 
 # --------------------------------------------------------------------------- text building
 def test_build_text_drops_missing_fields_with_their_separator():
     template = "{title}. {brand}. {category_path}. {description}"
-    assert build_text({"title": "Toy Story", "brand": None, "category_path": "Animation"}, template) == "Toy Story. Animation"
+    assert (
+        build_text({"title": "Toy Story", "brand": None, "category_path": "Animation"}, template)
+        == "Toy Story. Animation"
+    )
     assert build_text({"brand": "Acme", "description": " red dress... "}, template) == "Acme. red dress..."
     assert build_text({"title": "A"}, "Product: {title} ({year})") == "Product: A"
     assert build_text({"title": "A", "year": 1995}, "Product: {title} ({year})") == "Product: A (1995)"
@@ -83,7 +88,9 @@ def test_text_embedding_is_incremental(backend, text_encoder):
     for row in stored.values():
         vector = np.asarray(row["text_emb"], np.float32)
         assert vector.shape == (384,) and abs(np.linalg.norm(vector) - 1) < 1e-4
-        assert json.loads(row["text_emb_model"]) == {"model": "sentence-transformers/all-MiniLM-L6-v2", "dim": 384, "max_length": 256}
+        assert json.loads(row["text_emb_model"]) == {
+            "model": "sentence-transformers/all-MiniLM-L6-v2", "dim": 384, "max_length": 256,
+        }
     hashes = {r["id"]: r["text_hash"] for r in backend.export_nodes("Product", ["text_hash"]).to_pylist()}
 
     (again,) = embed_products(backend, text=True, text_encoder=text_encoder, progress=False)
@@ -182,7 +189,9 @@ def _shape_image(kind: str, size: int = 40, shift: int = 0) -> np.ndarray:
 
 def test_image_embedding_skips_unreadable_and_finds_near_duplicate(backend, tmp_path, image_encoder):
     refs = {}
-    for name, kind, shift in [("disc", "disc", 0), ("disc2", "disc", 1), ("stripes", "stripes", 0), ("checker", "checker", 0)]:
+    for name, kind, shift in [
+        ("disc", "disc", 0), ("disc2", "disc", 1), ("stripes", "stripes", 0), ("checker", "checker", 0),
+    ]:
         path = tmp_path / f"{name}.png"
         Image.fromarray(_shape_image(kind, shift=shift), mode="L").save(path)  # grey input
         refs[name] = str(path)
@@ -194,9 +203,14 @@ def test_image_embedding_skips_unreadable_and_finds_near_duplicate(backend, tmp_
     refs["broken"] = str(broken)
     refs["gone"] = str(tmp_path / "missing.png")
     backend.insert_nodes(
-        "Product", pa.table({"id": list(refs) + ["noimage"], "title": list(refs) + ["x"], "image_ref": list(refs.values()) + [None]})
+        "Product",
+        pa.table(
+            {"id": list(refs) + ["noimage"], "title": list(refs) + ["x"], "image_ref": list(refs.values()) + [None]}
+        ),
     )
-    (report,) = embed_products(backend, text=False, image=True, image_encoder=image_encoder, batch_size=2, progress=False)
+    (report,) = embed_products(
+        backend, text=False, image=True, image_encoder=image_encoder, batch_size=2, progress=False
+    )
     assert report.encoded == 5 and report.no_input == 1
     assert sorted(pid for pid, _ in report.skipped) == ["broken", "gone"]
     assert "2 unreadable images skipped" in report.summary()

@@ -16,8 +16,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from kgrec.etl import ingest_recbole
 from kgrec.kg import open_backend
 from tests.etl.atomic import INTER, ITEMS, snapshot, write_atomic
@@ -40,7 +38,9 @@ def _bigger_inter(n: int) -> list[tuple[str, str, str, str]]:
 def _dataset(tmp_path: Path, version: int) -> Path:
     if version == 1:
         return write_atomic(tmp_path / "v1", "shop", inter=INTER + _bigger_inter(3000))
-    items = [(i, t + " (new cut)" if i == "2" else t, y, g) for i, t, y, g in ITEMS] + [("5", "Copycat", "1995", "Crime")]
+    items = [(i, t + " (new cut)" if i == "2" else t, y, g) for i, t, y, g in ITEMS] + [
+        ("5", "Copycat", "1995", "Crime")
+    ]
     inter = [(u, i, "1" if (u, i) == ("1", "1") else r, t) for u, i, r, t in INTER] + _bigger_inter(3500)
     return write_atomic(tmp_path / "v2", "shop", items=items, inter=inter + [("77", "5", "5", "890000000")])
 

@@ -74,7 +74,9 @@ def test_alternative_title_on_either_side_links():
     assert _one("City of Lost Children, The (Cité des enfants perdus, La)", 1995, city)[:2] == ("m.city", "title")
     # the reference knows the film by its original title only
     original = [Reference("m.city", "Cité des enfants perdus, La", 1995)]
-    assert _one("City of Lost Children, The (Cité des enfants perdus, La)", 1995, original)[:2] == ("m.city", "alternative title")
+    assert _one("City of Lost Children, The (Cité des enfants perdus, La)", 1995, original)[:2] == (
+        "m.city", "alternative title",
+    )
     # and the other way round
     english = [Reference("m.boot", "Boot, Das", 1981)]
     assert _one("Boat, The (Das Boot)", 1981, english)[:2] == ("m.boot", "alternative title")
@@ -83,15 +85,22 @@ def test_alternative_title_on_either_side_links():
 
 
 def test_title_without_its_article_links_but_two_different_articles_do_not():
-    assert _one("Lord of the Rings, The", 1978, [Reference("m.lotr", "Lord of the Rings", 1978)])[:2] == ("m.lotr", "alternative title")
-    assert _one("Lord of the Rings", 1978, [Reference("m.lotr", "Lord of the Rings, The", 1978)])[:2] == ("m.lotr", "alternative title")
+    assert _one("Lord of the Rings, The", 1978, [Reference("m.lotr", "Lord of the Rings", 1978)])[:2] == (
+        "m.lotr", "alternative title",
+    )
+    assert _one("Lord of the Rings", 1978, [Reference("m.lotr", "Lord of the Rings, The", 1978)])[:2] == (
+        "m.lotr", "alternative title",
+    )
     entity, _, report = _one("Boys, The", 1997, [Reference("m.lesboys", "Boys, Les", 1997)])
     assert entity is None and len(report.unmatched) == 1
 
 
 def test_a_piece_of_a_compound_title_links_to_a_whole_title_never_to_a_piece():
-    refs = [Reference("m.sw", "Star Wars", 1977), Reference("m.esb", "Empire Strikes Back, The", 1980),
-            Reference("m.lang", "Stephen King's The Langoliers", 1995), Reference("m.spice", "Spice World: The Movie", 1997)]
+    refs = [
+        Reference("m.sw", "Star Wars", 1977), Reference("m.esb", "Empire Strikes Back, The", 1980),
+        Reference("m.lang", "Stephen King's The Langoliers", 1995),
+        Reference("m.spice", "Spice World: The Movie", 1997),
+    ]
     assert _one("Star Wars: Episode IV - A New Hope", 1977, refs)[:2] == ("m.sw", "title part")
     assert _one("Star Wars: Episode V - The Empire Strikes Back", 1980, refs)[:2] == ("m.esb", "title part")
     assert _one("Langoliers, The", 1995, refs)[:2] == ("m.lang", "title part")
@@ -128,19 +137,28 @@ def test_ambiguous_products_are_not_linked_and_keep_their_candidates():
     assert amb.product.id == "amy" and amb.product.line == 7 and amb.rule == "title"
     assert [(c.entity, c.key) for c in amb.candidates] == [("m.amy1", "246"), ("m.amy2", "268")]
     as_dict = report.to_dict()
-    assert as_dict["ambiguous"][0]["candidates"][1] == {"entity": "m.amy2", "title": "Chasing Amy", "year": 1997, "key": "268"}
+    assert as_dict["ambiguous"][0]["candidates"][1] == {
+        "entity": "m.amy2", "title": "Chasing Amy", "year": 1997, "key": "268",
+    }
 
 
 def test_ambiguity_in_an_earlier_rule_is_not_resolved_by_a_later_one():
-    refs = [Reference("m.a", "Nightwatch", 1997), Reference("m.b", "Nightwatch", 1997), Reference("m.c", "Nightwatch", 1998)]
+    refs = [
+        Reference("m.a", "Nightwatch", 1997), Reference("m.b", "Nightwatch", 1997),
+        Reference("m.c", "Nightwatch", 1998),
+    ]
     report = link_by_title([Titled("n", "Nightwatch", 1997)], refs)
     assert not report.links and len(report.ambiguous) == 1 and report.ambiguous[0].rule == "title"
 
 
 def test_unmatched_products_are_reported():
-    refs = [Reference("m.toy", "Toy Story", 1995), Reference("", "Orphan", 1995), Reference("m.noyear", "No Year", None)]
-    products = [Titled("a", "Toy Story", 1995), Titled("b", "Heat", 1995), Titled("c", None, 1995),
-                Titled("d", "Toy Story", None), Titled("e", "No Year", 1995), Titled("f", "Orphan", 1995)]
+    refs = [
+        Reference("m.toy", "Toy Story", 1995), Reference("", "Orphan", 1995), Reference("m.noyear", "No Year", None),
+    ]
+    products = [
+        Titled("a", "Toy Story", 1995), Titled("b", "Heat", 1995), Titled("c", None, 1995),
+        Titled("d", "Toy Story", None), Titled("e", "No Year", 1995), Titled("f", "Orphan", 1995),
+    ]
     report = link_by_title(products, refs)
     assert report.references == 1  # references need an entity, a title and a year
     assert [p.id for p in report.unmatched] == ["b", "c", "d", "e", "f"]
@@ -165,8 +183,14 @@ def test_report_counts_rules_focus_and_shared_entities():
     report.set_focus("rated products", ["toy", "heat", "dec", "sw"])
     assert report.focus == ("rated products", 2, 4)
     lines = report.summary_lines()
-    assert lines[0].startswith("entity linking: 5 of 7 products linked (title 2, alternative title 1, title part 1, year off by one 1)")
+    assert lines[0].startswith(
+        "entity linking: 5 of 7 products linked (title 2, alternative title 1, title part 1, year off by one 1)"
+    )
     assert "1 ambiguous" in lines[0] and "1 unmatched" in lines[0]
     assert "linked 2 of 4 rated products (50.0%)" in lines[1]
     as_dict = json.loads(json.dumps(report.to_dict()))
-    assert as_dict["matched"] == 5 and as_dict["unmatched"] == ["heat"] and as_dict["focus"] == {"name": "rated products", "linked": 2, "total": 4}
+    assert (
+        as_dict["matched"] == 5
+        and as_dict["unmatched"] == ["heat"]
+        and as_dict["focus"] == {"name": "rated products", "linked": 2, "total": 4}
+    )

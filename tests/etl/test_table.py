@@ -78,7 +78,9 @@ def test_csv_with_category_paths_brands_tags_images(backend, shop):
     assert chain == [{"c": "Maxi", "l": 2, "p": "Clothing > Dresses", "r": "Clothing"}]
     leaf = _rows(backend, "MATCH (:Product {id: 's3'})-[:IN_CATEGORY]->(c) RETURN c.id AS c")
     assert leaf == [{"c": "Shoes > Boots"}]
-    s1 = _rows(backend, "MATCH (p:Product {id: 's1'}) RETURN p.title AS t, p.image_ref AS i, p.image_hash AS h, p.source AS s")[0]
+    s1 = _rows(
+        backend, "MATCH (p:Product {id: 's1'}) RETURN p.title AS t, p.image_ref AS i, p.image_hash AS h, p.source AS s"
+    )[0]
     assert s1["t"] == "Maxi dress" and s1["i"] == str((shop / "s1.png").resolve()) and len(s1["h"]) == 64
     assert s1["s"] == "test-shop"
     assert _rows(backend, "MATCH (p:Product {id: 's2'}) RETURN p.image_ref AS i") == [{"i": None}]
@@ -86,7 +88,11 @@ def test_csv_with_category_paths_brands_tags_images(backend, shop):
     assert [t["tag"] for t in tags] == ["linen", "summer"]
     assert _rows(backend, "MATCH (:Product {id: 's3'})-[:HAS_BRAND]->(b)-[]-(x) RETURN count(x) AS n") == [{"n": 1}]
     assert _rows(backend, "MATCH (:Product {id: 's3'})-[:SOLD_BY]->(s) RETURN s.id AS s") == [{"s": "Shop B"}]
-    ev = _rows(backend, "MATCH (:User {id: 'c1'})-[r:INTERACTED]->(:Product {id: 's1'}) RETURN r.timestamp AS t, r.behavior AS b, r.rating AS r")
+    ev = _rows(
+        backend,
+        "MATCH (:User {id: 'c1'})-[r:INTERACTED]->(:Product {id: "
+        "'s1'}) RETURN r.timestamp AS t, r.behavior AS b, r.rating AS r",
+    )
     assert ev == [{"t": 1704189600, "b": "buy", "r": 5.0}]
     again = ingest_table(backend, shop / "shop.csv", shop / "map.yaml")
     assert not again.changed and again.files[0].rows_unchanged == 4
@@ -96,8 +102,15 @@ def test_jsonl_and_parquet_tables(backend, tmp_path):
     rows = [{"u": "a", "i": "p1", "r": 4, "t": 1700000000, "title": "Lamp", "cat": "Home > Lighting"},
             {"u": "b", "i": "p1", "r": 5, "t": 1700000100, "title": "Lamp", "cat": "Home > Lighting"}]
     jl = tmp_path / "events.jsonl"
-    jl.write_text("\n".join(json.dumps(r) for r in rows) + "\n{not json\n" + json.dumps({"u": "c", "i": "p2", "r": "x", "t": 1}) + "\n")
-    mapping = {"columns": {"user": "u", "item": "i", "rating": "r", "timestamp": "t", "title": "title", "category_path": "cat"}}
+    jl.write_text(
+        "\n".join(json.dumps(r) for r in rows)
+        + "\n{not json\n"
+        + json.dumps({"u": "c", "i": "p2", "r": "x", "t": 1})
+        + "\n"
+    )
+    mapping = {
+        "columns": {"user": "u", "item": "i", "rating": "r", "timestamp": "t", "title": "title", "category_path": "cat"}
+    }
     (tmp_path / "m.yaml").write_text(json.dumps(mapping))
     report = ingest_table(backend, jl, tmp_path / "m.yaml", quarantine=tmp_path / "q.jsonl")
     f = report.files[0]
@@ -105,7 +118,9 @@ def test_jsonl_and_parquet_tables(backend, tmp_path):
     lines = sorted(json.loads(x)["line"] for x in (tmp_path / "q.jsonl").read_text().splitlines())
     assert lines == [3, 4]
     pq = tmp_path / "more.parquet"
-    pd.DataFrame([{"u": "c", "i": "p2", "r": 3.0, "t": 1700000200, "title": "Rug", "cat": "Home > Textiles"}]).to_parquet(pq)
+    pd.DataFrame(
+        [{"u": "c", "i": "p2", "r": 3.0, "t": 1700000200, "title": "Rug", "cat": "Home > Textiles"}]
+    ).to_parquet(pq)
     report = ingest_table(backend, pq, tmp_path / "m.yaml")
     assert report.files[0].rows_new == 1
     assert backend.counts()["nodes"]["Category"] == 3  # Home, Home > Lighting, Home > Textiles

@@ -48,7 +48,9 @@ def test_bulk_insert_update_and_export(any_backend):
     assert b.update_nodes("Product", pa.table({"id": ["p2"], "title": ["B2"], "text_emb": [[0.5, 0.25]]})) == 1
     b.insert_relationships(
         "INTERACTED",
-        pa.table({"src": ["u1", "u1", "u2"], "dst": ["p1", "p2", "p2"], "timestamp": [10, 20, 30], "rating": [4.0, 2.0, 5.0]}),
+        pa.table(
+            {"src": ["u1", "u1", "u2"], "dst": ["p1", "p2", "p2"], "timestamp": [10, 20, 30], "rating": [4.0, 2.0, 5.0]}
+        ),
     )
     products = b.export_nodes("Product", ["title", "text_emb", "price"]).to_pylist()
     by_id = {p["id"]: p for p in products}
@@ -74,13 +76,18 @@ def test_export_columns_are_typed_by_the_schema_even_when_empty_or_null(any_back
     empty = b.export_nodes("Product", ["title", "year", "price", "text_emb"])
     assert empty.num_rows == 0
     expected = pa.schema(
-        [("id", pa.string()), ("title", pa.string()), ("year", pa.int64()), ("price", pa.float64()), ("text_emb", ARROW_TYPES["FLOAT[]"])]
+        [
+            ("id", pa.string()), ("title", pa.string()), ("year", pa.int64()), ("price", pa.float64()),
+            ("text_emb", ARROW_TYPES["FLOAT[]"]),
+        ]
     )
     assert empty.schema.equals(expected)
     b.insert_nodes("Product", pa.table({"id": ["p1"]}))
     assert b.export_nodes("Product", ["title", "year", "price", "text_emb"]).schema.equals(expected)
     rels = b.export_relationships("INTERACTED", ["timestamp", "rating"])
-    assert rels.schema.equals(pa.schema([("src", pa.string()), ("dst", pa.string()), ("timestamp", pa.int64()), ("rating", pa.float64())]))
+    assert rels.schema.equals(
+        pa.schema([("src", pa.string()), ("dst", pa.string()), ("timestamp", pa.int64()), ("rating", pa.float64())])
+    )
 
 
 def test_input_is_cast_to_schema_types(any_backend):
@@ -104,7 +111,9 @@ def test_bad_bulk_input_writes_nothing(any_backend):
         b.insert_nodes("User", pa.table({"id": ["u5", "u6", "u7", "u5"]}))
     assert b.counts()["nodes"]["User"] == 1
     with pytest.raises(KgrecError):  # a relationship end that is not in the graph
-        b.insert_relationships("INTERACTED", pa.table({"src": ["u1", "u1", "u1", "u9"], "dst": ["p1", "p1", "p1", "p1"]}))
+        b.insert_relationships(
+            "INTERACTED", pa.table({"src": ["u1", "u1", "u1", "u9"], "dst": ["p1", "p1", "p1", "p1"]})
+        )
     assert b.counts()["relationships"]["INTERACTED"] == 0
 
 

@@ -107,7 +107,8 @@ def test_auto_commit_detection_for_in_transactions():
 def test_connection_reason_is_short():
     refused = (
         "Couldn't connect to 127.0.0.1:1 (resolved to ('127.0.0.1:1',)):\n"
-        "Failed to establish connection to ResolvedIPv4Address(('127.0.0.1', 1)) (reason [Errno 111] Connection refused)"
+        "Failed to establish connection to ResolvedIPv4Address(('127.0.0.1', "
+        "1)) (reason [Errno 111] Connection refused)"
     )
     assert _connection_reason(refused) == "[Errno 111] Connection refused"
     silent = (
@@ -120,14 +121,42 @@ def test_connection_reason_is_short():
 @pytest.mark.parametrize(
     "code, message, expected, text",
     [
-        ("Neo.ClientError.Statement.SyntaxError", "Invalid input 'RETURN': expected ')'\n\"MATCH (u RETURN u\"", CypherError, "Cypher syntax error: Invalid input"),
-        ("Neo.ClientError.Security.Unauthorized", "The client is unauthorized due to authentication failure.", AuthenticationFailed, "refused the user name or password"),
-        ("Neo.ClientError.Security.AuthenticationRateLimit", "too many attempts", AuthenticationFailed, "too many attempts"),
-        ("Neo.ClientError.Statement.AccessMode", "Writing in read access mode not allowed.", ReadOnlyViolation, "--write"),
-        ("Neo.ClientError.Database.DatabaseNotFound", "Database does not exist. Database name: 'nope'.", DatabaseNotFound, "no database 'nope'"),
-        ("Neo.ClientError.Schema.ConstraintValidationFailed", "Node(1) already exists with label `User`", CypherError, "constraint violated"),
+        (
+            "Neo.ClientError.Statement.SyntaxError", "Invalid input 'RETURN': expected ')'\n\"MATCH (u RETURN u\"",
+            CypherError,
+            "Cypher syntax error: Invalid input",
+        ),
+        (
+            "Neo.ClientError.Security.Unauthorized", "The client is unauthorized due to authentication failure.",
+            AuthenticationFailed,
+            "refused the user name or password",
+        ),
+        (
+            "Neo.ClientError.Security.AuthenticationRateLimit", "too many attempts",
+            AuthenticationFailed,
+            "too many attempts",
+        ),
+        (
+            "Neo.ClientError.Statement.AccessMode", "Writing in read access mode not allowed.",
+            ReadOnlyViolation,
+            "--write",
+        ),
+        (
+            "Neo.ClientError.Database.DatabaseNotFound", "Database does not exist. Database name: 'nope'.",
+            DatabaseNotFound,
+            "no database 'nope'",
+        ),
+        (
+            "Neo.ClientError.Schema.ConstraintValidationFailed", "Node(1) already exists with label `User`",
+            CypherError,
+            "constraint violated",
+        ),
         ("Neo.TransientError.General.DatabaseUnavailable", "database is unavailable", ConnectionFailed, "try again"),
-        ("Neo.ClientError.Statement.ParameterMissing", "Expected parameter(s): id", CypherError, "[Neo.ClientError.Statement.ParameterMissing]"),
+        (
+            "Neo.ClientError.Statement.ParameterMissing", "Expected parameter(s): id",
+            CypherError,
+            "[Neo.ClientError.Statement.ParameterMissing]",
+        ),
     ],
 )
 def test_server_errors_become_one_line_kgrec_errors(code, message, expected, text):

@@ -51,7 +51,9 @@ def test_graph_store_edge_types_and_reverse(backend):
 def test_cypher_sampler_returns_full_neighbourhoods_and_respects_fanout(backend):
     build_tiny_graph(backend)
     fs, gs = remote_backend(backend, exclude=["INTERACTED"])
-    loader = NodeLoader((fs, gs), node_sampler=CypherNeighborSampler(gs, [-1]), input_nodes=("Category", torch.arange(3)), batch_size=3)
+    loader = NodeLoader(
+        (fs, gs), node_sampler=CypherNeighborSampler(gs, [-1]), input_nodes=("Category", torch.arange(3)), batch_size=3
+    )
     batch = next(iter(loader))
     e = batch["Product", "IN_CATEGORY", "Category"].edge_index
     assert e.shape[1] == N_ITEMS  # every product is an in-neighbour of its category
@@ -59,7 +61,9 @@ def test_cypher_sampler_returns_full_neighbourhoods_and_respects_fanout(backend)
     full = gs.coo(("Product", "IN_CATEGORY", "Category"))
     assert got == set(map(tuple, full.T.tolist()))
     sampler = CypherNeighborSampler(gs, [2], seed=1)
-    batch = next(iter(NodeLoader((fs, gs), node_sampler=sampler, input_nodes=("Category", torch.arange(3)), batch_size=3)))
+    batch = next(
+        iter(NodeLoader((fs, gs), node_sampler=sampler, input_nodes=("Category", torch.arange(3)), batch_size=3))
+    )
     e = batch["Product", "IN_CATEGORY", "Category"].edge_index
     assert e.shape[1] == 6 and torch.bincount(e[1]).tolist() == [2, 2, 2]
 

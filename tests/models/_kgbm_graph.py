@@ -31,8 +31,13 @@ def build_tiny_graph(backend, *, text: bool = True, seed: int = 0, image: bool =
     backend.insert_nodes("Entity", pa.table({"id": ents + [leaf]}))
     item_cat = [item_category(i) for i in range(N_ITEMS)]
     shown = [i for i in range(N_ITEMS) if i not in set(hide_categories)]
-    backend.insert_relationships("IN_CATEGORY", pa.table({"src": [items[i] for i in shown], "dst": [cats[item_cat[i]] for i in shown]}))
-    backend.insert_relationships("LINKED_TO", pa.table({"src": items + [items[0]], "dst": [ents[i % N_ENTITIES] for i in range(N_ITEMS)] + [leaf]}))
+    backend.insert_relationships(
+        "IN_CATEGORY", pa.table({"src": [items[i] for i in shown], "dst": [cats[item_cat[i]] for i in shown]})
+    )
+    backend.insert_relationships(
+        "LINKED_TO",
+        pa.table({"src": items + [items[0]], "dst": [ents[i % N_ENTITIES] for i in range(N_ITEMS)] + [leaf]}),
+    )
     heads = [ents[e] for e in range(N_ENTITIES) for _ in range(2)]
     tails = [ents[(e + k + 1) % N_ENTITIES] for e in range(N_ENTITIES) for k in range(2)]
     relation = ["film.directed_by" if k == 0 else "film.genre" for e in range(N_ENTITIES) for k in range(2)]
@@ -42,19 +47,31 @@ def build_tiny_graph(backend, *, text: bool = True, seed: int = 0, image: bool =
         liked = [i for i in range(N_ITEMS) if item_cat[i] == u % N_CATEGORIES]
         n = int(rng.integers(5, len(liked) + 1))
         for step, i in enumerate(liked[:n]):
-            src.append(users[u]); dst.append(items[i]); ts.append(1000 * u + 10 * step)
+            src.append(users[u])
+            dst.append(items[i])
+            ts.append(1000 * u + 10 * step)
             rating.append(float(rng.integers(3, 6)))
         other = int(rng.integers(0, N_ITEMS))
-        src.append(users[u]); dst.append(items[other]); ts.append(1000 * u + 5); rating.append(2.0)
-    backend.insert_relationships("INTERACTED", pa.table({"src": src, "dst": dst, "timestamp": pa.array(ts, pa.int64()), "rating": rating}))
+        src.append(users[u])
+        dst.append(items[other])
+        ts.append(1000 * u + 5)
+        rating.append(2.0)
+    backend.insert_relationships(
+        "INTERACTED", pa.table({"src": src, "dst": dst, "timestamp": pa.array(ts, pa.int64()), "rating": rating})
+    )
     if text:
         vectors = rng.normal(size=(N_ITEMS, TEXT_DIM)).astype(np.float32)
         vectors[:, 0] = np.asarray(item_cat, dtype=np.float32)  # text carries the category
         has = items[:15]
-        backend.update_nodes("Product", pa.table({"id": has, "text_emb": pa.array([list(v) for v in vectors[:15]], pa.list_(pa.float32()))}))
+        backend.update_nodes(
+            "Product",
+            pa.table({"id": has, "text_emb": pa.array([list(v) for v in vectors[:15]], pa.list_(pa.float32()))}),
+        )
     if image:
         pictured = [(image_category or {}).get(i, item_cat[i]) for i in range(N_ITEMS)]
         pixels = np.random.default_rng(seed + 1).normal(scale=0.3, size=(N_ITEMS, IMAGE_DIM)).astype(np.float32)
         pixels[np.arange(N_ITEMS), pictured] += 1.0
-        backend.update_nodes("Product", pa.table({"id": items, "image_emb": pa.array([list(v) for v in pixels], pa.list_(pa.float32()))}))
+        backend.update_nodes(
+            "Product", pa.table({"id": items, "image_emb": pa.array([list(v) for v in pixels], pa.list_(pa.float32()))})
+        )
     backend.set_meta("revision", "1")

@@ -29,11 +29,22 @@ def build_tiny_graph(backend, *, text: bool = True, kg: bool = True, seed: int =
     backend.insert_relationships("INTERACTED", pa.table({"src": src, "dst": dst, "timestamp": ts, "rating": rating}))
     if kg:
         backend.insert_nodes("Category", pa.table({"id": ["even", "odd"], "name": ["even", "odd"]}))
-        backend.insert_relationships("IN_CATEGORY", pa.table({"src": items, "dst": ["even" if i % 2 == 0 else "odd" for i in range(N_ITEMS)]}))
+        backend.insert_relationships(
+            "IN_CATEGORY", pa.table({"src": items, "dst": ["even" if i % 2 == 0 else "odd" for i in range(N_ITEMS)]})
+        )
         backend.insert_nodes("Entity", pa.table({"id": [f"e{k}" for k in range(6)]}))
-        backend.insert_relationships("LINKED_TO", pa.table({"src": items[:12], "dst": [f"e{k % 4}" for k in range(12)]}))
-        backend.insert_relationships("RELATED_TO", pa.table({"src": ["e0", "e1", "e2", "e3"], "dst": ["e4", "e5", "e4", "e5"],
-                                                             "relation": ["film.director", "film.genre", "film.director", "film.genre"]}))
+        backend.insert_relationships(
+            "LINKED_TO", pa.table({"src": items[:12], "dst": [f"e{k % 4}" for k in range(12)]})
+        )
+        backend.insert_relationships(
+            "RELATED_TO",
+            pa.table(
+                {
+                    "src": ["e0", "e1", "e2", "e3"], "dst": ["e4", "e5", "e4", "e5"],
+                    "relation": ["film.director", "film.genre", "film.director", "film.genre"],
+                }
+            ),
+        )
     if text:
         vectors = np.zeros((N_ITEMS, 8), np.float32)
         for i in range(N_ITEMS):

@@ -12,10 +12,16 @@ import pytest
 
 from kgrec.errors import KgrecError
 from kgrec.models.evaluation import report as reporting
-from kgrec.models.workflows.ablation import (
-    ABLATIONS_DIR, MANIFEST, ablation_switches, evaluate_ablations, find_ablations, skip_reason, train_ablations,
-)
 from kgrec.models.training.checkpoint import load_checkpoint
+from kgrec.models.workflows.ablation import (
+    ABLATIONS_DIR,
+    MANIFEST,
+    ablation_switches,
+    evaluate_ablations,
+    find_ablations,
+    skip_reason,
+    train_ablations,
+)
 from kgrec.models.workflows.pipeline import evaluate_models, load_dataset, load_trained, train_model
 from tests.models._kgbm_graph import build_tiny_graph
 
@@ -39,7 +45,9 @@ def _hidden(folder):
 
 
 def test_switches_and_refusal_for_a_model_without_them():
-    assert ablation_switches("kgbm4rec") == {"no_kg": "kg", "no_seq": "sequence", "no_text": "text", "no_image": "image"}
+    assert ablation_switches("kgbm4rec") == {
+        "no_kg": "kg", "no_seq": "sequence", "no_text": "text", "no_image": "image",
+    }
     with pytest.raises(KgrecError) as err:
         ablation_switches("lightgcn")
     assert "lightgcn has no ablation switches" in err.value.message and "kgbm4rec" in err.value.hint
@@ -84,7 +92,8 @@ def test_rerun_is_idempotent_and_a_plain_retrain_drops_stale_ablations(ds, tmp_p
     scores = {s: first.results[s].model.score(np.arange(ds.data.n_users)) for s in first.results}
     train_ablations(ds, "kgbm4rec", TINY, seed=1, out=out, progress=False)
     again = json.loads((out / ABLATIONS_DIR / MANIFEST).read_text())
-    strip = lambda m: {**m, "full": {**m["full"], "seconds": None}, "variants": [{**v, "seconds": None} for v in m["variants"]]}  # noqa: E731
+    strip = lambda m: {**m, "full": {**m["full"], "seconds": None},
+                       "variants": [{**v, "seconds": None} for v in m["variants"]]}
     assert strip(again) == strip(manifest)
     for switch, expected in scores.items():
         _, model, _ = load_trained(ds, out / ABLATIONS_DIR / switch)
@@ -101,7 +110,9 @@ def test_the_ablation_table(ds, tmp_path):
     label, full_model, meta = load_trained(ds, out)
     protocols = ("full", "sampled")
     report = evaluate_models(ds, {label: full_model}, protocols, 2024)
-    table = evaluate_ablations(ds, label, find_ablations(out), {p: report[p][label] for p in protocols}, protocols, 2024, full_meta=meta)
+    table = evaluate_ablations(
+        ds, label, find_ablations(out), {p: report[p][label] for p in protocols}, protocols, 2024, full_meta=meta
+    )
     assert [r.label for r in table.rows] == ROWS
     assert table.rows[-1].metrics is None and table.rows[-1].note == NO_IMAGE
     # each variant is its own checkpoint evaluated on the same test users and negatives

@@ -127,7 +127,9 @@ def test_no_test_interaction_is_seen_before_testing(tiny):
     valid_history, test_history = model.seen_histories
     assert len(valid_history) == len(split.train)
     assert len(test_history) == len(split.train) + len(split.valid)
-    assert not test_rows & set(zip(test_history.user.tolist(), test_history.item.tolist(), test_history.timestamp.tolist()))
+    assert not test_rows & set(
+        zip(test_history.user.tolist(), test_history.item.tolist(), test_history.timestamp.tolist())
+    )
 
 
 def test_sampled_negatives_are_fixed_distinct_and_unseen(tiny):

@@ -8,14 +8,14 @@ import pytest
 import torch
 from torch_geometric.loader import NodeLoader
 
+from kgrec.errors import KgrecError
 from kgrec.kg.pyg_store import CypherNeighborSampler, remote_backend
 from kgrec.models.base import get_model_class
-from kgrec.models.training.checkpoint import load_checkpoint, save_checkpoint
 from kgrec.models.data.interactions import InteractionData
+from kgrec.models.data.split import temporal_leave_one_out
 from kgrec.models.kgbm4rec import KGBM4Rec
 from kgrec.models.kgbm4rec.inputs import KGBMInputs
-from kgrec.models.data.split import temporal_leave_one_out
-from kgrec.errors import KgrecError
+from kgrec.models.training.checkpoint import load_checkpoint, save_checkpoint
 from kgrec.models.training.trainer import fit
 from tests.models._kgbm_graph import N_ITEMS, build_tiny_graph, item_category
 
@@ -163,7 +163,8 @@ def test_observe_history_changes_sequence_input(tiny):
     fit(model, split.train, inputs=inputs)
     before = model.score(split.valid.user)
     known = InteractionData(data.user_ids, data.item_ids,
-                            *(np.r_[getattr(split.train, f), getattr(split.valid, f)] for f in ("user", "item", "timestamp", "rating")))
+                            *(np.r_[getattr(split.train, f), getattr(split.valid, f)]
+                              for f in ("user", "item", "timestamp", "rating")))
     order = np.lexsort((known.item, known.timestamp, known.user))
     model.observe_history(known.subset(order))
     assert not np.allclose(before, model.score(split.valid.user))

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from kgrec.models.kgbm4rec.graph import RelationalCSR
 from kgrec.models.kgbm4rec.gnn import RelationalLayer
+from kgrec.models.kgbm4rec.graph import RelationalCSR
 from kgrec.models.kgbm4rec.network import KGBMNetwork
 
 
@@ -72,7 +72,9 @@ def _step(net: KGBMNetwork) -> bool:
     net.zero_grad(set_to_none=True)
     tokens = torch.tensor([[1, 2, 3, 0], [4, 5, 0, 0]])
     targets = torch.tensor([[2, 3, 4, 0], [5, 6, 0, 0]])
-    net(tokens, targets, torch.full((2, 4), float("nan")), torch.tensor([0, 1]), torch.zeros(0, dtype=torch.long)).backward()
+    net(
+        tokens, targets, torch.full((2, 4), float("nan")), torch.tensor([0, 1]), torch.zeros(0, dtype=torch.long)
+    ).backward()
     return net.gnn.embedding.weight.grad is not None
 
 
@@ -131,7 +133,11 @@ def test_full_softmax_loss_is_cross_entropy_over_all_items():
     net.rating_weight = net.like_weight = 0.0
     tokens, targets = torch.tensor([[1, 2, 3, 0]]), torch.tensor([[2, 3, 4, 0]])
     with torch.no_grad():
-        loss = net(tokens, targets, torch.full((1, 4), float("nan")), torch.tensor([0]), torch.zeros(0, dtype=torch.long))
+        loss = net(
+            tokens, targets, torch.full((1, 4), float("nan")), torch.tensor([0]), torch.zeros(0, dtype=torch.long)
+        )
         items, gnn_users = net.tables()
         z = net.encode(tokens, items, torch.tensor([0]), gnn_users)[0, :3]
-    torch.testing.assert_close(loss, torch.nn.functional.cross_entropy(net.rank_logits(z, items), torch.tensor([1, 2, 3])))
+    torch.testing.assert_close(
+        loss, torch.nn.functional.cross_entropy(net.rank_logits(z, items), torch.tensor([1, 2, 3]))
+    )

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from kgrec.models.data.interactions import KnowledgeGraphData
-from kgrec.models.workflows.pipeline import load_dataset
 from kgrec.models.data.recbole_export import export_split
+from kgrec.models.workflows.pipeline import load_dataset
 
 
 def _rows(path):
@@ -18,7 +18,10 @@ def test_export_matches_split_row_for_row(tiny, tmp_path):
     summary = export_split(ds.split, tmp_path, "t", kg, max_len=3)
     for phase in ("train", "valid", "test"):
         part = getattr(ds.split, phase)
-        expected = {(str(ds.data.user_ids[u]), str(ds.data.item_ids[i]), int(t)) for u, i, t in zip(part.user, part.item, part.timestamp)}
+        expected = {
+            (str(ds.data.user_ids[u]), str(ds.data.item_ids[i]), int(t))
+            for u, i, t in zip(part.user, part.item, part.timestamp)
+        }
         got = {(u, i, int(t)) for u, i, _, t in _rows(tmp_path / "t" / f"t.{phase}.inter")}
         assert got == expected
     # sequential copy: the test row's history is train + valid, newest last, cut to max_len

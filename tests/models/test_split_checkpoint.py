@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kgrec.models.training.checkpoint import StaleCheckpoint, load_checkpoint, save_checkpoint
 from kgrec.models.data.interactions import InteractionData
-from kgrec.models.general.popular import MostPopular
 from kgrec.models.data.split import temporal_leave_one_out
+from kgrec.models.general.popular import MostPopular
+from kgrec.models.training.checkpoint import StaleCheckpoint, load_checkpoint, save_checkpoint
 
 
 def _data():

@@ -9,9 +9,9 @@ import pytest
 
 from kgrec.errors import KgrecError
 from kgrec.models.base import get_model_class, model_names
-from kgrec.models.training.checkpoint import StaleCheckpoint
-from kgrec.models.evaluation.protocol import evaluate
 from kgrec.models.evaluation.metrics import RANKING_METRICS
+from kgrec.models.evaluation.protocol import evaluate
+from kgrec.models.training.checkpoint import StaleCheckpoint
 from kgrec.models.workflows.pipeline import evaluate_models, load_dataset, load_trained, train_model
 
 # small enough for seconds of CPU; unknown keys are ignored by models that do not use them
@@ -52,7 +52,9 @@ def test_same_seed_same_metrics(tiny, name):
     runs = [evaluate(train_model(ds, name, TINY, seed=11, progress=False).model, ds.split, "test") for _ in range(2)]
     assert runs[0] == runs[1]
     other = train_model(ds, name, TINY, seed=12, progress=False)
-    assert not np.allclose(other.model.score(np.arange(4)), train_model(ds, name, TINY, seed=11, progress=False).model.score(np.arange(4)))
+    assert not np.allclose(
+        other.model.score(np.arange(4)), train_model(ds, name, TINY, seed=11, progress=False).model.score(np.arange(4))
+    )
 
 
 def test_early_stopping_restores_the_best_epoch(tiny):
@@ -73,6 +75,15 @@ def test_model_learns_the_taste_groups(tiny):
     parity_items = np.array([int(i[1:]) % 2 for i in ds.data.item_ids])
     same = (parity_users[:, None] == parity_items[None, :])
     assert scores[same].mean() > scores[~same].mean()
+
+
+def test_bpr_trains_with_l2_regularisation(tiny):
+    """reg > 0 adds the per-row L2 term to the loss (it was a NameError once: l2_per_row not imported)."""
+    ds = load_dataset(tiny)
+    plain = train_model(ds, "bpr", {**TINY, "reg": 0.0}, seed=2, progress=False)
+    reg = train_model(ds, "bpr", {**TINY, "reg": 0.1}, seed=2, progress=False)
+    assert np.isfinite(reg.model.score(np.arange(4))).all()
+    assert not np.allclose(plain.model.score(np.arange(4)), reg.model.score(np.arange(4)))
 
 
 def test_empty_graph_is_refused_clearly(backend):

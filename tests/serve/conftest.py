@@ -12,11 +12,11 @@ import pytest
 from kgrec.kg import open_backend
 from kgrec.kg.reader import GraphReader
 from kgrec.models.base import Recommender, register
-from kgrec.models.training.checkpoint import load_checkpoint, save_checkpoint
 from kgrec.models.data.interactions import InteractionData
 from kgrec.models.general.popular import MostPopular
-from kgrec.serve.recommend import FusedRecommender
+from kgrec.models.training.checkpoint import load_checkpoint, save_checkpoint
 from kgrec.models.training.trainer import fit
+from kgrec.serve.recommend import FusedRecommender
 
 
 @register
@@ -80,11 +80,18 @@ def build_graph(backend) -> None:
             "timestamp": [r[2] for r in INTERACTIONS], "rating": [r[3] for r in INTERACTIONS],
         }),
     )
-    backend.insert_nodes("Category", pa.table({"id": ["g:scifi", "g:kids", "g:crime"], "name": ["Sci-Fi", "Children's", "Crime"]}))
-    backend.insert_relationships("IN_CATEGORY", pa.table({
-        "src": ["p1", "p2", "p3", "p9", "p4", "p7", "p5", "p8"],
-        "dst": ["g:scifi", "g:scifi", "g:scifi", "g:scifi", "g:kids", "g:kids", "g:crime", "g:crime"],
-    }))
+    backend.insert_nodes(
+        "Category", pa.table({"id": ["g:scifi", "g:kids", "g:crime"], "name": ["Sci-Fi", "Children's", "Crime"]})
+    )
+    backend.insert_relationships(
+        "IN_CATEGORY",
+        pa.table(
+            {
+                "src": ["p1", "p2", "p3", "p9", "p4", "p7", "p5", "p8"],
+                "dst": ["g:scifi", "g:scifi", "g:scifi", "g:scifi", "g:kids", "g:kids", "g:crime", "g:crime"],
+            }
+        ),
+    )
     backend.insert_nodes("Brand", pa.table({"id": ["b:fox"], "name": ["20th Century Fox"]}))
     backend.insert_relationships("HAS_BRAND", pa.table({"src": ["p1", "p2", "p6"], "dst": ["b:fox", "b:fox", "b:fox"]}))
     backend.insert_nodes("Entity", pa.table({

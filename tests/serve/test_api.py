@@ -102,7 +102,9 @@ def test_injection_attempts_are_4xx_and_change_nothing(client, graph_db):
 def test_cypher_endpoint_is_opt_in_and_read_only(recommender, graph_db):
     before = counts(graph_db)
     client = TestClient(create_app(recommender, enable_cypher=True))
-    res = client.post("/cypher", json={"query": "MATCH (u:User) WHERE u.id = $id RETURN u.id AS id", "params": {"id": "u1"}})
+    res = client.post(
+        "/cypher", json={"query": "MATCH (u:User) WHERE u.id = $id RETURN u.id AS id", "params": {"id": "u1"}}
+    )
     assert res.status_code == 200 and res.json()["rows"] == [{"id": "u1"}]
     for query in ("MATCH (n) DETACH DELETE n", "CREATE (:User {id: 'x'})", "MATCH (u:User) SET u.name = 'x'"):
         res = client.post("/cypher", json={"query": query})
@@ -128,7 +130,9 @@ def test_bearer_token(recommender):
     assert client.get("/recommend", params={"user": "u1"}).status_code == 401
     res = client.get("/recommend", params={"user": "u1"}, headers={"Authorization": "Bearer wrong"})
     assert res.status_code == 401 and TOKEN not in res.text
-    assert client.get("/recommend", params={"user": "u1"}, headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    assert (
+        client.get("/recommend", params={"user": "u1"}, headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    )
     assert client.get("/health").status_code == 200  # probes need no token
 
 
@@ -141,7 +145,9 @@ def test_vanished_database_gives_503_with_a_clear_body(graph_db, tmp_path):
     assert client.get("/recommend", params={"user": "u1"}).status_code == 200
     shutil.move(graph_db, moved)
     try:
-        for path, params in (("/recommend", {"user": "u1"}), ("/paths", {"user": "u1", "product": "p3"}), ("/health", {})):
+        for path, params in (
+            ("/recommend", {"user": "u1"}), ("/paths", {"user": "u1", "product": "p3"}), ("/health", {}),
+        ):
             res = client.get(path, params=params)
             assert res.status_code == 503, (path, res.text)
             assert "unavailable" in res.text and "graph.db" in res.text
@@ -182,7 +188,8 @@ WRITER = textwrap.dedent(
 
     def batch(b, n):
         b.insert_nodes("User", pa.table({"id": [f"w{n}"]}))
-        b.insert_relationships("INTERACTED", pa.table({"src": [f"w{n}"], "dst": ["p1"], "timestamp": [100 + n], "rating": [5.0]}))
+        b.insert_relationships("INTERACTED",
+                               pa.table({"src": [f"w{n}"], "dst": ["p1"], "timestamp": [100 + n], "rating": [5.0]}))
 
     if sys.argv[3] == "one_open":
         with open_backend(sys.argv[1]) as b:
@@ -202,7 +209,10 @@ WRITER = textwrap.dedent(
 def test_server_keeps_answering_while_another_process_ingests(recommender, graph_db, mode):
     client = TestClient(create_app(recommender))
     writes = 15
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, graph_db, str(writes), mode], stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, graph_db, str(writes), mode], stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
+    )
     statuses = []
     try:
         while proc.poll() is None:

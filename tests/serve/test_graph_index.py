@@ -47,7 +47,10 @@ def reference_candidates(backend, user: str, like: float = 4.0, anchors_n: int =
     shared = backend.run("rec_shared_attributes", {"anchors": anchors, "limit": BIG}).to_pylist()
     out["shared_attribute"] = {r["id"]: float(r["n"]) for r in shared if r["id"] not in seen}
     hubs = backend.run("rec_entity_hubs", {"max_degree": 200}).column("id").to_pylist()
-    ys = {r["shared"] for r in backend.run("rec_entity_neighbours", {"anchors": anchors, "hubs": hubs, "limit": BIG}).to_pylist()}
+    ys = {
+        r["shared"]
+        for r in backend.run("rec_entity_neighbours", {"anchors": anchors, "hubs": hubs, "limit": BIG}).to_pylist()
+    }
     entities: dict[str, set] = {}
     if ys:
         for r in backend.run("rec_entity_items", {"shared": sorted(ys), "limit": BIG}).to_pylist():
@@ -130,7 +133,11 @@ def test_answer_cache_is_cleared_with_the_index(graph_db):
         rec = FusedRecommender(reader, cache_size=10)
         rec.recommend("u2", k=3)
         assert len(rec._answers) == 1
-        ingest_in_another_process(graph_db, "b.insert_relationships('INTERACTED', pa.table({'src': ['u2'], 'dst': ['p8'], 'timestamp': [77], 'rating': [5.0]}))")
+        ingest_in_another_process(
+            graph_db,
+            "b.insert_relationships('INTERACTED', pa.table({'src': ['u2'], 'dst': ['p8'], 'timestamp': [77], 'rating': "
+            "[5.0]}))",
+        )
         assert "p8" not in [it.id for it in rec.recommend("u2", k=10).items]
         assert len(rec._answers) == 1  # only the new version's answer
     finally:

@@ -156,8 +156,11 @@ def test_answer_cache_is_dropped_when_the_graph_changes(graph_db):
         first = rec.recommend("u1", k=5)
         assert rec.recommend("u1", k=5).to_dict() == first.to_dict()
         assert "p3" in [it.id for it in first.items]
-        code = "import sys, pyarrow as pa; from kgrec.kg import open_backend\n" \
-               "b = open_backend(sys.argv[1]); b.insert_relationships('INTERACTED', pa.table({'src': ['u1'], 'dst': ['p3'], 'timestamp': [99], 'rating': [5.0]})); b.close()"
+        code = (
+            "import sys, pyarrow as pa; from kgrec.kg import open_backend\n"
+            "b = open_backend(sys.argv[1]); b.insert_relationships('INTERACTED', pa.table({'src': ['u1'], 'dst': "
+            "['p3'], 'timestamp': [99], 'rating': [5.0]})); b.close()"
+        )
         subprocess.run([sys.executable, "-c", code, graph_db], check=True)
         assert "p3" not in [it.id for it in rec.recommend("u1", k=5).items]  # now seen
     finally:

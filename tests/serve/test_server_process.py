@@ -46,7 +46,9 @@ def test_token_and_password_never_in_logs_or_answers(live_server):
         httpx.get(f"{base}/recommend", params={"user": "u1"}, headers={"Authorization": "Bearer wrong"}),
         httpx.get(f"{base}/recommend", params={"user": "u1"}, headers={"Authorization": f"Bearer {TOKEN}"}),
         httpx.get(f"{base}/recommend", params={"user": "ghost"}, headers={"Authorization": f"Bearer {TOKEN}"}),
-        httpx.get(f"{base}/paths", params={"user": "u1", "product": "x" * 300}, headers={"Authorization": f"Bearer {TOKEN}"}),
+        httpx.get(
+            f"{base}/paths", params={"user": "u1", "product": "x" * 300}, headers={"Authorization": f"Bearer {TOKEN}"}
+        ),
     ]
     assert [a.status_code for a in answers] == [401, 401, 200, 404, 422]
     time.sleep(0.3)
@@ -70,7 +72,10 @@ def test_two_worker_processes_serve_with_the_token(live_server_two_workers):
 def test_neo4j_credentials_never_in_error_messages():
     uri = "bolt://neo4j:pw-in-uri-never-log@127.0.0.1:9"  # loopback port with no server: refused at once
     for args in (["serve", "--port", "1"], ["recommend", "u1"]):
-        res = subprocess.run([sys.executable, "-m", "kgrec.cli.main", "--db", uri, *args], capture_output=True, text=True, env=env(), timeout=60)
+        res = subprocess.run(
+            [sys.executable, "-m", "kgrec.cli.main", "--db", uri, *args], capture_output=True, text=True, env=env(),
+            timeout=60,
+        )
         out = res.stdout + res.stderr
         assert res.returncode != 0 and "cannot reach Neo4j" in out, out
         assert "pw-in-uri-never-log" not in out and NEO4J_SECRET not in out
@@ -87,8 +92,10 @@ def _chrome(profile_dir):
 
     opts = Options()
     opts.binary_location = binary
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync", "--window-size=1300,900"):
+    for flag in (
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run", "--disable-sync", "--window-size=1300,900",
+    ):
         opts.add_argument(flag)
     opts.add_argument(f"--user-data-dir={profile_dir}")
     return webdriver.Chrome(service=Service(driver_path), options=opts)
@@ -136,6 +143,8 @@ def test_a_server_that_exits_is_reported_with_its_output(tmp_path):
     from kgrec.serve.process import ServerDidNotStart
 
     missing = str(tmp_path / "no-such.db")
-    with pytest.raises(ServerDidNotStart, match="kgctl serve exited with code 1: .*no-such.db"):
-        with serving(missing, start_timeout_s=60):
-            pass
+    with (
+        pytest.raises(ServerDidNotStart, match="kgctl serve exited with code 1: .*no-such.db"),
+        serving(missing, start_timeout_s=60),
+    ):
+        pass

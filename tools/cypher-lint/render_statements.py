@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 
@@ -32,7 +31,9 @@ from kgrec.kg.schema import load_schema  # noqa: E402
 def sample_slots(name: str, slots: set[str]) -> tuple[list[tuple[str, dict[str, str]]], list[str]]:
     """Sample fillings for one template: (variant name, slot values) pairs and the guessed slot names."""
     schema = load_schema()
-    rel = schema.rel("INTERACTED") if "INTERACTED" in schema.relationships else next(iter(schema.relationships.values()))
+    rel = (
+        schema.rel("INTERACTED") if "INTERACTED" in schema.relationships else next(iter(schema.relationships.values()))
+    )
     label = "Product" if "Product" in schema.nodes else schema.labels[0]
     node_props = [p for p in schema.node(label).properties if p != "id"][:2]
     rel_props = list(rel.properties)[:2]
@@ -90,7 +91,9 @@ def neo4j_statements(root: Path = CYPHER_DIR) -> list[dict]:
         if slots:
             variants, guessed = sample_slots(name, slots)
             if guessed:
-                print(f"note: {shown}: no sample for slot(s) {', '.join(guessed)}; guessed values used", file=sys.stderr)
+                print(
+                    f"note: {shown}: no sample for slot(s) {', '.join(guessed)}; guessed values used", file=sys.stderr
+                )
             rendered = [(variant, split_statements(library.render(name, **values))) for variant, values in variants]
         else:
             rendered = [("plain", library.statements(name))]

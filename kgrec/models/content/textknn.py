@@ -1,7 +1,7 @@
 """Text nearest neighbours: a user's profile is the mean of the stored text embeddings
 (``Product.text_emb``, written by ``kgctl embed``) of the items in their history, or of only the
-``recent`` last ones (``recent=0``: the whole history); items are ranked by cosine similarity to the profile. Items without an
-embedding rank below every item that has one."""
+``recent`` last ones (``recent=0``: the whole history); items are ranked by cosine similarity to
+the profile. Items without an embedding rank below every item that has one."""
 
 from __future__ import annotations
 
@@ -27,7 +27,10 @@ class TextKNN(Recommender):
         from kgrec.errors import KgrecError
 
         if graph is None:
-            raise KgrecError("textknn needs the item text embeddings", "train it through kgctl train / kgrec.models.workflows.pipeline")
+            raise KgrecError(
+                "textknn needs the item text embeddings",
+                "train it through kgctl train / kgrec.models.workflows.pipeline",
+            )
         matrix, present = graph.feature("text_emb")
         norms = np.linalg.norm(matrix, axis=1, keepdims=True)
         self.vectors = np.where(norms > 0, matrix / np.maximum(norms, 1e-12), 0.0).astype(np.float32)

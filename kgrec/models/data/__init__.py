@@ -1,1 +1,2 @@
-"""Training data read from the graph store: interactions, knowledge graph, item vectors, splits, negative sampling, RecBole export."""
+"""Training data read from the graph store: interactions, knowledge graph, item vectors, splits,
+negative sampling, RecBole export."""

@@ -47,14 +47,14 @@ class InteractionData:
     def __len__(self) -> int:
         return len(self.user)
 
-    def subset(self, mask: np.ndarray) -> "InteractionData":
+    def subset(self, mask: np.ndarray) -> InteractionData:
         return dataclasses.replace(
             self, user=self.user[mask], item=self.item[mask], timestamp=self.timestamp[mask], rating=self.rating[mask],
             seq=None if self.seq is None else self.seq[mask],
         )
 
     @classmethod
-    def concat(cls, *parts: "InteractionData") -> "InteractionData":
+    def concat(cls, *parts: InteractionData) -> InteractionData:
         """Union of interaction sets over the same users/items, re-sorted by (user, time, seq, item);
         seq counts only when every part has it."""
         first = parts[0]
@@ -81,7 +81,7 @@ class InteractionData:
         return m
 
     @classmethod
-    def from_backend(cls, backend: Backend) -> "InteractionData":
+    def from_backend(cls, backend: Backend) -> InteractionData:
         user_ids = _sorted_ids(backend, "User")
         item_ids = _sorted_ids(backend, "Product")
         edges = backend.export_relationships("INTERACTED", ["timestamp", "rating", "seq"])
@@ -119,7 +119,11 @@ def _sorted_ids(backend: Backend, label: str) -> np.ndarray:
 
 
 def _index_of(values: pa.ChunkedArray, ids: np.ndarray) -> np.ndarray:
-    return pc.index_in(values, value_set=pa.array(ids.tolist(), pa.string())).to_numpy(zero_copy_only=False).astype(np.int64)
+    return (
+        pc.index_in(values, value_set=pa.array(ids.tolist(), pa.string()))
+        .to_numpy(zero_copy_only=False)
+        .astype(np.int64)
+    )
 
 
 @dataclasses.dataclass
@@ -139,7 +143,7 @@ class KnowledgeGraphData:
         return len(self.node_ids)
 
     @classmethod
-    def from_backend(cls, backend: Backend, item_ids: np.ndarray) -> "KnowledgeGraphData":
+    def from_backend(cls, backend: Backend, item_ids: np.ndarray) -> KnowledgeGraphData:
         labels = ["Product"] + [label for label in backend.schema.labels if label not in ("Product", "User")]
         index: dict[tuple[str, str], int] = {("Product", str(i)): n for n, i in enumerate(item_ids)}
         node_labels, node_ids = ["Product"] * len(item_ids), list(item_ids)
@@ -149,7 +153,10 @@ class KnowledgeGraphData:
                 node_labels.append(label)
                 node_ids.append(node_id)
         label_ids = {label: pa.array([nid for (lab, nid) in index if lab == label], pa.string()) for label in labels}
-        label_base = {label: np.asarray([index[(label, nid)] for nid in label_ids[label].to_pylist()], dtype=np.int64) for label in labels}
+        label_base = {
+            label: np.asarray([index[(label, nid)] for nid in label_ids[label].to_pylist()], dtype=np.int64)
+            for label in labels
+        }
         heads, rels, tails, names = [], [], [], []
         for rel_type in KG_RELATIONS:
             rel = backend.schema.rel(rel_type)
@@ -159,8 +166,15 @@ class KnowledgeGraphData:
                 continue
             h = pc.index_in(edges.column("src"), value_set=label_ids[rel.src]).to_numpy(zero_copy_only=False)
             t = pc.index_in(edges.column("dst"), value_set=label_ids[rel.dst]).to_numpy(zero_copy_only=False)
-            ok = ~(np.isnan(h.astype(float)) | np.isnan(t.astype(float))) if h.dtype.kind == "f" else np.ones(len(h), bool)
-            kinds = np.asarray(edges.column("relation").fill_null(rel_type).to_pylist() if props else [rel_type] * edges.num_rows, dtype=object)
+            ok = (
+                ~(np.isnan(h.astype(float)) | np.isnan(t.astype(float)))
+                if h.dtype.kind == "f"
+                else np.ones(len(h), bool)
+            )
+            kinds = np.asarray(
+                edges.column("relation").fill_null(rel_type).to_pylist() if props else [rel_type] * edges.num_rows,
+                dtype=object,
+            )
             for kind in dict.fromkeys(kinds[ok].tolist()):
                 if kind not in names:
                     names.append(kind)
@@ -169,13 +183,12 @@ class KnowledgeGraphData:
             tails.append(label_base[rel.dst][t[ok].astype(np.int64)])
             rels.append(np.asarray([kind_index[k] for k in kinds[ok]], dtype=np.int64))
         cat = (lambda parts: np.concatenate(parts) if parts else np.zeros(0, np.int64))
-        heads, rels, tails = cat(heads), cat(rels), cat(tails)
         return cls(
             node_labels=np.asarray(node_labels, dtype=object),
             node_ids=np.asarray(node_ids, dtype=object),
-            head=heads,
-            relation=rels,
-            tail=tails,
+            head=cat(heads),
+            relation=cat(rels),
+            tail=cat(tails),
             relation_names=names,
             n_items=len(item_ids),
         )
@@ -203,7 +216,7 @@ class GraphInputs:
     item_features: dict[str, tuple[np.ndarray, np.ndarray]] = dataclasses.field(default_factory=dict)
 
     @classmethod
-    def from_backend(cls, backend: Backend, item_ids: np.ndarray, requires: tuple[str, ...] = ()) -> "GraphInputs":
+    def from_backend(cls, backend: Backend, item_ids: np.ndarray, requires: tuple[str, ...] = ()) -> GraphInputs:
         out = cls()
         for need in requires:
             if need == "kg":
@@ -216,7 +229,9 @@ class GraphInputs:
         from kgrec.errors import KgrecError
 
         if prop not in self.item_features:
-            raise KgrecError(f"the model needs Product.{prop}, which was not loaded", f"declare {prop!r} in the model's requires")
+            raise KgrecError(
+                f"the model needs Product.{prop}, which was not loaded", f"declare {prop!r} in the model's requires"
+            )
         matrix, present = self.item_features[prop]
         if not present.any():
             raise KgrecError(f"no Product has {prop}", "run `kgctl embed` first")

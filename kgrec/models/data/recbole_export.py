@@ -66,8 +66,14 @@ def _write_seq(path: Path, rows: list[tuple[str, list[str], str, str, int]]) -> 
 def sequential_rows(split: Split, max_len: int) -> dict[str, list]:
     train = split.train
     sequences = train.sequences()
-    times = [train.timestamp[np.searchsorted(train.user, u) : np.searchsorted(train.user, u, "right")] for u in range(train.n_users)]
-    ratings = [train.rating[np.searchsorted(train.user, u) : np.searchsorted(train.user, u, "right")] for u in range(train.n_users)]
+    times = [
+        train.timestamp[np.searchsorted(train.user, u) : np.searchsorted(train.user, u, "right")]
+        for u in range(train.n_users)
+    ]
+    ratings = [
+        train.rating[np.searchsorted(train.user, u) : np.searchsorted(train.user, u, "right")]
+        for u in range(train.n_users)
+    ]
     uid, iid = train.user_ids, train.item_ids
     out: dict[str, list] = {"train": [], "valid": [], "test": []}
     for u, seq in enumerate(sequences):
@@ -120,7 +126,9 @@ def write_kg(folder: Path, name: str, kg: KnowledgeGraphData) -> tuple[int, int]
     return triples, len(linked_items)
 
 
-def export_split(split: Split, out: str | Path, name: str = "kgrec", kg: KnowledgeGraphData | None = None, max_len: int = 50) -> ExportSummary:
+def export_split(
+    split: Split, out: str | Path, name: str = "kgrec", kg: KnowledgeGraphData | None = None, max_len: int = 50
+) -> ExportSummary:
     out = Path(out)
     folder, seq_folder = out / name, out / f"{name}-seq"
     folder.mkdir(parents=True, exist_ok=True)

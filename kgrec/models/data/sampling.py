@@ -80,12 +80,16 @@ def evaluation_negatives(
     return out
 
 
-def bpr_batches(train: InteractionData, rng: np.random.Generator, sampler: NegativeSampler, batch_size: int) -> list[tuple]:
+def bpr_batches(
+    train: InteractionData, rng: np.random.Generator, sampler: NegativeSampler, batch_size: int
+) -> list[tuple]:
     """One epoch: every training interaction once, in random order, with one uniform negative."""
     order = rng.permutation(len(train))
     users, items = train.user[order], train.item[order]
     negatives = sampler.sample(users, rng)
     out = []
     for s in range(0, len(order), batch_size):
-        out.append(tuple(torch.from_numpy(np.ascontiguousarray(a[s : s + batch_size])) for a in (users, items, negatives)))
+        out.append(
+            tuple(torch.from_numpy(np.ascontiguousarray(a[s : s + batch_size])) for a in (users, items, negatives))
+        )
     return out

@@ -20,11 +20,16 @@ import scipy.sparse as sp
 from kgrec.errors import KgrecError
 from kgrec.models.base import Recommender
 from kgrec.models.data.interactions import InteractionData
-from kgrec.models.evaluation.metrics import (rank_of_positive, ranking_metrics, ranking_per_user, rating_metrics,
-                                              rating_per_user)
-from kgrec.models.evaluation.per_user import UserMetrics
 from kgrec.models.data.sampling import evaluation_negatives
 from kgrec.models.data.split import Split
+from kgrec.models.evaluation.metrics import (
+    rank_of_positive,
+    ranking_metrics,
+    ranking_per_user,
+    rating_metrics,
+    rating_per_user,
+)
+from kgrec.models.evaluation.per_user import UserMetrics
 
 PROTOCOLS = ("full", "sampled")
 DEFAULT_NEGATIVE_SEED = 2024
@@ -104,7 +109,9 @@ def evaluate_phase_per_user(
     model.observe_history(ph.known)
     known = ph.known.csr() if mask_history else sp.csr_matrix(ph.known.csr().shape, dtype=np.float32)
     users, positives = held.user.astype(np.int64), held.item.astype(np.int64)
-    negatives = evaluation_negatives(users, ph.everything, n_negatives, negative_seed) if "sampled" in protocols else None
+    negatives = (
+        evaluation_negatives(users, ph.everything, n_negatives, negative_seed) if "sampled" in protocols else None
+    )
     full_ranks, sampled_ranks = [], []
     for start in range(0, len(users), batch_users):
         u, pos = users[start : start + batch_users], positives[start : start + batch_users]

@@ -160,15 +160,23 @@ def render_ablation_tables(tables: list[AblationTable], protocols: tuple[str, ..
             width = max([7] + [len(r.label) for r in table.rows])
             change = f"{CHANGE_METRIC} vs full"
             head = "variant".ljust(width) + "  " + "  ".join(c.rjust(max(7, len(c))) for c in cols) + "  " + change
-            lines = [f"ablations of {table.model} ({table.path}), {protocol}: {PROTOCOL_TITLES.get(protocol, protocol)}", head, "-" * len(head)]
+            lines = [
+                f"ablations of {table.model} ({table.path}), {protocol}: {PROTOCOL_TITLES.get(protocol, protocol)}",
+                head, "-" * len(head),
+            ]
             for row in table.rows:
                 if row.metrics is None:
                     lines.append(row.label.ljust(width) + "  " + row.note)
                     continue
                 m = row.metrics[protocol]
                 pct = table.change(row, protocol)
-                lines.append(row.label.ljust(width) + "  " + "  ".join(_fmt(m.get(c)).rjust(max(7, len(c))) for c in cols)
-                             + "  " + ("" if pct is None else f"{pct:+.1f}%").rjust(len(change)))
+                lines.append(
+                    row.label.ljust(width)
+                    + "  "
+                    + "  ".join(_fmt(m.get(c)).rjust(max(7, len(c))) for c in cols)
+                    + "  "
+                    + ("" if pct is None else f"{pct:+.1f}%").rjust(len(change))
+                )
             lines.append("(same seed and hyperparameters; each variant turns one modality off)")
             blocks.append("\n".join(lines))
     return "\n\n".join(blocks)

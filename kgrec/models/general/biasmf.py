@@ -23,6 +23,7 @@ class BiasMFNet(nn.Module):
         self.item = nn.Embedding(n_items, dim)
         self.user_bias = nn.Embedding(n_users, 1)
         self.item_bias = nn.Embedding(n_items, 1)
+        self.mean: torch.Tensor
         self.register_buffer("mean", torch.zeros(()))
         nn.init.normal_(self.user.weight, 0, 0.01)
         nn.init.normal_(self.item.weight, 0, 0.01)
@@ -45,13 +46,18 @@ class BiasedMF(TrainableRecommender):
     predicts_rating = True
     valid_metric = "MSE"  # a rating model stops on validation rating error, not ranking
     valid_metric_higher_is_better = False
-    defaults: ClassVar[dict[str, Any]] = {"dim": 32, "reg": 0.05, "batch_size": 1024, "lr": 5e-3, "epochs": 100, "patience": 5}
+    defaults: ClassVar[dict[str, Any]] = {
+        "dim": 32, "reg": 0.05, "batch_size": 1024, "lr": 5e-3, "epochs": 100, "patience": 5,
+    }
     search_space: ClassVar[dict[str, list[Any]]] = {"reg": [0.02, 0.05, 0.1], "dim": [16, 32]}
 
     def prepare(self, train: InteractionData, graph) -> None:
         rated = ~np.isnan(train.rating)
         if not rated.any():
-            raise KgrecError("biasmf needs ratings and no training interaction has one", "ingest rated interactions or pick another model")
+            raise KgrecError(
+                "biasmf needs ratings and no training interaction has one",
+                "ingest rated interactions or pick another model",
+            )
         self.rows = (train.user[rated], train.item[rated], train.rating[rated].astype(np.float32))
         self.hparams["mean_rating"] = float(self.rows[2].mean())
         self.hparams["rating_range"] = [float(self.rows[2].min()), float(self.rows[2].max())]
@@ -64,7 +70,10 @@ class BiasedMF(TrainableRecommender):
     def batches(self, train, rng):
         order = rng.permutation(len(self.rows[0]))
         size = int(self.hparams["batch_size"])
-        return [tuple(torch.from_numpy(np.ascontiguousarray(a[order[s : s + size]])) for a in self.rows) for s in range(0, len(order), size)]
+        return [
+            tuple(torch.from_numpy(np.ascontiguousarray(a[order[s : s + size]])) for a in self.rows)
+            for s in range(0, len(order), size)
+        ]
 
     def score_users(self, users):
         net = self.net

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import numpy as np
-import torch
 from torch import nn
 
 from kgrec.models.base import register
 from kgrec.models.data.interactions import InteractionData
 from kgrec.models.data.sampling import NegativeSampler, bpr_batches
-from kgrec.models.nn.losses import bpr_loss
+from kgrec.models.nn.losses import bpr_loss, l2_per_row
 from kgrec.models.trainable import TrainableRecommender
 
 
@@ -33,7 +31,9 @@ class MFNet(nn.Module):
 @register
 class BPRMF(TrainableRecommender):
     name = "bpr"
-    defaults: ClassVar[dict[str, Any]] = {"dim": 64, "batch_size": 2048, "lr": 1e-3, "reg": 0.0, "epochs": 200, "patience": 10}
+    defaults: ClassVar[dict[str, Any]] = {
+        "dim": 64, "batch_size": 2048, "lr": 1e-3, "reg": 0.0, "epochs": 200, "patience": 10,
+    }
     search_space: ClassVar[dict[str, list[Any]]] = {"lr": [1e-3, 5e-3], "reg": [0.0, 1e-4]}
 
     def prepare(self, train: InteractionData, graph) -> None:

@@ -18,9 +18,9 @@ import torch
 from torch import nn
 
 from kgrec.models.base import register
-from kgrec.models.nn.losses import bpr_loss
 from kgrec.models.data.interactions import InteractionData
 from kgrec.models.data.sampling import NegativeSampler, bpr_batches
+from kgrec.models.nn.losses import bpr_loss
 from kgrec.models.trainable import TrainableRecommender
 
 
@@ -93,7 +93,9 @@ class LightGCN(TrainableRecommender):
     name = "lightgcn"
     # lr and patience chosen by `kgctl tune` on ML-100k validation NDCG@10 (0.0656 vs 0.0636 at lr 2e-3;
     # benchmarks/results/ml100k-converged-baselines.md#lightgcn-tuned)
-    defaults: ClassVar[dict[str, Any]] = {"dim": 64, "layers": 2, "reg": 1e-5, "batch_size": 2048, "lr": 5e-3, "epochs": 300, "patience": 20}
+    defaults: ClassVar[dict[str, Any]] = {
+        "dim": 64, "layers": 2, "reg": 1e-5, "batch_size": 2048, "lr": 5e-3, "epochs": 300, "patience": 20,
+    }
     search_space: ClassVar[dict[str, list[Any]]] = {"layers": [2, 3], "lr": [1e-3, 2e-3], "reg": [1e-5, 1e-4]}
 
     def prepare(self, train: InteractionData, graph) -> None:
@@ -103,7 +105,10 @@ class LightGCN(TrainableRecommender):
         self._cache: tuple | None = None
 
     def build_network(self):
-        net = LightGCNNet(self.n_users, self.n_items, int(self.hparams["dim"]), int(self.hparams["layers"]), float(self.hparams["reg"]))
+        net = LightGCNNet(
+            self.n_users, self.n_items, int(self.hparams["dim"]), int(self.hparams["layers"]),
+            float(self.hparams["reg"]),
+        )
         net.adj = getattr(self, "adj", None)
         self._cache = None
         return net

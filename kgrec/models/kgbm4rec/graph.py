@@ -41,7 +41,7 @@ class RelationalCSR:
     _cache: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
-    def build(cls, src: np.ndarray, dst: np.ndarray, rel: np.ndarray, n_nodes: int, n_relations: int) -> "RelationalCSR":
+    def build(cls, src: np.ndarray, dst: np.ndarray, rel: np.ndarray, n_nodes: int, n_relations: int) -> RelationalCSR:
         src, dst, rel = (np.asarray(a, dtype=np.int64) for a in (src, dst, rel))
         degree = np.bincount(dst, minlength=n_nodes).astype(np.float32)
         order = np.lexsort((src, dst, rel))
@@ -56,13 +56,14 @@ class RelationalCSR:
         values = (1.0 / degree[dst]).astype(np.float32) if len(dst) else np.zeros(0, np.float32)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "sparse CSR support is in beta"
-            matrix = torch.sparse_csr_tensor(torch.from_numpy(crow), torch.from_numpy(src.copy()), torch.from_numpy(values),
-                                             size=(n_rows, n_nodes))
+            matrix = torch.sparse_csr_tensor(
+                torch.from_numpy(crow), torch.from_numpy(src.copy()), torch.from_numpy(values), size=(n_rows, n_nodes)
+            )
         row_rel = rel[new_row]
         bounds = np.searchsorted(row_rel, np.arange(n_relations + 1)).tolist()
         return cls(n_nodes, matrix, torch.from_numpy(dst[new_row].copy()), torch.from_numpy(row_rel.copy()), bounds)
 
-    def to(self, device) -> "RelationalCSR":
+    def to(self, device) -> RelationalCSR:
         """The same structure on ``device``."""
         return dataclasses.replace(self, matrix=self.matrix.to(device), row_dst=self.row_dst.to(device),
                                    row_rel=self.row_rel.to(device), _cache={})
@@ -77,7 +78,9 @@ class RelationalCSR:
             key = "scipy_t" if transpose else "scipy"
             if key not in self._cache:
                 m = self.matrix
-                a = sp.csr_matrix((m.values().numpy(), m.col_indices().numpy(), m.crow_indices().numpy()), shape=tuple(m.shape))
+                a = sp.csr_matrix(
+                    (m.values().numpy(), m.col_indices().numpy(), m.crow_indices().numpy()), shape=tuple(m.shape)
+                )
                 self._cache[key] = a.T.tocsr() if transpose else a
             dense = x.detach().contiguous()
             if dense.dtype != torch.float32:
@@ -112,7 +115,7 @@ class CollaborativeKG:
 
     @classmethod
     def build(cls, train: InteractionData, kg: KnowledgeGraphData | None, *, use_kg: bool = True,
-              min_degree: int = 1) -> "CollaborativeKG":
+              min_degree: int = 1) -> CollaborativeKG:
         """``min_degree``: keep a non-item KG node only when it has at least this many distinct
         neighbours (2 drops leaves such as an actor of a single film, whose embedding would be a
         free per-item parameter; items are always kept)."""
@@ -176,7 +179,9 @@ def _kept_nodes(kg: KnowledgeGraphData, min_degree: int) -> np.ndarray:
     return keep
 
 
-def subgraph_from_hetero_batch(batch, store_index, ckg: CollaborativeKG) -> tuple[torch.Tensor, RelationalCSR, dict[str, torch.Tensor]]:
+def subgraph_from_hetero_batch(
+    batch, store_index, ckg: CollaborativeKG
+) -> tuple[torch.Tensor, RelationalCSR, dict[str, torch.Tensor]]:
     """Turn a sampled PyG ``HeteroData`` mini-batch (node types = labels, ``n_id`` = the graph
     store's per-label index) into global node ids plus the subgraph's ``RelationalCSR``.
     Returns (global ids of the subgraph's nodes, structure, {label: local positions of that label})."""
@@ -194,17 +199,19 @@ def subgraph_from_hetero_batch(batch, store_index, ckg: CollaborativeKG) -> tupl
         positions[label] = torch.arange(count, count + len(g))
         globals_.extend(g)
         count += len(g)
-    src, dst, rel = [], [], []
+    src_parts: list[np.ndarray] = []
+    dst_parts: list[np.ndarray] = []
+    rel_parts: list[np.ndarray] = []
     for edge_type in batch.edge_types:
         s_label, name, d_label = edge_type
         if name not in rel_index:
             continue
         e = batch[edge_type].edge_index
-        src.append(e[0].numpy() + offsets[s_label])
-        dst.append(e[1].numpy() + offsets[d_label])
-        rel.append(np.full(e.shape[1], rel_index[name], dtype=np.int64))
+        src_parts.append(e[0].numpy() + offsets[s_label])
+        dst_parts.append(e[1].numpy() + offsets[d_label])
+        rel_parts.append(np.full(e.shape[1], rel_index[name], dtype=np.int64))
     cat = (lambda parts: np.concatenate(parts) if parts else np.zeros(0, np.int64))
-    src, dst, rel = cat(src), cat(dst), cat(rel)
+    src, dst, rel = cat(src_parts), cat(dst_parts), cat(rel_parts)
     known = np.asarray(globals_, dtype=np.int64) >= 0
     ok = known[src] & known[dst] if len(src) else np.zeros(0, bool)
     structure = RelationalCSR.build(src[ok], dst[ok], rel[ok], count, ckg.n_relations)

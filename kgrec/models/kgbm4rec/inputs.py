@@ -25,7 +25,7 @@ class KGBMInputs:
     image_present: np.ndarray | None = None
 
     @classmethod
-    def from_backend(cls, backend: Backend, item_ids: np.ndarray, *, kg: bool = True) -> "KGBMInputs":
+    def from_backend(cls, backend: Backend, item_ids: np.ndarray, *, kg: bool = True) -> KGBMInputs:
         text, text_present = item_vectors(backend, np.asarray(item_ids), TEXT_PROPERTY)
         image, image_present = item_vectors(backend, np.asarray(item_ids), IMAGE_PROPERTY)
         return cls(
@@ -34,13 +34,15 @@ class KGBMInputs:
         )
 
     @classmethod
-    def from_graph_inputs(cls, graph: Any) -> "KGBMInputs":
+    def from_graph_inputs(cls, graph: Any) -> KGBMInputs:
         """Adapt the training pipeline's ``GraphInputs`` (``kg`` plus ``item_features[prop] =
         (matrix, present)``)."""
         feats = getattr(graph, "item_features", {}) or {}
         text = feats.get(TEXT_PROPERTY, (None, None))
         image = feats.get(IMAGE_PROPERTY, (None, None))
-        return cls(kg=getattr(graph, "kg", None), text=text[0], text_present=text[1], image=image[0], image_present=image[1])
+        return cls(
+            kg=getattr(graph, "kg", None), text=text[0], text_present=text[1], image=image[0], image_present=image[1]
+        )
 
     def has_text(self) -> bool:
         return _usable(self.text, self.text_present)
@@ -71,5 +73,11 @@ class KGBMInputs:
 
 
 def _usable(matrix: np.ndarray | None, present: np.ndarray | None) -> bool:
-    return matrix is not None and present is not None and matrix.ndim == 2 and matrix.shape[1] > 0 and bool(np.any(present))
+    return (
+        matrix is not None
+        and present is not None
+        and matrix.ndim == 2
+        and matrix.shape[1] > 0
+        and bool(np.any(present))
+    )
 

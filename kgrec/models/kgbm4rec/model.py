@@ -33,12 +33,12 @@ import numpy as np
 import torch
 
 from kgrec.errors import KgrecError
-from kgrec.models.nn.transformer import windows
 from kgrec.models.base import register
 from kgrec.models.data.interactions import InteractionData
 from kgrec.models.kgbm4rec.graph import CollaborativeKG, RelationalCSR, subgraph_from_hetero_batch
 from kgrec.models.kgbm4rec.inputs import KGBMInputs
 from kgrec.models.kgbm4rec.network import KGBMNetwork
+from kgrec.models.nn.transformer import windows
 from kgrec.models.trainable import TRAINER_DEFAULTS, TrainableRecommender
 
 SEQ_OBJECTIVES = ("cloze", "next")
@@ -74,11 +74,18 @@ class KGBM4Rec(TrainableRecommender):
         self.hparams = {**TRAINER_DEFAULTS, **DEFAULTS, **{k: v for k, v in hparams.items() if v is not None}}
         unknown = set(self.hparams) - set(DEFAULTS) - set(TRAINER_DEFAULTS)
         if unknown:
-            raise KgrecError(f"unknown kgbm4rec hyperparameters: {', '.join(sorted(unknown))}", f"known: {', '.join(DEFAULTS)}")
+            raise KgrecError(
+                f"unknown kgbm4rec hyperparameters: {', '.join(sorted(unknown))}", f"known: {', '.join(DEFAULTS)}"
+            )
         if self.hparams["negative_sampler"] not in NEGATIVE_SAMPLERS:
-            raise KgrecError(f"unknown negative_sampler {self.hparams['negative_sampler']!r}", f"choose from {', '.join(NEGATIVE_SAMPLERS)}")
+            raise KgrecError(
+                f"unknown negative_sampler {self.hparams['negative_sampler']!r}",
+                f"choose from {', '.join(NEGATIVE_SAMPLERS)}",
+            )
         if self.hparams["seq_objective"] not in SEQ_OBJECTIVES:
-            raise KgrecError(f"unknown seq_objective {self.hparams['seq_objective']!r}", f"choose from {', '.join(SEQ_OBJECTIVES)}")
+            raise KgrecError(
+                f"unknown seq_objective {self.hparams['seq_objective']!r}", f"choose from {', '.join(SEQ_OBJECTIVES)}"
+            )
         self.modalities: dict[str, str] = {}
         self.ckg: CollaborativeKG | None = None
         self._config: dict[str, Any] = {}
@@ -103,17 +110,30 @@ class KGBM4Rec(TrainableRecommender):
         if kwargs.get("graph") is not None:
             return KGBMInputs.from_graph_inputs(kwargs["graph"])
         if kwargs.get("backend") is not None:
-            needs_kg = not self.hparams["no_kg"] or self.hparams["category_weight"] > 0  # category labels live in the KG
+            # category labels live in the KG
+            needs_kg = not self.hparams["no_kg"] or self.hparams["category_weight"] > 0
             return KGBMInputs.from_backend(kwargs["backend"], train.item_ids, kg=needs_kg)
         return KGBMInputs()
 
     def _choose_modalities(self, inputs: KGBMInputs) -> dict[str, str]:
         hp = self.hparams
         out = {}
-        out["kg"] = "off (no_kg)" if hp["no_kg"] else ("on" if inputs.has_kg() else "on (interaction graph only: no KG relations in the data)")
+        out["kg"] = (
+            "off (no_kg)"
+            if hp["no_kg"]
+            else ("on" if inputs.has_kg() else "on (interaction graph only: no KG relations in the data)")
+        )
         out["sequence"] = "off (no_seq)" if hp["no_seq"] else "on"
-        out["text"] = "off (no_text)" if hp["no_text"] else ("on" if inputs.has_text() else "off (no Product.text_emb in the graph; run `kgctl embed`)")
-        out["image"] = "off (no_image)" if hp["no_image"] else ("on" if inputs.has_image() else "off (no Product.image_emb in the graph; run `kgctl embed`)")
+        out["text"] = (
+            "off (no_text)"
+            if hp["no_text"]
+            else ("on" if inputs.has_text() else "off (no Product.text_emb in the graph; run `kgctl embed`)")
+        )
+        out["image"] = (
+            "off (no_image)"
+            if hp["no_image"]
+            else ("on" if inputs.has_image() else "off (no Product.image_emb in the graph; run `kgctl embed`)")
+        )
         return out
 
     def modality_summary(self) -> str:
@@ -122,7 +142,9 @@ class KGBM4Rec(TrainableRecommender):
         return f"kgbm4rec modalities used: {', '.join(used) or 'none'}" + (f"; off: {'; '.join(off)}" if off else "")
 
     # ================================================================== training
-    def fit(self, train: InteractionData, valid: InteractionData | None = None, *, trainer: Any, **kwargs: Any) -> dict:
+    def fit(  # type: ignore[override]  # the Trainer is injected (keyword-only); Recommender.fit takes none
+        self, train: InteractionData, valid: InteractionData | None = None, *, trainer: Any, **kwargs: Any
+    ) -> dict:
         """Train with the shared Trainer. Inputs (KG, text/image vectors) come from ``inputs=``
         (``KGBMInputs``), ``graph=`` (the pipeline's ``GraphInputs``) or ``backend=``."""
         if len(train) == 0:
@@ -151,7 +173,9 @@ class KGBM4Rec(TrainableRecommender):
             if on:
                 matrix = np.asarray(getattr(inputs, name), dtype=np.float32)
                 self._features[name] = torch.from_numpy(matrix).to(self.device)
-                self._features[name + "_present"] = torch.from_numpy(np.asarray(getattr(inputs, name + "_present"), dtype=np.float32)).to(self.device)
+                self._features[name + "_present"] = torch.from_numpy(
+                    np.asarray(getattr(inputs, name + "_present"), dtype=np.float32)
+                ).to(self.device)
         text_dim = self._features["text"].shape[1] if "text" in self._features else 0
         image_dim = self._features["image"].shape[1] if "image" in self._features else 0
         self._prepare_categories(inputs, train.n_items)
@@ -193,7 +217,9 @@ class KGBM4Rec(TrainableRecommender):
         self.category_ids = categories
         self._features["category_items"] = torch.from_numpy(labelled).to(self.device)
         self._features["category_target"] = torch.from_numpy(target[labelled]).to(self.device)
-        self.category_head_summary = f"on ({len(categories)} categories, {len(labelled)} of {n_items} items labelled by IN_CATEGORY)"
+        self.category_head_summary = (
+            f"on ({len(categories)} categories, {len(labelled)} of {n_items} items labelled by IN_CATEGORY)"
+        )
         if self.hparams["verbose"]:
             print(f"kgbm4rec category head {self.category_head_summary}", file=sys.stderr)
 
@@ -231,7 +257,9 @@ class KGBM4Rec(TrainableRecommender):
         if self.hparams["negative_sampler"] == "popularity":
             weight = (np.bincount(train.item, minlength=self.n_items) + 1.0) ** 0.75
             self._negative_p = weight / weight.sum()
-            self._features["negative_log_kq"] = torch.from_numpy(np.log(k * self._negative_p).astype(np.float32)).to(self.device)
+            self._features["negative_log_kq"] = torch.from_numpy(np.log(k * self._negative_p).astype(np.float32)).to(
+                self.device
+            )
 
     def _sampled_negatives(self) -> int:
         """Negatives per batch of the sampled softmax; 0 = full softmax (also when num_negatives
@@ -253,8 +281,15 @@ class KGBM4Rec(TrainableRecommender):
             negatives = np.zeros(0, np.int64)
             if k:
                 negatives = rng.choice(self.n_items, k, replace=self._negative_p is not None, p=self._negative_p)
-            out.append(tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in
-                             (inputs[s:s + size], targets[s:s + size], ratings[s:s + size], users[s:s + size], negatives)))
+            out.append(
+                tuple(
+                    torch.from_numpy(np.ascontiguousarray(a))
+                    for a in (
+                        inputs[s : s + size], targets[s : s + size], ratings[s : s + size], users[s : s + size],
+                        negatives,
+                    )
+                )
+            )
         return out
 
     def _cloze(self, tokens: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -319,7 +354,10 @@ class KGBM4Rec(TrainableRecommender):
 
     def score_users(self, users: torch.Tensor) -> torch.Tensor:
         tables = self._current_tables()
-        out = [self.net.rank_logits(self.user_states(users[s:s + 512], tables), tables[0]) for s in range(0, len(users), 512)]
+        out = [
+            self.net.rank_logits(self.user_states(users[s : s + 512], tables), tables[0])
+            for s in range(0, len(users), 512)
+        ]
         return torch.cat(out) if out else torch.zeros((0, self.n_items), device=self.device)
 
     @torch.no_grad()
@@ -345,14 +383,16 @@ class KGBM4Rec(TrainableRecommender):
     @torch.no_grad()
     def predict_category(self, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(most likely Category id per item, probabilities (len(items), len(category_ids)) in the
-        order of ``category_ids``) from the category head (on the items' content vectors, see ``KGBMNetwork.category_logits``)."""
+        order of ``category_ids``) from the category head (on the items' content vectors, see
+        ``KGBMNetwork.category_logits``)."""
         self._require_fitted()
         if self.net.category_head is None:
             raise KgrecError("this kgbm4rec model has no category head",
                              "train it with category_weight > 0 on a graph whose products have IN_CATEGORY edges")
-        items = torch.as_tensor(np.asarray(items, dtype=np.int64))
+        index = torch.as_tensor(np.asarray(items, dtype=np.int64))
         logits = self._category_cache if self._category_cache is not None else self._category_logits()
-        probabilities = torch.softmax(logits.cpu()[items].float(), -1).numpy()
+        assert logits is not None  # the model has a category head
+        probabilities = torch.softmax(logits.cpu()[index].float(), -1).numpy()
         return np.asarray(self.category_ids, dtype=object)[probabilities.argmax(1)], probabilities
 
     @torch.no_grad()
@@ -380,6 +420,7 @@ class KGBM4Rec(TrainableRecommender):
         ``HeteroData`` from ``NodeLoader``/``NeighborLoader`` over ``kgrec.kg.pyg_store``).
         Returns (representations of the subgraph's nodes, their global ids, positions per label)."""
         self._require_kg()
+        assert self.ckg is not None  # a graph branch has its collaborative KG
         self.net.eval()
         node_ids, structure, positions = subgraph_from_hetero_batch(batch, store_index, self.ckg)
         return self.net.gnn(structure.to(self.device), node_ids.to(self.device)), node_ids, positions
@@ -392,11 +433,15 @@ class KGBM4Rec(TrainableRecommender):
             ckg = {"node_labels": self.ckg.node_labels.astype(str), "node_ids": self.ckg.node_ids.astype(str),
                    "n_items": self.ckg.n_items, "n_users": self.ckg.n_users, "user_offset": self.ckg.user_offset,
                    "relation_names": list(self.ckg.relation_names)}
+        assert self._cache is not None  # filled by fit and load
         items, gnn_users = self._cache
-        return {"config": self._config, "modalities": self.modalities, "history": self.history,
-                "category_ids": [str(c) for c in self.category_ids],
-                "category_logits": None if self._category_cache is None else self._category_cache.detach().cpu(),
-                "items": items.detach().cpu(), "gnn_users": None if gnn_users is None else gnn_users.detach().cpu(), "ckg": ckg}
+        return {
+            "config": self._config, "modalities": self.modalities, "history": self.history,
+            "category_ids": [str(c) for c in self.category_ids],
+            "category_logits": None if self._category_cache is None else self._category_cache.detach().cpu(),
+            "items": items.detach().cpu(), "gnn_users": None if gnn_users is None else gnn_users.detach().cpu(),
+            "ckg": ckg,
+        }
 
     def load_state(self, state: dict[str, Any]) -> None:
         self._config = dict(state["config"])
@@ -413,8 +458,10 @@ class KGBM4Rec(TrainableRecommender):
         c = state.get("ckg")
         if c is not None:
             empty = np.zeros(0, np.int64)
-            self.ckg = CollaborativeKG(np.asarray(c["node_labels"], dtype=object), np.asarray(c["node_ids"], dtype=object),
-                                       c["n_items"], c["n_users"], c["user_offset"], list(c["relation_names"]), empty, empty, empty)
+            self.ckg = CollaborativeKG(
+                np.asarray(c["node_labels"], dtype=object), np.asarray(c["node_ids"], dtype=object), c["n_items"],
+                c["n_users"], c["user_offset"], list(c["relation_names"]), empty, empty, empty,
+            )
 
     # ------------------------------------------------------------------ helpers
     def _require_fitted(self) -> None:
@@ -423,6 +470,10 @@ class KGBM4Rec(TrainableRecommender):
 
     def _require_kg(self) -> None:
         if self.net is None or not self.net.use_kg:
-            raise KgrecError("this kgbm4rec model has no graph branch", "train it without no_kg and with a knowledge graph")
+            raise KgrecError(
+                "this kgbm4rec model has no graph branch", "train it without no_kg and with a knowledge graph"
+            )
         if self._structure is None:
-            raise KgrecError("the full-graph structure is only available in the training process", "refit, or use the sampled path")
+            raise KgrecError(
+                "the full-graph structure is only available in the training process", "refit, or use the sampled path"
+            )

@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kgrec.models.nn.dropout import use_fast_dropout
 from kgrec.models.kgbm4rec.gnn import RelationalGNN
 from kgrec.models.kgbm4rec.graph import RelationalCSR
+from kgrec.models.nn.dropout import use_fast_dropout
 from kgrec.models.nn.softmax import chunked_softmax_cross_entropy
 
 LIKE_THRESHOLD = 4.0
@@ -45,12 +45,15 @@ class KGBMNetwork(nn.Module):
     [MASK]. ``causal``: each position sees only earlier items (next-item training, SASRec-style);
     otherwise attention is bidirectional (BERT4Rec cloze training)."""
 
-    def __init__(self, *, n_items: int, n_users: int, dim: int, max_len: int, n_layers: int, n_heads: int,
-                 dropout: float, use_seq: bool, use_kg: bool, text_dim: int, image_dim: int,
-                 n_nodes: int, n_relations: int, gnn_layers: int, conv: str, n_bases: int, gnn_dropout: float,
-                 causal: bool = False, inner: int = 0, attn_dropout: float | None = None, user_offset: int = 0,
-                 rating_weight: float = 0.0, like_weight: float = 0.0, n_categories: int = 0, category_weight: float = 0.0,
-                 gnn_every: int = 1):
+    def __init__(
+        self,
+        *,
+        n_items: int, n_users: int, dim: int, max_len: int, n_layers: int, n_heads: int, dropout: float, use_seq: bool,
+        use_kg: bool, text_dim: int, image_dim: int, n_nodes: int, n_relations: int, gnn_layers: int, conv: str,
+        n_bases: int, gnn_dropout: float, causal: bool = False, inner: int = 0, attn_dropout: float | None = None,
+        user_offset: int = 0, rating_weight: float = 0.0, like_weight: float = 0.0, n_categories: int = 0,
+        category_weight: float = 0.0, gnn_every: int = 1,
+    ):
         super().__init__()
         if int(gnn_every) < 1:
             raise ValueError(f"gnn_every must be >= 1, got {gnn_every}")
@@ -74,7 +77,9 @@ class KGBMNetwork(nn.Module):
         if use_seq:
             self.position = nn.Embedding(max_len, dim)
             nn.init.normal_(self.position.weight, std=0.02)
-            layer = nn.TransformerEncoderLayer(dim, n_heads, inner or 4 * dim, dropout, activation="gelu", batch_first=True)
+            layer = nn.TransformerEncoderLayer(
+                dim, n_heads, inner or 4 * dim, dropout, activation="gelu", batch_first=True
+            )
             if attn_dropout is not None:
                 layer.self_attn.dropout = attn_dropout
             self.encoder = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
@@ -92,7 +97,7 @@ class KGBMNetwork(nn.Module):
         self.features: dict[str, torch.Tensor] = {}
         use_fast_dropout(self)  # the attention weights' dropout stays inside torch's attention
 
-    def attach(self, structure: RelationalCSR | None, features: dict[str, torch.Tensor]) -> "KGBMNetwork":
+    def attach(self, structure: RelationalCSR | None, features: dict[str, torch.Tensor]) -> KGBMNetwork:
         """The data the forward pass reads: the propagation structure and the frozen item features."""
         self.structure, self.features = structure, features
         return self
@@ -123,6 +128,7 @@ class KGBMNetwork(nn.Module):
         without the graph branch."""
         if not self.use_kg:
             return None, None
+        assert self.gnn is not None  # built when use_kg
         if self.training and self.gnn_every > 1:
             if self._stale_gnn is None or self._gnn_steps % self.gnn_every == 0:
                 h = self.gnn(self.structure)
@@ -176,6 +182,7 @@ class KGBMNetwork(nn.Module):
         2024 and 1-4: a head on the full fused vector got at least one of the three held-out items
         wrong for every seed; on the content vector it got all three right for every seed, and
         followed deliberately mismatched images for every seed)."""
+        assert self.category_head is not None  # built when n_categories > 0
         return self.category_head(content)
 
     # ------------------------------------------------------------------ training loss
@@ -206,7 +213,9 @@ class KGBMNetwork(nn.Module):
                 positive = positive - self.features["negative_log_kq"][t].unsqueeze(1)
                 negative = negative - self.features["negative_log_kq"][negatives]
             negative = negative.masked_fill(negatives.unsqueeze(0) == t.unsqueeze(1), float("-inf"))  # accidental hits
-            loss = F.cross_entropy(torch.cat([positive, negative], 1), torch.zeros(len(t), dtype=torch.long, device=t.device))
+            loss = F.cross_entropy(
+                torch.cat([positive, negative], 1), torch.zeros(len(t), dtype=torch.long, device=t.device)
+            )
         else:  # F.cross_entropy(self.rank_logits(z_t, items), t), computed in cache-sized chunks
             loss = chunked_softmax_cross_entropy(z_t, items, self.item_bias, t)
         rated = ~torch.isnan(r)
@@ -220,5 +229,7 @@ class KGBMNetwork(nn.Module):
             loss = loss + self.like_weight * (weight * like).sum()
         if content is not None:
             labelled = self.features["category_items"]
-            loss = loss + self.category_weight * F.cross_entropy(self.category_logits(content[labelled]), self.features["category_target"])
+            loss = loss + self.category_weight * F.cross_entropy(
+                self.category_logits(content[labelled]), self.features["category_target"]
+            )
         return loss

@@ -13,14 +13,17 @@ from torch import nn
 
 from kgrec.errors import KgrecError
 from kgrec.models.base import register
-from kgrec.models.nn.losses import bpr_loss, l2_per_row
 from kgrec.models.data.interactions import InteractionData
 from kgrec.models.data.sampling import NegativeSampler, bpr_batches
+from kgrec.models.nn.losses import bpr_loss, l2_per_row
 from kgrec.models.trainable import TrainableRecommender
 
 
 class CKENet(nn.Module):
-    def __init__(self, n_users: int, n_items: int, n_nodes: int, n_relations: int, dim: int, kg_dim: int, reg: float, kg_reg: float):
+    def __init__(
+        self, n_users: int, n_items: int, n_nodes: int, n_relations: int, dim: int, kg_dim: int, reg: float,
+        kg_reg: float,
+    ):
         super().__init__()
         self.user = nn.Embedding(n_users, dim)
         self.item = nn.Embedding(n_items, dim)
@@ -46,7 +49,9 @@ class CKENet(nn.Module):
         loss = bpr_loss((eu * ei).sum(-1), (eu * ej).sum(-1)) + self.reg * l2_per_row(eu, ei, ej)
         # batches arrive sorted by relation: project each relation's slice with its own matrix
         # (a per-triple gather of the d x k matrices costs far more memory traffic)
-        hr, tr, nr = self._project(self.entity(h), r), self._project(self.entity(t), r), self._project(self.entity(t_neg), r)
+        hr, tr, nr = (
+            self._project(self.entity(h), r), self._project(self.entity(t), r), self._project(self.entity(t_neg), r),
+        )
         rel = self.relation(r)
         pos = (hr + rel - tr).pow(2).sum(-1)
         neg = (hr + rel - nr).pow(2).sum(-1)
@@ -58,14 +63,19 @@ class CKENet(nn.Module):
 class CKE(TrainableRecommender):
     name = "cke"
     requires = ("kg",)
-    defaults: ClassVar[dict[str, Any]] = {"dim": 64, "kg_dim": 64, "reg": 1e-3, "kg_reg": 1e-3, "batch_size": 2048, "lr": 1e-3, "epochs": 200, "patience": 10}
+    defaults: ClassVar[dict[str, Any]] = {
+        "dim": 64, "kg_dim": 64, "reg": 1e-3, "kg_reg": 1e-3, "batch_size": 2048, "lr": 1e-3, "epochs": 200,
+        "patience": 10,
+    }
     search_space: ClassVar[dict[str, list[Any]]] = {"lr": [1e-3, 5e-3], "reg": [1e-4, 1e-3]}
 
     def prepare(self, train: InteractionData, graph) -> None:
         kg = graph.kg if graph is not None else None
         if kg is None or len(kg.head) == 0:
-            raise KgrecError("cke needs knowledge-graph edges (IN_CATEGORY, LINKED_TO, RELATED_TO, ...) and the graph has none",
-                             "ingest a catalogue with categories or an external KG, or pick a model without 'kg'")
+            raise KgrecError(
+                "cke needs knowledge-graph edges (IN_CATEGORY, LINKED_TO, RELATED_TO, ...) and the graph has none",
+                "ingest a catalogue with categories or an external KG, or pick a model without 'kg'",
+            )
         self.sampler = NegativeSampler(train.csr())
         triples = np.stack([kg.head, kg.relation, kg.tail], 1).astype(np.int64)
         self.triples = triples[np.argsort(triples[:, 1], kind="stable")]
@@ -73,7 +83,10 @@ class CKE(TrainableRecommender):
 
     def build_network(self):
         h = self.hparams
-        return CKENet(self.n_users, self.n_items, int(h["n_nodes"]), int(h["n_relations"]), int(h["dim"]), int(h["kg_dim"]), float(h["reg"]), float(h["kg_reg"]))
+        return CKENet(
+            self.n_users, self.n_items, int(h["n_nodes"]), int(h["n_relations"]), int(h["dim"]), int(h["kg_dim"]),
+            float(h["reg"]), float(h["kg_reg"]),
+        )
 
     def batches(self, train, rng):
         cf = bpr_batches(train, rng, self.sampler, int(self.hparams["batch_size"]))
@@ -87,7 +100,9 @@ class CKE(TrainableRecommender):
                 pick = rng.integers(0, len(self.triples), per)
             tri = self.triples[np.sort(pick)]  # self.triples is sorted by relation
             neg = rng.integers(0, n_nodes, len(pick))
-            out.append(batch + tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in (tri[:, 0], tri[:, 1], tri[:, 2], neg)))
+            out.append(
+                batch + tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in (tri[:, 0], tri[:, 1], tri[:, 2], neg))
+            )
         return out
 
     def score_users(self, users):

@@ -1,1 +1,2 @@
-"""Shared layers and losses (transformer encoder, dropout, chunked softmax, BPR loss); no model imports another model."""
+"""Shared layers and losses (transformer encoder, dropout, chunked softmax, BPR loss); no model
+imports another model."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 
 
@@ -11,4 +13,4 @@ def bpr_loss(pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
 
 def l2_per_row(*tensors: torch.Tensor) -> torch.Tensor:
     """Sum of squared entries divided by the batch size (RecBole's EmbLoss)."""
-    return sum(t.pow(2).sum() for t in tensors) / tensors[0].shape[0]
+    return cast(torch.Tensor, sum(t.pow(2).sum() for t in tensors)) / tensors[0].shape[0]

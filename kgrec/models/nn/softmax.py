@@ -16,7 +16,9 @@ import torch
 
 class ChunkedSoftmaxCrossEntropy(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, z: torch.Tensor, items: torch.Tensor, bias: torch.Tensor, target: torch.Tensor, chunk: int) -> torch.Tensor:
+    def forward(
+        ctx, z: torch.Tensor, items: torch.Tensor, bias: torch.Tensor, target: torch.Tensor, chunk: int
+    ) -> torch.Tensor:
         n = z.shape[0]
         total = z.new_zeros(())
         grad_z = torch.empty_like(z)

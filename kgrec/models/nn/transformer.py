@@ -61,13 +61,18 @@ class TransformerEncoder(nn.Module):
     """Item + position embeddings, dropout, LayerNorm, then post-LN transformer layers (GELU),
     the arrangement of SASRec/BERT4Rec in RecBole."""
 
-    def __init__(self, n_tokens: int, max_len: int, dim: int, layers: int, heads: int, inner: int, dropout: float, attn_dropout: float):
+    def __init__(
+        self, n_tokens: int, max_len: int, dim: int, layers: int, heads: int, inner: int, dropout: float,
+        attn_dropout: float,
+    ):
         super().__init__()
         self.item = nn.Embedding(n_tokens, dim, padding_idx=0)
         self.position = nn.Embedding(max_len, dim)
         self.norm = nn.LayerNorm(dim, eps=1e-12)
         self.dropout = nn.Dropout(dropout)
-        layer = nn.TransformerEncoderLayer(dim, heads, inner, dropout, activation="gelu", batch_first=True, layer_norm_eps=1e-12)
+        layer = nn.TransformerEncoderLayer(
+            dim, heads, inner, dropout, activation="gelu", batch_first=True, layer_norm_eps=1e-12
+        )
         layer.self_attn.dropout = attn_dropout
         self.layers = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.apply(self._init)

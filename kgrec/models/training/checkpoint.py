@@ -86,7 +86,9 @@ def load_checkpoint(path: str | Path, snapshot_id: str | None = None, *, force: 
         raise KgrecError(f"no checkpoint at {path}", "train one with `kgctl train`")
     meta = json.loads((path / "checkpoint.json").read_text())
     if snapshot_id is not None and meta.get("snapshot_id") != snapshot_id:
-        message = f"checkpoint {path} was trained on graph snapshot {meta.get('snapshot_id')}, the graph is now {snapshot_id}"
+        message = (
+            f"checkpoint {path} was trained on graph snapshot {meta.get('snapshot_id')}, the graph is now {snapshot_id}"
+        )
         if not force:
             raise StaleCheckpoint(message, "retrain, or pass --force to use it anyway")
         warnings.warn(message, stacklevel=2)

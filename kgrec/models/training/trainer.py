@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 
 from kgrec.errors import KgrecError
-from kgrec.models.training import distributed
-from kgrec.models.data.interactions import GraphInputs, InteractionData
-from kgrec.models.training.memory import fix_mmap_threshold
 from kgrec.models.base import Recommender
+from kgrec.models.data.interactions import GraphInputs, InteractionData
 from kgrec.models.trainable import TRAINER_DEFAULTS, TRAINER_KEYS, TrainableRecommender
+from kgrec.models.training import distributed
+from kgrec.models.training.memory import fix_mmap_threshold
 
 
 def seed_everything(seed: int) -> None:
@@ -50,7 +50,7 @@ class Trainer:
     device: str = "auto"  # "auto": the rank's GPU when there is one, else CPU
 
     @classmethod
-    def for_model(cls, model: TrainableRecommender, **overrides: Any) -> "Trainer":
+    def for_model(cls, model: TrainableRecommender, **overrides: Any) -> Trainer:
         """The one place a Trainer is built for a model: its trainer hyperparameters
         (``TRAINER_KEYS``), ``seed`` and ``verbose`` (progress bars) where the model has them;
         ``overrides`` (None values ignored) win."""
@@ -68,7 +68,11 @@ class Trainer:
 
         return distributed.device_for_rank() if self.device == "auto" else torch.device(self.device)
 
-    def fit(self, model: TrainableRecommender, train: InteractionData, valid: InteractionData | None = None, *, graph: GraphInputs | None = None) -> dict:
+    def fit(
+        self, model: TrainableRecommender, train: InteractionData, valid: InteractionData | None = None,
+        *,
+        graph: GraphInputs | None = None,
+    ) -> dict:
         import torch
 
         from kgrec.models.evaluation.protocol import Phase, evaluate_phase
@@ -98,12 +102,17 @@ class Trainer:
         if valid is not None and len(valid):
             ph = Phase("valid", train, valid, InteractionData.concat(train, valid).csr())
         metric_name, maximise = model.valid_metric, model.valid_metric_higher_is_better
-        history: dict[str, Any] = {"loss": [], "valid": [], "train_seconds": [], "best_epoch": 0, "valid_metric": metric_name, "best_valid": None}
+        history: dict[str, Any] = {
+            "loss": [], "valid": [], "train_seconds": [], "best_epoch": 0, "valid_metric": metric_name,
+            "best_valid": None,
+        }
         best, best_state, stale = -np.inf, None, 0
         show = self.progress and rank == 0
         from tqdm.auto import tqdm
 
-        epochs_bar = tqdm(range(1, self.epochs + 1), desc=f"{model.name}", unit="epoch", disable=not show, file=sys.stderr)
+        epochs_bar = tqdm(
+            range(1, self.epochs + 1), desc=f"{model.name}", unit="epoch", disable=not show, file=sys.stderr
+        )
         for epoch in epochs_bar:
             net.train()
             started = time.perf_counter()
@@ -117,7 +126,9 @@ class Trainer:
                 batch = tuple(t.to(model.device) if hasattr(t, "to") else t for t in batch)
                 loss = wrapped(*batch)
                 if not torch.isfinite(loss):
-                    raise KgrecError(f"{model.name}: the training loss became {loss.item()} at epoch {epoch}", "lower --lr")
+                    raise KgrecError(
+                        f"{model.name}: the training loss became {loss.item()} at epoch {epoch}", "lower --lr"
+                    )
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
                 if self.clip_grad_norm:

@@ -26,12 +26,13 @@ import os
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from kgrec.errors import KgrecError
 from kgrec.models.base import Recommender, get_model_class, model_names
-from kgrec.models.evaluation.ablation_table import CHANGE_METRIC, AblationRow, AblationTable
+from kgrec.models.evaluation.ablation_table import AblationRow, AblationTable
 
 ABLATIONS_DIR = "ablations"
 MANIFEST = "ablations.json"
@@ -102,7 +103,10 @@ def _write_json_atomic(path: Path, payload: dict) -> None:
         raise
 
 
-def _manifest(name: str, seed: int, hparams: dict, snapshot_id: str, modalities: dict, variants: list[Variant], full_seconds: float) -> dict:
+def _manifest(
+    name: str,
+    seed: int, hparams: dict, snapshot_id: str, modalities: dict, variants: list[Variant], full_seconds: float,
+) -> dict:
     return {
         "version": MANIFEST_VERSION, "model": name, "seed": seed, "hparams": hparams, "snapshot_id": snapshot_id,
         "full": {"modalities": modalities, "seconds": full_seconds},
@@ -155,7 +159,9 @@ def train_ablations(
 
     def write() -> None:
         if manifest is not None:
-            _write_json_atomic(manifest, _manifest(name, seed, hparams, ds.snapshot_id, modalities, variants, full_seconds))
+            _write_json_atomic(
+                manifest, _manifest(name, seed, hparams, ds.snapshot_id, modalities, variants, full_seconds)
+            )
 
     write()
     todo = [v for v in variants if v.status == PENDING]
@@ -166,8 +172,11 @@ def train_ablations(
     for k, v in enumerate(todo, 1):
         say(f"ablations of {name}: training {v.switch} ({v.label}), {k} of {len(todo)}")
         started = time.perf_counter()
-        results[v.switch] = train_model(ds, name, {**hparams, v.switch: True}, seed=seed,
-                                        out=None if out is None else ablation_path(out, v.switch), nproc=nproc, progress=progress)
+        results[v.switch] = train_model(
+            ds,
+            name, {**hparams, v.switch: True}, seed=seed, out=None if out is None else ablation_path(out, v.switch),
+            nproc=nproc, progress=progress,
+        )
         v.status, v.seconds = TRAINED, time.perf_counter() - started
         write()
     return AblationRun(full, variants, results, full_seconds, manifest)
@@ -191,17 +200,28 @@ def find_ablations(path: str | Path) -> AblationSet | None:
     manifest = path / ABLATIONS_DIR / MANIFEST
     if not manifest.exists():
         if (path / ABLATIONS_DIR).is_dir():
-            warnings.warn(f"{path / ABLATIONS_DIR} has no {MANIFEST}: ignored (re-run kgctl train --ablations)", stacklevel=2)
+            warnings.warn(
+                f"{path / ABLATIONS_DIR} has no {MANIFEST}: ignored (re-run kgctl train --ablations)", stacklevel=2
+            )
         return None
     try:
         meta = json.loads(manifest.read_text())
-        variants = [Variant(**{k: v[k] for k in ("switch", "modality", "status", "note", "seconds") if k in v}) for v in meta["variants"]]
+        variants = [
+            Variant(**{k: v[k] for k in ("switch", "modality", "status", "note", "seconds") if k in v})
+            for v in meta["variants"]
+        ]
     except (ValueError, KeyError, TypeError) as exc:
-        raise KgrecError(f"cannot read the ablation manifest {manifest}: {exc}", "re-run kgctl train --ablations") from None
-    return AblationSet(path, meta.get("model", ""), meta.get("seed"), variants, dict(meta.get("full", {}).get("modalities", {})))
+        raise KgrecError(
+            f"cannot read the ablation manifest {manifest}: {exc}", "re-run kgctl train --ablations"
+        ) from None
+    return AblationSet(
+        path, meta.get("model", ""), meta.get("seed"), variants, dict(meta.get("full", {}).get("modalities", {}))
+    )
 
 
-def load_ablation_models(ds, aset: AblationSet, full_meta: dict | None = None, force: bool = False) -> dict[str, Recommender]:
+def load_ablation_models(
+    ds, aset: AblationSet, full_meta: dict | None = None, force: bool = False
+) -> dict[str, Recommender]:
     """The trained variants' models (by switch), each checked against the graph like any
     checkpoint, and against the full model's seed and hyperparameters (a mismatch warns).
     Variants an interrupted run did not reach get a note instead."""
@@ -211,7 +231,10 @@ def load_ablation_models(ds, aset: AblationSet, full_meta: dict | None = None, f
     models = {}
     for v in aset.variants:
         if v.status == PENDING:
-            v.note = v.note or f"{v.modality}: not trained (the ablation run stopped before it; re-run kgctl train --ablations)"
+            v.note = (
+                v.note
+                or f"{v.modality}: not trained (the ablation run stopped before it; re-run kgctl train --ablations)"
+            )
             continue
         if v.status != TRAINED:
             continue
@@ -220,8 +243,10 @@ def load_ablation_models(ds, aset: AblationSet, full_meta: dict | None = None, f
         if full_config:
             expected = {**full_config.get("hparams", {}), v.switch: True}
             if config.get("seed") != full_config.get("seed") or config.get("hparams") != expected:
-                warnings.warn(f"ablation {v.switch} in {aset.path} was trained with another seed or other hyperparameters "
-                              "than the full model (re-run kgctl train --ablations)", stacklevel=2)
+                warnings.warn(
+                    f"ablation {v.switch} in {aset.path} was trained with another seed or other hyperparameters "
+                    "than the full model (re-run kgctl train --ablations)", stacklevel=2,
+                )
         models[v.switch] = model
     return models
 

@@ -23,11 +23,11 @@ import numpy as np
 from kgrec.errors import KgrecError
 from kgrec.kg.backend import Backend
 from kgrec.models.base import Recommender, get_model_class
-from kgrec.models.training.checkpoint import load_checkpoint, save_checkpoint
 from kgrec.models.data.interactions import GraphInputs, InteractionData
+from kgrec.models.data.split import Split, temporal_leave_one_out
 from kgrec.models.evaluation.per_user import UserMetrics
 from kgrec.models.evaluation.protocol import DEFAULT_NEGATIVE_SEED, PROTOCOLS, evaluate, evaluate_phase_per_user, phase
-from kgrec.models.data.split import Split, temporal_leave_one_out
+from kgrec.models.training.checkpoint import load_checkpoint, save_checkpoint
 
 
 @dataclasses.dataclass
@@ -64,7 +64,8 @@ def load_dataset(backend: Backend) -> Dataset:
     data = InteractionData.from_backend(backend)
     if data.n_users == 0 or data.n_items == 0 or len(data) == 0:
         raise KgrecError(
-            f"the graph has {data.n_users} users, {data.n_items} products and {len(data)} interactions: nothing to train on",
+            f"the graph has {data.n_users} users, {data.n_items} "
+            f"products and {len(data)} interactions: nothing to train on",
             "ingest data first, e.g. kgctl ingest recbole --dataset ml-100k",
         )
     split = temporal_leave_one_out(data)
@@ -147,11 +148,15 @@ def _ddp_entry(ds_parts: tuple, name: str, hparams: dict, seed: int, out: str, p
     ds = Dataset(data, split, None, graph_cache)
     model, history = _train_here(ds, name, hparams, seed, progress)
     if distributed.rank() == 0:
-        save_checkpoint(out, model, data.user_ids, data.item_ids, data.snapshot_id,
-                        config=_config(name, model, seed, nproc), metrics={"valid": _valid_metrics(model, ds), "history": history})
+        save_checkpoint(
+            out, model, data.user_ids, data.item_ids, data.snapshot_id, config=_config(name, model, seed, nproc),
+            metrics={"valid": _valid_metrics(model, ds), "history": history},
+        )
 
 
-def _train_distributed(ds: Dataset, name: str, hparams: dict, seed: int, out, nproc: int, progress: bool) -> TrainResult:
+def _train_distributed(
+    ds: Dataset, name: str, hparams: dict, seed: int, out, nproc: int, progress: bool
+) -> TrainResult:
     from kgrec.models.training import distributed
 
     cls = get_model_class(name)
@@ -167,17 +172,27 @@ def _train_distributed(ds: Dataset, name: str, hparams: dict, seed: int, out, np
         import shutil
 
         shutil.rmtree(tmp, ignore_errors=True)
-    return TrainResult(ck.model, ck.meta["metrics"].get("history", {}), ck.meta["metrics"].get("valid", {}), None if tmp else Path(out))
+    return TrainResult(
+        ck.model, ck.meta["metrics"].get("history", {}), ck.meta["metrics"].get("valid", {}), None if tmp else Path(out)
+    )
 
 
 def load_trained(ds: Dataset, path: str | Path, force: bool = False) -> tuple[str, Recommender, dict]:
     """A checkpoint checked against the current graph: refused when the graph changed (unless
     ``force``) and always when its user/item ids do not line up with the graph's."""
     ck = load_checkpoint(path, ds.snapshot_id, force=force)
-    if len(ck.user_ids) != ds.data.n_users or len(ck.item_ids) != ds.data.n_items or \
-            not (np.array_equal(ck.user_ids.astype(str), ds.data.user_ids.astype(str)) and np.array_equal(ck.item_ids.astype(str), ds.data.item_ids.astype(str))):
-        raise KgrecError(f"checkpoint {path} was trained on other users/products than the graph has now",
-                         "retrain it on this graph (--force cannot fix different ids)")
+    if (
+        len(ck.user_ids) != ds.data.n_users
+        or len(ck.item_ids) != ds.data.n_items
+        or not (
+            np.array_equal(ck.user_ids.astype(str), ds.data.user_ids.astype(str))
+            and np.array_equal(ck.item_ids.astype(str), ds.data.item_ids.astype(str))
+        )
+    ):
+        raise KgrecError(
+            f"checkpoint {path} was trained on other users/products than the graph has now",
+            "retrain it on this graph (--force cannot fix different ids)",
+        )
     return ck.meta.get("model", ck.model.name), ck.model, ck.meta
 
 

@@ -37,9 +37,15 @@ def tune(ds: Dataset, name: str, space: dict[str, list[Any]] | None = None, fixe
         row = {**point, f"valid_{metric}": value}
         if metric != "NDCG@10":
             row["valid_NDCG@10"] = result.valid.get("NDCG@10")
-        rows.append({**row, "valid_HR@10": result.valid.get("HR@10"),
-                     "best_epoch": result.history.get("best_epoch"), "seconds_per_epoch": result.history.get("seconds_per_epoch")})
+        rows.append(
+            {
+                **row,
+                "valid_HR@10": result.valid.get("HR@10"), "best_epoch": result.history.get("best_epoch"),
+                "seconds_per_epoch": result.history.get("seconds_per_epoch"),
+            }
+        )
         if sign * value > best_value or best is None:
             best_value = sign * value
             best, best_params = result, point
+    assert best is not None  # points is never empty
     return TuneResult(rows, best_params, best)

@@ -11,7 +11,8 @@ from kgrec.errors import KgrecError
 
 
 def _model_option(f):
-    f = click.option("--force", is_flag=True, help="Use the checkpoint even if the graph changed since it was trained.")(f)
+    f = click.option("--force", is_flag=True, hidden=True,
+                     help="No longer needed: a checkpoint stays usable for serving across ingests of its graph.")(f)
     return click.option(
         "--model",
         "model_path",
@@ -39,11 +40,12 @@ def parse_weights(pairs: tuple[str, ...]):
         raise KgrecError(str(exc)) from None
 
 
-def build_recommender(obj, model_path: Path | None, force: bool, cache_size: int = 0, weights=None):
+def build_recommender(obj, model_path: Path | None, force: bool, cache_size: int = 0, weights=None, background_rebuild: bool = False):
     """A FusedRecommender on a read-only graph reader, with the checkpoint loaded when given."""
     from kgrec.serve.recommend import open_recommender
 
-    return open_recommender(obj.settings, model_path, force=force, cache_size=cache_size, weights=weights)
+    return open_recommender(obj.settings, model_path, force=force, cache_size=cache_size, weights=weights,
+                            background_rebuild=background_rebuild)
 
 
 def _value_error(exc: ValueError) -> KgrecError:
@@ -167,7 +169,7 @@ def serve(obj, host: str, port: int, token: str | None, model_path: Path | None,
         click.echo(f"kgrec API on http://{host}:{port} ({auth}; {workers} workers; docs at /docs)", err=True)
         uvicorn.run("kgrec.serve.api:app_from_env", factory=True, host=host, port=port, workers=workers, log_level=log_level)
         return
-    rec = build_recommender(obj, model_path, force, cache_size, weights=fusion)
+    rec = build_recommender(obj, model_path, force, cache_size, weights=fusion, background_rebuild=True)
     rec.reader.describe()  # fail now, with a clear message, if the store is missing
     app = create_app(rec, token=token or None, enable_cypher=enable_cypher, timeout_s=timeout_s)
     click.echo(f"kgrec API on http://{host}:{port} ({auth}; docs at /docs)", err=True)

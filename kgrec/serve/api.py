@@ -96,7 +96,7 @@ def app_from_env() -> FastAPI:
     from kgrec.serve.weights import FusionWeights
 
     rec = open_recommender(load_settings(), options.model_path, force=options.force, cache_size=options.cache_size,
-                           weights=FusionWeights.from_dict(options.weights))
+                           weights=FusionWeights.from_dict(options.weights), background_rebuild=True)
     token = os.environ.get("KGREC_API_TOKEN") or None
     return create_app(rec, token=token, enable_cypher=options.enable_cypher, timeout_s=options.timeout_s)
 
@@ -153,13 +153,15 @@ def create_app(recommender: FusedRecommender, *, token: str | None = None, enabl
     @app.get("/health", summary="Liveness and the graph store's state")
     async def health():
         def work():
-            return recommender.reader.read(lambda b, g: {"db": b.describe(), "generation": g})
+            return recommender.reader.read(lambda b, g: {"db": b.describe(), "generation": g, "snapshot": b.snapshot_id(),
+                                                         "revision": b.get_meta("revision")})
 
         try:
             info = await call(work)
         except HTTPException as exc:
             return JSONResponse({"status": "unavailable", "detail": exc.detail}, status_code=503)
-        return {"status": "ok", "model": recommender.model_name, **info, "index": recommender.index_summary}
+        return {"status": "ok", "model": recommender.model_name, "model_snapshot": recommender.model_snapshot, **info,
+                "index": recommender.index_summary, "weights": recommender.weights.as_dict()}
 
     @app.get("/recommend", dependencies=[Depends(authorised)], summary="Top-k products for a user, with sources and explanations")
     async def recommend(user: str = _id("User id"), k: int = Query(10, ge=1, le=MAX_K), explain: bool = True):

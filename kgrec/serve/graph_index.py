@@ -136,6 +136,7 @@ class GraphIndex:
     build_seconds: float = 0.0
     stage_seconds: dict = dataclasses.field(default_factory=dict)
     parts: frozenset = frozenset(IndexPart)  # what was read; the rest is empty
+    change_token: object | None = None  # the store's change token when read (None: no file to watch)
 
     @property
     def n_users(self) -> int:

@@ -32,23 +32,29 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import logging
 import math
 import threading
 import time
 from collections import OrderedDict
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from kgrec.errors import NotFound
+from kgrec.config import NEO4J_SCHEMES
+from kgrec.errors import DatabaseLocked, DatabaseUnavailable, KgrecError, NotFound
 from kgrec.kg.backend import Backend
 from kgrec.kg.reader import GraphReader
 from kgrec.serve.explain import explain as explain_items
 from kgrec.serve.graph_index import GraphIndex
+from kgrec.serve.index_store import index_dir as index_dir_of
+from kgrec.serve.index_store import load_or_build
 from kgrec.serve.sources import CANDIDATE_SOURCES, SOURCE_NAMES, Candidates, CandidateSource, IndexPart, Limits, ModelScores, Source, UserContext
 from kgrec.serve.weights import FusionWeights
 
 SOURCES = SOURCE_NAMES
+log = logging.getLogger("kgrec.serve.recommend")
 MAX_ID_LENGTH = 256
 
 __all__ = ["FusedRecommender", "FusionWeights", "Limits", "Recommendation", "RecommendedItem", "open_recommender"]
@@ -106,6 +112,8 @@ class FusedRecommender:
         cache_size: int = 0,
         recheck_s: float = 5.0,
         blas_threads: int | None = 1,
+        background_rebuild: bool = False,
+        index_dir: Path | None = None,
     ):
         """``cache_size`` > 0 keeps that many recent answers per graph version (an LRU): the answer
         for a user depends only on the graph and the model, and any commit starts a new version.
@@ -114,22 +122,34 @@ class FusedRecommender:
         ``blas_threads``: BLAS threads of this process, set once here (None leaves them alone). A
         request's matrix products are small; with several BLAS threads each one waits for its
         siblings, and on a busy machine a descheduled sibling costs a scheduler slice (measured:
-        the embedding product took 16 ms instead of 0.1 ms under load)."""
+        the embedding product took 16 ms instead of 0.1 ms under load).
+        ``background_rebuild`` (the server): after a commit the new index is built in a background
+        thread beside the old one and swapped in when complete; requests meanwhile answer from the
+        previous graph version and never wait for a rebuild (only a user the old index does not
+        know waits for it). Without it (the library and the one-shot command) a request after a
+        commit waits for the rebuild and always sees the latest commit.
+        ``index_dir``: keep the index per graph snapshot there and map it from there when the
+        graph is unchanged (``kgrec.serve.index_store``); None keeps it in memory only."""
         if blas_threads is not None:
             limit_blas_threads(blas_threads)
         self.reader = reader
         self.cache_size = cache_size
         self.recheck_s = recheck_s
+        self.background_rebuild = background_rebuild
+        self.index_dir = index_dir
         self._answers: OrderedDict = OrderedDict()
         self._answers_lock = threading.Lock()
         self.checkpoint = checkpoint
         self.weights = weights or FusionWeights()
         self.limits = limits or Limits()
         self.sources: list[CandidateSource] = [cls(self.limits) for cls in CANDIDATE_SOURCES if self.weights.of(cls.name) > 0]
-        self.model_source = ModelScores(self.limits, checkpoint) if checkpoint is not None else None
+        self.model_source = ModelScores(self.limits, checkpoint) if checkpoint is not None and self.weights.model > 0 else None
         self._index: GraphIndex | None = None
         self._checked_at = 0.0
         self._hubs: tuple[int, list[str]] | None = None
+        self._build_lock = threading.Lock()  # one index build at a time
+        self._rebuild: threading.Thread | None = None
+        self._rebuild_failed_at = 0.0
 
     @property
     def index_parts(self) -> frozenset[IndexPart]:
@@ -140,6 +160,11 @@ class FusedRecommender:
     def model_name(self) -> str | None:
         return self.checkpoint.model.name if self.checkpoint is not None else None
 
+    @property
+    def model_snapshot(self) -> str | None:
+        """The graph snapshot id the model was trained on (None without a model)."""
+        return self.checkpoint.meta.get("snapshot_id") if self.checkpoint is not None else None
+
     def _all_sources(self) -> dict[str, Source]:
         out: dict[str, Source] = {}
         if self.model_source is not None:
@@ -149,8 +174,63 @@ class FusedRecommender:
 
     # ----------------------------------------------------------------- the per-version index
     def graph_index(self) -> GraphIndex:
-        """The index of the graph's current version (built on first use and after every commit)."""
-        return self.reader.read(self._current_index)
+        """The index of the graph's current version (built on first use and after every commit;
+        with ``background_rebuild``, the last complete one while the next is being built)."""
+        index = self._index
+        if index is None or not self.background_rebuild:
+            return self._build_now()
+        if self._stale(index):
+            self._start_rebuild()
+        return index
+
+    def fresh_index(self, timeout: float | None = None) -> GraphIndex:
+        """The index of the graph's current version, waiting for a rebuild that is under way."""
+        rebuild = self._rebuild
+        if rebuild is not None:
+            rebuild.join(timeout)
+        if not self.background_rebuild or self._index is None or self._stale(self._index):
+            return self._build_now()
+        return self._index
+
+    def _build_now(self) -> GraphIndex:
+        """Bring the index up to date in this thread. When the store is there but cannot be read
+        consistently right now (a writer checkpointing over and over, a reopen refused), answer
+        from the last good index instead of failing; a store that is gone still fails."""
+        with self._build_lock:
+            try:
+                return self.reader.read(self._current_index)
+            except (DatabaseUnavailable, DatabaseLocked) as exc:
+                if self._index is None or not self.reader.is_open:
+                    raise
+                log.warning("graph index not rebuilt, answering from the previous version: %s", exc.message)
+                return self._index
+
+    def _stale(self, index: GraphIndex) -> bool:
+        """Cheap, lock-free: did another process commit since ``index`` was read? (Stores without
+        a change token: is it time to compare the snapshot id again?)"""
+        if self.reader.generation != index.generation or self.reader.has_news():
+            return True
+        return index.change_token is None and time.monotonic() - self._checked_at >= self.recheck_s
+
+    def _start_rebuild(self) -> None:
+        if self._rebuild is not None and self._rebuild.is_alive():
+            return
+        if time.monotonic() - self._rebuild_failed_at < 1.0:
+            return  # the store was unavailable a moment ago: keep answering from the last good index
+        if not self._build_lock.acquire(blocking=False):
+            return
+        thread = threading.Thread(target=self._rebuild_in_background, name="kgrec-index-rebuild", daemon=True)
+        self._rebuild = thread
+        thread.start()
+
+    def _rebuild_in_background(self) -> None:
+        try:
+            self.reader.read(self._current_index)
+        except Exception as exc:  # keep serving the previous index; the next request retries
+            self._rebuild_failed_at = time.monotonic()
+            log.warning("graph index rebuild failed, answering from the previous version: %s", getattr(exc, "message", exc))
+        finally:
+            self._build_lock.release()
 
     @property
     def index_summary(self) -> dict | None:
@@ -160,7 +240,8 @@ class FusedRecommender:
 
     def _current_index(self, backend: Backend, generation: int) -> GraphIndex:
         index = self._index
-        if backend.change_token() is None:
+        token = backend.change_token()
+        if token is None:
             # the store isolates readers itself and has no file to watch: compare its snapshot id
             # (counts plus the revision every ingest bumps), at most every recheck_s
             now = time.monotonic()
@@ -171,10 +252,12 @@ class FusedRecommender:
                 return index
         elif index is not None and index.generation == generation:
             return index
-        self._index = GraphIndex.build(backend, generation=generation, hub_degree=self.limits.hub_degree, parts=self.index_parts)
+        fresh = load_or_build(backend, self.index_dir, generation=generation, hub_degree=self.limits.hub_degree, parts=self.index_parts)
+        fresh.change_token = token
+        self._index = fresh  # the swap: requests read self._index once, so each sees one whole index
         with self._answers_lock:
             self._answers.clear()
-        return self._index
+        return fresh
 
     def hubs(self, backend: Backend, generation: int) -> list[str]:
         """Hub entity ids (degree over ``hub_degree``) for the path search; from the index when one
@@ -192,7 +275,7 @@ class FusedRecommender:
         check_id(user, "user")
         if k < 1:
             raise ValueError("k must be at least 1")
-        index = self.graph_index()
+        index = self._index_knowing(user)
         if not self.cache_size:
             return self._recommend(index, user, k, explain)
         key = (index.generation, index.snapshot, user, k, explain)
@@ -213,9 +296,21 @@ class FusedRecommender:
         ``{source: {product_id: evidence}}`` (seen items already left out; a source that does not
         apply to the user, e.g. co-interaction without a history, is absent)."""
         check_id(user, "user")
-        gi = self.graph_index()
+        gi = self._index_knowing(user)
         found = self._candidates(gi, self._context(gi, user), _Clock({}))
         return {name: {c.product: c.evidence for c in cands.as_list(gi)} for name, cands in found.items()}
+
+    def _index_knowing(self, user: str) -> GraphIndex:
+        """The current index; while a newer graph version is being indexed, a user the current one
+        does not know (just ingested?) waits for the newer one."""
+        index = self.graph_index()
+        if user not in index.user_pos and self.background_rebuild and (self._stale(index) or self._rebuilding()):
+            index = self.fresh_index()
+        return index
+
+    def _rebuilding(self) -> bool:
+        rebuild = self._rebuild
+        return rebuild is not None and rebuild.is_alive()
 
     def _context(self, gi: GraphIndex, user: str) -> UserContext:
         u = gi.user_pos.get(user)
@@ -314,17 +409,29 @@ class FusedRecommender:
 
 
 def open_recommender(settings, model_path=None, *, force: bool = False, cache_size: int = 0,
-                     weights: FusionWeights | None = None) -> FusedRecommender:
+                     weights: FusionWeights | None = None, background_rebuild: bool = False) -> FusedRecommender:
     """A FusedRecommender on a read-only ``GraphReader`` of ``settings`` (a Settings or a --db
-    string), with the checkpoint at ``model_path`` loaded and checked against the graph snapshot."""
-    from kgrec.models.training.checkpoint import load_checkpoint
-
+    string), with the checkpoint at ``model_path`` loaded for serving: a checkpoint stays usable
+    across ingests of the graph it was trained on (users and products it never saw are handled),
+    so ``force`` is no longer needed; one that knows none of the graph's products is refused.
+    An embedded database keeps its graph index beside it, per snapshot (``kgrec.serve.index_store``)."""
     reader = GraphReader(settings)
     checkpoint = None
     if model_path is not None:
-        snapshot = reader.read(lambda b, g: b.snapshot_id())
-        checkpoint = load_checkpoint(model_path, snapshot, force=force)
-    return FusedRecommender(reader, checkpoint, cache_size=cache_size, weights=weights)
+        from kgrec.models.training.checkpoint import load_for_serving  # the model's imports only when there is one
+
+        checkpoint = load_for_serving(model_path)
+    db = settings if isinstance(settings, str) else settings.db
+    is_server = isinstance(settings, str) and db.startswith(NEO4J_SCHEMES) or not isinstance(settings, str) and settings.is_neo4j
+    rec = FusedRecommender(reader, checkpoint, cache_size=cache_size, weights=weights, background_rebuild=background_rebuild,
+                           index_dir=None if is_server else index_dir_of(db))
+    if checkpoint is not None and rec.model_source is not None:
+        index = rec.graph_index()
+        if len(checkpoint.item_ids) and not (rec.model_source.item_positions(index) >= 0).any():
+            reader.close()
+            raise KgrecError(f"checkpoint {model_path} knows none of the graph's products: it was trained on another graph",
+                             "pass the checkpoint trained on this graph, or retrain with `kgctl train`")
+    return rec
 
 
 def limit_blas_threads(n: int) -> None:

@@ -113,6 +113,7 @@ def main() -> None:
     ap.add_argument("--ingests", type=int, default=0, help="also measure /recommend while another process commits this many ingests")
     ap.add_argument("--commits-per-ingest", type=int, default=2)
     ap.add_argument("--rows", type=int, default=2000, help="interactions per committed batch")
+    ap.add_argument("--tree", help="run the server from this tree's kgrec/ (e.g. an earlier commit's, as a peer); default: this one")
     ap.add_argument("--seed", type=int, default=42)
     a = ap.parse_args()
 
@@ -132,7 +133,7 @@ def main() -> None:
     cmd = [sys.executable, "-m", "kgrec.cli.main", "--db", db, "serve", "--host", HOST, "--port", str(port), "--log-level", "warning", "--cache", str(a.server_cache), "--workers", str(a.workers)]
     if a.model:
         cmd += ["--model", a.model]
-    server = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(ROOT)}, stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(a.tree or ROOT)}, stderr=subprocess.DEVNULL)
     base = f"http://{HOST}:{port}"
     try:
         for _ in range(300):

@@ -153,15 +153,16 @@ def create_app(recommender: FusedRecommender, *, token: str | None = None, enabl
     @app.get("/health", summary="Liveness and the graph store's state")
     async def health():
         def work():
-            return recommender.reader.read(lambda b, g: {"db": b.describe(), "generation": g, "snapshot": b.snapshot_id(),
-                                                         "revision": b.get_meta("revision")})
+            return recommender.reader.read(lambda b, g: {"db": b.describe(), "generation": g})
 
         try:
             info = await call(work)
         except HTTPException as exc:
             return JSONResponse({"status": "unavailable", "detail": exc.detail}, status_code=503)
+        index = recommender.index_summary or {}
         return {"status": "ok", "model": recommender.model_name, "model_snapshot": recommender.model_snapshot, **info,
-                "index": recommender.index_summary, "weights": recommender.weights.as_dict()}
+                "snapshot": index.get("snapshot"), "revision": index.get("revision"), "index": recommender.index_summary,
+                "weights": recommender.weights.as_dict()}
 
     @app.get("/recommend", dependencies=[Depends(authorised)], summary="Top-k products for a user, with sources and explanations")
     async def recommend(user: str = _id("User id"), k: int = Query(10, ge=1, le=MAX_K), explain: bool = True):

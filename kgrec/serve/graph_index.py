@@ -137,6 +137,7 @@ class GraphIndex:
     stage_seconds: dict = dataclasses.field(default_factory=dict)
     parts: frozenset = frozenset(IndexPart)  # what was read; the rest is empty
     change_token: object | None = None  # the store's change token when read (None: no file to watch)
+    revision: str | None = None  # the graph's revision (every ingest bumps it) when read
 
     @property
     def n_users(self) -> int:
@@ -170,7 +171,7 @@ class GraphIndex:
 
     def summary(self) -> dict:
         return {
-            "generation": self.generation, "snapshot": self.snapshot, "users": self.n_users,
+            "generation": self.generation, "snapshot": self.snapshot, "revision": self.revision, "users": self.n_users,
             "products": self.n_products, "interactions": int(len(self.hist_item)),
             "build_seconds": round(self.build_seconds, 3),
         }
@@ -280,6 +281,7 @@ class GraphIndex:
         del products
         lap("embeddings")
         snapshot = backend.snapshot_id()
+        revision = backend.get_meta("revision")
         lap("snapshot")
         index = cls(
             generation=generation, snapshot=snapshot, user_ids=user_ids, user_pos=user_pos,
@@ -291,7 +293,7 @@ class GraphIndex:
             link_ptr=link_ptr, link_entity=link_entity, linked_ptr=linked_ptr, linked_product=linked_product,
             rel_ptr=rel_ptr, rel_nbr=rel_nbr, rel_type=rel_type, relation_names=relation_names,
             entity_ids=entity_ids, entity_names=entity_names, entity_degree=entity_degree, hub=hub,
-            embeddings=embeddings, build_seconds=time.perf_counter() - t_all, stage_seconds=stages, parts=parts,
+            embeddings=embeddings, build_seconds=time.perf_counter() - t_all, stage_seconds=stages, parts=parts, revision=revision,
         )
         log.info("graph index built in %.2f s (%s): %s", index.build_seconds, stages, index.summary())
         return index

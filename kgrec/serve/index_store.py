@@ -31,10 +31,10 @@ from kgrec.serve.graph_index import GraphIndex, IndexPart
 
 log = logging.getLogger("kgrec.serve.index")
 
-FORMAT = 1
+FORMAT = 2
 _IDS = ("user_ids", "product_ids", "entity_ids")
 _LISTS = ("titles", "attr_label", "attr_ids", "attr_names", "relation_names", "entity_names")
-_SKIP = {"generation", "snapshot", "user_pos", "product_pos", "embeddings", "build_seconds", "stage_seconds", "parts", "change_token", *_LISTS, *_IDS}
+_SKIP = {"generation", "snapshot", "revision", "user_pos", "product_pos", "embeddings", "build_seconds", "stage_seconds", "parts", "change_token", *_LISTS, *_IDS}
 
 
 def index_dir(db: str) -> Path:
@@ -75,7 +75,7 @@ def save(index: GraphIndex, directory: Path, key: str) -> Path | None:
             for part in ("matrix", "pos", "row_of"):
                 np.save(tmp / f"emb_{name}_{part}.npy", getattr(m, part), allow_pickle=False)
         meta = {
-            "format": FORMAT, "snapshot": index.snapshot, "parts": sorted(p.value for p in index.parts),
+            "format": FORMAT, "snapshot": index.snapshot, "revision": index.revision, "parts": sorted(p.value for p in index.parts),
             "modalities": sorted(index.embeddings.modalities), **{name: list(getattr(index, name)) for name in _LISTS},
         }
         (tmp / "meta.json").write_text(json.dumps(meta, ensure_ascii=False))
@@ -118,7 +118,7 @@ def load(directory: Path, key: str, generation: int) -> GraphIndex | None:
         return None
     user_ids, product_ids = ids["user_ids"], ids["product_ids"]
     index = GraphIndex(
-        generation=generation, snapshot=meta["snapshot"], **ids, **values,
+        generation=generation, snapshot=meta["snapshot"], revision=meta.get("revision"), **ids, **values,
         user_pos={u: i for i, u in enumerate(user_ids.tolist())},
         product_pos={p: i for i, p in enumerate(product_ids.tolist())},
         **{name: meta[name] for name in _LISTS},

@@ -425,6 +425,8 @@ def open_recommender(settings, model_path=None, *, force: bool = False, cache_si
     is_server = isinstance(settings, str) and db.startswith(NEO4J_SCHEMES) or not isinstance(settings, str) and settings.is_neo4j
     rec = FusedRecommender(reader, checkpoint, cache_size=cache_size, weights=weights, background_rebuild=background_rebuild,
                            index_dir=None if is_server else index_dir_of(db))
+    if background_rebuild:
+        rec.graph_index()  # a server builds (or maps) its first index before it answers
     if checkpoint is not None and rec.model_source is not None:
         index = rec.graph_index()
         if len(checkpoint.item_ids) and not (rec.model_source.item_positions(index) >= 0).any():

@@ -1,31 +1,25 @@
 """Fused recommendation: graph candidate sources propose, the trained model scores, paths explain.
 
-The candidate sources are graph patterns. They are evaluated on a ``GraphIndex``: the
-interactions, attribute links, knowledge-graph links and embeddings read once per graph version
-through the named export queries and held as compressed rows in numpy (see
-``kgrec.serve.graph_index``); any commit to the graph gives a new version and a rebuilt index. A
-request then needs no database round trip. For one user:
+The candidate sources are graph patterns, one class per file in ``kgrec.serve.sources`` behind
+``CandidateSource``. They are evaluated on a ``GraphIndex``: the interactions, attribute links,
+knowledge-graph links and embeddings read once per graph version through the named export queries
+and held as compressed rows in numpy (see ``kgrec.serve.graph_index``; kept beside an embedded
+database per graph state by ``kgrec.serve.index_store``). A request then needs no database round
+trip. For one user:
 
-1. the user's history gives the seen items and the anchors: the most recent items the user liked
-   (rating >= ``like_rating`` where ratings exist);
-2. candidate sources, each keeping its best ``per_source`` unseen products:
-   ``co_interaction``  (u)-[:INTERACTED]->(p)<-[:INTERACTED]-(v)-[:INTERACTED]->(c), in two stages
-                       (the ``neighbours`` users v sharing most anchors, then how many of them chose c);
-   ``shared_attribute`` (p)-[:IN_CATEGORY|HAS_BRAND|SOLD_BY|HAS_TAG]->(a)<-[...]-(c), counting the
-                       (anchor, attribute) pairs; attributes with more than ``attribute_hub``
-                       products are left out;
-   ``knowledge_graph`` (p)-[:LINKED_TO]->(e)-[:RELATED_TO]-(y)-[:RELATED_TO]-(f)<-[:LINKED_TO]-(c),
-                       hub entities y left out, the ``shared_entities`` entities y reached from most
-                       anchors kept; counts the distinct y per c;
-   ``embedding``       nearest products to the anchors by stored text/image embeddings;
-   ``popular``         the most-interacted products (the whole answer for a user with no history,
-                       together with the embedding neighbours of those popular items);
-3. candidates are de-duplicated (seen items never enter); each source's evidence is scaled to
-   [0, 1] within the request and weighted; the trained model's scores (min-max scaled over the
-   candidates it knows) are one more weighted part. The final score is the sum of the parts, and
-   every part is reported;
-4. the top-k get explanations: the path behind each of their sources, as text, with titles,
-   attribute and entity names and relation names from the same index.
+1. ``UserContext``: the user's history gives the seen items and the anchors, the most recent items
+   the user liked (rating >= ``like_rating`` where ratings exist);
+2. each active source (weight > 0) proposes at most its ``budget()`` unseen products with evidence
+   and a trace of the paths that led there: ``co_interaction``, ``shared_attribute``,
+   ``knowledge_graph``, ``embedding``, ``popular`` (the pattern of each is in its module);
+3. candidates are de-duplicated; each source's evidence is scaled to [0, 1] within the request and
+   weighted (``FusionWeights``); the trained model's scores (``ModelScores``: from the user's
+   current history for models with ``uses_history``) are one more weighted part. The final score
+   is the sum of the parts, and every part is reported;
+4. the top-k get explanations: each source writes the sentence for its part of an item.
+
+After a commit the index is rebuilt: in the request (the default), or, for the server
+(``background_rebuild``), in a background thread beside the index in use, swapped in when complete.
 """
 
 from __future__ import annotations

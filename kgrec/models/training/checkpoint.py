@@ -101,9 +101,33 @@ def load_for_serving(path: str | Path) -> Checkpoint:
     """Load a checkpoint to serve on the current graph, whatever happened to the graph since it was
     trained (the lenient mode): serving maps users and products by id, scores users it never saw
     from their current history (models with ``uses_history``) and leaves products it never saw to
-    the graph sources. ``Checkpoint.trained_snapshot`` says what it was trained on."""
+    the graph sources. ``Checkpoint.trained_snapshot`` says what it was trained on.
+
+    Only the model's own family modules are imported (the registry would import every family,
+    the knowledge-graph and text models' libraries included: most of a one-shot command's time)."""
     path = Path(path)
-    return _load(path, _read_meta(path))
+    meta = _read_meta(path)
+    return _load(path, meta, _model_class(json.loads((path / "model.json").read_text())["model"]))
+
+
+def _model_class(name: str) -> type[Recommender]:
+    """The registered class of model ``name``, importing family modules one at a time until it is
+    found (the registry's order); an unknown name gets the registry's own error."""
+    import importlib
+    import pkgutil
+
+    from kgrec.models import base
+
+    for family in base.MODEL_FAMILIES:
+        if name in base._REGISTRY:
+            break
+        package = importlib.import_module(f"kgrec.models.{family}")
+        for info in pkgutil.walk_packages(package.__path__, prefix=f"{package.__name__}."):
+            if name in base._REGISTRY:
+                break
+            if not info.name.rsplit(".", 1)[-1].startswith("_"):
+                importlib.import_module(info.name)
+    return base._REGISTRY.get(name) or base.get_model_class(name)
 
 
 def _read_meta(path: Path) -> dict[str, Any]:
@@ -112,7 +136,7 @@ def _read_meta(path: Path) -> dict[str, Any]:
     return json.loads((path / "checkpoint.json").read_text())
 
 
-def _load(path: Path, meta: dict[str, Any]) -> Checkpoint:
+def _load(path: Path, meta: dict[str, Any], model_cls: type[Recommender] = Recommender) -> Checkpoint:
     ids = np.load(path / "ids.npz", allow_pickle=False)
-    model = Recommender.load(path)
+    model = model_cls.load(path)
     return Checkpoint(model, ids["user_ids"].astype(object), ids["item_ids"].astype(object), meta)

@@ -52,7 +52,7 @@ class ModelScores(Source):
         graph holds, items the model never saw dropped, the newest ``max_len`` kept."""
         mapped = self.item_positions(index)[context.items]  # newest first
         mapped = mapped[mapped >= 0]
-        max_len = self.model.hparams.get("max_len")
+        max_len = _max_len(self.model)
         if max_len:
             mapped = mapped[: int(max_len)]
         return mapped[::-1].astype(np.int64)
@@ -89,3 +89,10 @@ class ModelScores(Source):
 
     def explain(self, context, index, found, positions, evidence):
         return {p: f"the trained model scores it {e:.4g}" for p, e in zip(positions.tolist(), evidence.tolist())}
+
+
+def _max_len(model) -> int | None:
+    """The model's ``max_len`` hyperparameter (a dict or a typed config), None when it has none."""
+    hparams = getattr(model, "hparams", None)
+    value = hparams.get("max_len") if isinstance(hparams, dict) else getattr(hparams, "max_len", None)
+    return int(value) if value else None

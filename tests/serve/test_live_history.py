@@ -209,3 +209,47 @@ def test_requests_never_wait_for_an_index_rebuild(graph_db):
     finally:
         hold.set()
         reader.close()
+
+
+def _sasrec_scores_histories() -> bool:
+    from kgrec.models.base import Recommender
+    from kgrec.models.sequential.sasrec import SASRec
+
+    return SASRec.score_histories is not Recommender.score_histories
+
+
+@pytest.mark.skipif(not _sasrec_scores_histories(), reason="SASRec.score_histories is implemented on branch wip-hist (the model side)")
+def test_a_small_real_sasrec_is_served_with_the_current_history(graph_db, tmp_path):
+    from kgrec.models.data.interactions import InteractionData
+    from kgrec.models.sequential.sasrec import SASRec
+    from kgrec.models.training.checkpoint import save_checkpoint
+    from kgrec.models.training.trainer import fit
+
+    import torch
+
+    torch.manual_seed(0)
+    with open_backend(graph_db, read_only=True) as b:
+        data = InteractionData.from_backend(b)
+        snapshot = b.snapshot_id()
+    model = SASRec(dim=8, layers=1, heads=1, inner=16, max_len=4, epochs=3, batch_size=8, patience=3, dropout=0.0, attn_dropout=0.0)
+    fit(model, data)
+    ck_path = save_checkpoint(tmp_path / "sasrec", model, data.user_ids, data.item_ids, snapshot)
+    rec = open_recommender(graph_db, ck_path)
+    try:
+        before = model_parts(rec.recommend("u1", k=10))
+        assert before
+        ingest_in_another_process(graph_db, (
+            "b.insert_nodes('User', pa.table({'id': ['u9']}))\n"
+            "b.insert_relationships('INTERACTED', pa.table({'src': ['u1', 'u9', 'u9'], 'dst': ['p4', 'p4', 'p7'],"
+            " 'timestamp': [60, 61, 62], 'rating': [5.0, 5.0, 5.0]}))"
+        ))
+        after = model_parts(rec.recommend("u1", k=10))
+        ck = rec.checkpoint
+        expected = ck.model.score_histories([np.asarray([ck.item_index[i] for i in ("p1", "p2", "p4")])])[0]
+        for item, value in after.items():
+            assert value == pytest.approx(float(expected[ck.item_index[item]]), rel=1e-5)
+        assert after != before
+        new = rec.recommend("u9", k=5)  # created after training
+        assert model_parts(new)
+    finally:
+        rec.reader.close()

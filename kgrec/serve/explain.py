@@ -43,8 +43,8 @@ def explain(
     for name, source in sources.items():
         mine = [(p, part["evidence"]) for it, p in zip(items, positions) for part in it.sources if part["source"] == name]
         if mine:
-            pos = np.asarray([p for p, _ in mine], dtype=np.int64)
+            where = np.asarray([p for p, _ in mine], dtype=np.int64)
             evidence = np.asarray([e for _, e in mine], dtype=np.float64)
-            sentences[name] = source.explain(context, index, found.get(name), pos, evidence)
+            sentences[name] = source.explain(context, index, found.get(name), where, evidence)
     for it, pos in zip(items, positions):
         it.why = [sentences[part["source"]][pos] for part in it.sources if pos in sentences.get(part["source"], {})]

@@ -22,6 +22,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -108,8 +109,8 @@ def load(directory: Path, key: str, generation: int) -> GraphIndex | None:
         def array(name: str) -> np.ndarray:
             return np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False)
 
-        values = {f.name: array(f.name) for f in dataclasses.fields(GraphIndex) if f.name not in _SKIP}
-        ids = {name: array(name) for name in _IDS}
+        values: dict[str, Any] = {f.name: array(f.name) for f in dataclasses.fields(GraphIndex) if f.name not in _SKIP}
+        ids: dict[str, Any] = {name: array(name) for name in _IDS}
         modalities = {
             m: _Modality(array(f"emb_{m}_matrix"), array(f"emb_{m}_pos"), array(f"emb_{m}_row_of")) for m in meta["modalities"]
         }

@@ -357,16 +357,16 @@ class FusedRecommender:
         total = np.zeros(n)
         scaled = {}
         for name, source in sources.items():
-            col = raw.get(name)
-            if col is None:
+            column = raw.get(name)
+            if column is None:
                 continue
-            present = ~np.isnan(col)
+            present = ~np.isnan(column)
             if not present.any():
                 continue
-            sc = source.scale(col, present)
-            if sc is None:
+            scaled_col = source.scale(column, present)
+            if scaled_col is None:
                 continue
-            contribution = np.where(present, self.weights.of(name) * sc, 0.0)
+            contribution = np.where(present, self.weights.of(name) * scaled_col, 0.0)
             scaled[name] = (contribution, present)
             total += contribution
         order = np.lexsort((np.arange(n), -total))[:k]

@@ -23,7 +23,7 @@ from kgrec.models.training.checkpoint import StaleCheckpoint, load_checkpoint, l
 from kgrec.serve.api import create_app
 from kgrec.serve.recommend import FusedRecommender, open_recommender
 
-from .conftest import CoOccurrence, build_graph, train_checkpoint
+from .conftest import CoOccurrence, train_checkpoint
 from .test_graph_index import ingest_in_another_process
 
 

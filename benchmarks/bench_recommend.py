@@ -11,6 +11,17 @@ the median milliseconds of each stage.
 
     nice -n 10 python benchmarks/bench_recommend.py                 # builds the synthetic graph in a temp folder
     nice -n 10 python benchmarks/bench_recommend.py --db demo-out/kgrec.db --model CHECKPOINT
+
+``--one-shot N`` times the one-shot command instead: ``kgctl recommend USER`` as a fresh process,
+N calls per variant (random users), wall seconds and the CPU seconds of the child (user + system,
+which on a shared machine say more than wall time): this tree with its graph index kept beside the
+database (the first call builds and writes it; the next ones map it), this tree with the stored
+index removed before each call (a build every call), and, with ``--before DIR`` (a copy of an
+earlier tree's ``kgrec/``, e.g. ``git archive c7853dc kgrec | tar -x -C DIR``), that tree as the
+peer. ``--one-shot-model`` adds the same with a MostPopular checkpoint (``--model``: the model's
+imports, torch among them, are paid on every call).
+
+    nice -n 10 python benchmarks/bench_recommend.py --db ML1M.db --one-shot 5 --before /tmp/before --one-shot-model
 """
 
 from __future__ import annotations
@@ -63,6 +74,32 @@ def pct(values, q):
     return float(np.percentile(np.asarray(values) * 1000, q))
 
 
+def one_shot(db: str, users: list[str], calls: int, tree: Path, model: str | None, clear_index: bool) -> dict:
+    """Median wall and CPU seconds of ``kgctl recommend`` as a fresh process."""
+    import resource
+    import shutil
+    import subprocess
+
+    from kgrec.serve.index_store import index_dir
+
+    walls, cpus = [], []
+    for user in users[:calls]:
+        if clear_index:
+            shutil.rmtree(index_dir(db), ignore_errors=True)
+        cmd = [sys.executable, "-m", "kgrec.cli.main", "--db", db, "recommend", user, "--json"]
+        if model:
+            cmd += ["--model", model, "--force"]  # --force: the earlier tree refuses otherwise; this one ignores it
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        res = subprocess.run(cmd, env={**os.environ, "PYTHONPATH": str(tree)}, capture_output=True, text=True)
+        walls.append(time.perf_counter() - t0)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+        if res.returncode != 0:
+            raise SystemExit(f"kgctl recommend failed: {res.stderr[-500:]}")
+    return {"wall": float(np.median(walls)), "cpu": float(np.median(cpus)), "first_wall": walls[0], "walls": walls}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--db", help="an existing graph (default: build the synthetic ML-1M-shaped graph)")
@@ -70,6 +107,9 @@ def main() -> None:
     ap.add_argument("--users", type=int, default=300, help="users timed (seeded sample)")
     ap.add_argument("-k", type=int, default=10)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--one-shot", type=int, default=0, help="time N one-shot `kgctl recommend` processes per variant instead")
+    ap.add_argument("--before", help="an earlier tree holding kgrec/ (the peer of --one-shot)")
+    ap.add_argument("--one-shot-model", action="store_true", help="also time the one-shot command with a MostPopular checkpoint")
     a = ap.parse_args()
 
     from synthetic_graph import given_or_synthetic
@@ -83,6 +123,11 @@ def main() -> None:
     with open_backend(db, read_only=True) as b:
         data = InteractionData.from_backend(b)
         snapshot = b.snapshot_id()
+    if a.one_shot:
+        run_one_shot(a, db, data, snapshot)
+        if tmp is not None:
+            tmp.cleanup()
+        return
     if a.model:
         ck = load_checkpoint(a.model, snapshot, force=True)
     else:
@@ -144,6 +189,38 @@ def main() -> None:
     )
     print("median ms per stage: " + ", ".join(f"{k} {np.median(v):.2f}" for k, v in stages.items()))
     graph.cleanup()
+
+
+def run_one_shot(a, db: str, data, snapshot: str) -> None:
+    from kgrec.models.general.popular import MostPopular
+    from kgrec.models.training.checkpoint import save_checkpoint
+
+    root = Path(__file__).resolve().parent.parent
+    rng = np.random.default_rng(a.seed)
+    users = [str(u) for u in rng.choice(data.user_ids, size=a.one_shot + 1, replace=False)]
+    model_dir = None
+    if a.one_shot_model:
+        tmp = Path(tempfile.mkdtemp(prefix="kgrec-one-shot-"))
+        model = MostPopular()
+        fit(model, data)
+        model_dir = str(save_checkpoint(tmp / "pop", model, data.user_ids, data.item_ids, snapshot))
+    variants = [("this tree, index kept beside the database", root, False)]
+    variants.append(("this tree, index rebuilt every call", root, True))
+    if a.before:
+        variants.append((f"before ({a.before})", Path(a.before), False))
+    results = []
+    for model in [None, model_dir] if model_dir else [None]:
+        for label, tree, clear in variants:
+            r = one_shot(db, users, a.one_shot, tree, model, clear)
+            results.append((label + (" --model pop" if model else ""), r))
+            print(f"  {results[-1][0]}: wall median {r['wall']:.2f} s (first {r['first_wall']:.2f} s), CPU median {r['cpu']:.2f} s", flush=True)
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; {a.one_shot} calls per variant, random users")
+    print(f"{'kgctl recommend USER --json, fresh process':58} {'wall p50 s':>10} {'CPU p50 s':>10}")
+    for label, r in results:
+        print(f"{label:58} {r['wall']:10.2f} {r['cpu']:10.2f}")
+    base = results[0][1]
+    for label, r in results[1:]:
+        print(f"ratio {label} / {results[0][0]}: wall {r['wall'] / base['wall']:.1f}x, CPU {r['cpu'] / base['cpu']:.1f}x")
 
 
 if __name__ == "__main__":

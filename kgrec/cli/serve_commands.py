@@ -11,9 +11,8 @@ from kgrec.errors import KgrecError
 
 
 def _model_option(f):
-    f = click.option(
-        "--force", is_flag=True, help="Use the checkpoint even if the graph changed since it was trained."
-    )(f)
+    f = click.option("--force", is_flag=True, hidden=True,
+                     help="No longer needed: a checkpoint stays usable for serving across ingests of its graph.")(f)
     return click.option(
         "--model",
         "model_path",
@@ -24,11 +23,29 @@ def _model_option(f):
     )(f)
 
 
-def build_recommender(obj, model_path: Path | None, force: bool, cache_size: int = 0):
+def _weight_option(f):
+    return click.option(
+        "--weight", "weights", multiple=True, metavar="SOURCE=W",
+        help="Fusion weight of one source (repeatable), e.g. --weight co_interaction=0.8; 0 turns a source off. "
+             "Sources: model, co_interaction, shared_attribute, knowledge_graph, embedding, popular.",
+    )(f)
+
+
+def parse_weights(pairs: tuple[str, ...]):
+    from kgrec.serve.weights import FusionWeights
+
+    try:
+        return FusionWeights.parse(pairs)
+    except ValueError as exc:
+        raise KgrecError(str(exc)) from None
+
+
+def build_recommender(obj, model_path: Path | None, force: bool, cache_size: int = 0, weights=None, background_rebuild: bool = False):
     """A FusedRecommender on a read-only graph reader, with the checkpoint loaded when given."""
     from kgrec.serve.recommend import open_recommender
 
-    return open_recommender(obj.settings, model_path, force=force, cache_size=cache_size)
+    return open_recommender(obj.settings, model_path, force=force, cache_size=cache_size, weights=weights,
+                            background_rebuild=background_rebuild)
 
 
 def _value_error(exc: ValueError) -> KgrecError:
@@ -44,10 +61,10 @@ def _value_error(exc: ValueError) -> KgrecError:
 )
 @click.option("--no-explain", is_flag=True, help="Skip the explanation paths (faster).")
 @click.option("--timings", is_flag=True, help="Also report milliseconds per stage.")
+@_weight_option
 @click.pass_obj
-def recommend(
-    obj, user: str, k: int, model_path: Path | None, force: bool, as_json: bool, no_explain: bool, timings: bool
-) -> None:
+def recommend(obj, user: str, k: int, model_path: Path | None, force: bool, as_json: bool, no_explain: bool, timings: bool,
+              weights: tuple[str, ...]) -> None:
     """Recommend K products to USER: Cypher candidates (co-interaction, shared attributes,
     knowledge-graph entities, embedding neighbours, popular), scored by the trained model, with
     each source's contribution and the paths that explain them.
@@ -56,7 +73,7 @@ def recommend(
     Example:
       kgctl recommend 196 -k 10 --model checkpoints/kgbm4rec --json
     """
-    rec = build_recommender(obj, model_path, force)
+    rec = build_recommender(obj, model_path, force, weights=parse_weights(weights))
     try:
         result = rec.recommend(user, k, explain=not no_explain)
     except ValueError as exc:
@@ -130,25 +147,16 @@ def paths(obj, user: str, product: str, max_hops: int, limit: int, html_out: Pat
 )
 @_model_option
 @click.option("--enable-cypher", is_flag=True, help="Expose POST /cypher for read-only Cypher (off by default).")
-@click.option(
-    "--timeout", "timeout_s", type=click.FloatRange(0.1, 600), default=10.0, show_default=True,
-    help="Seconds before a request that waits on the graph store gets 503.",
-)
-@click.option(
-    "--cache", "cache_size", type=click.IntRange(0, 10_000_000), default=10_000, show_default=True,
-    help="Recommendation answers kept per graph version (LRU; any commit to the graph starts afresh); 0 turns it off.",
-)
-@click.option(
-    "--workers", type=click.IntRange(1, 64), default=1, show_default=True,
-    help="Server processes, each with its own read-only view of the graph (use up to the number of cores).",
-)
-@click.option(
-    "--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="info",
-    show_default=True,
-)
+@click.option("--timeout", "timeout_s", type=click.FloatRange(0.1, 600), default=10.0, show_default=True, help="Seconds before a request that waits on the graph store gets 503.")
+@click.option("--cache", "cache_size", type=click.IntRange(0, 10_000_000), default=10_000, show_default=True,
+              help="Recommendation answers kept per graph version (LRU; any commit to the graph starts afresh); 0 turns it off.")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Server processes, each with its own read-only view of the graph (use up to the number of cores).")
+@click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="info", show_default=True)
+@_weight_option
 @click.pass_obj
 def serve(obj, host: str, port: int, token: str | None, model_path: Path | None, force: bool, enable_cypher: bool,
-          timeout_s: float, cache_size: int, workers: int, log_level: str) -> None:
+          timeout_s: float, cache_size: int, workers: int, log_level: str, weights: tuple[str, ...]) -> None:
     """Serve /recommend, /paths, /similar and /health over HTTP (docs at /docs, a page at /).
 
     The embedded database is opened read-only and reopened when `kgctl ingest` commits, so the
@@ -158,9 +166,10 @@ def serve(obj, host: str, port: int, token: str | None, model_path: Path | None,
 
     from kgrec.serve.api import ServeOptions, create_app
 
+    fusion = parse_weights(weights)
     options = ServeOptions(
         model_path=str(model_path) if model_path else None, force=force, enable_cypher=enable_cypher,
-        timeout_s=timeout_s, cache_size=cache_size,
+        timeout_s=timeout_s, cache_size=cache_size, weights=fusion.as_dict(),
     )
     auth = "bearer token required" if token else "no token"
     if workers > 1:
@@ -177,7 +186,7 @@ def serve(obj, host: str, port: int, token: str | None, model_path: Path | None,
             "kgrec.serve.api:app_from_env", factory=True, host=host, port=port, workers=workers, log_level=log_level
         )
         return
-    rec = build_recommender(obj, model_path, force, cache_size)
+    rec = build_recommender(obj, model_path, force, cache_size, weights=fusion, background_rebuild=True)
     rec.reader.describe()  # fail now, with a clear message, if the store is missing
     app = create_app(rec, token=token or None, enable_cypher=enable_cypher, timeout_s=timeout_s)
     click.echo(f"kgrec API on http://{host}:{port} ({auth}; docs at /docs)", err=True)

@@ -57,6 +57,23 @@ class GraphReader:
         with self._lock:
             return self._current().describe()
 
+    @property
+    def is_open(self) -> bool:
+        """False before the first read and after the store was found gone (or ``close``)."""
+        return self._backend is not None
+
+    def has_news(self) -> bool:
+        """True when another process committed since the open backend was opened, i.e. the next
+        read would reopen (False for stores without a change token). Lock-free: a few ``stat``
+        calls, so a caller can ask while another thread holds a long read."""
+        backend = self._backend
+        if backend is None:
+            return True
+        try:
+            return backend.change_token() != self._token
+        except Exception:  # the backend was closed under us by a reopen: the next read tells
+            return True
+
     def close(self) -> None:
         with self._lock:
             if self._backend is not None:

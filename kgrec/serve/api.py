@@ -72,6 +72,7 @@ class ServeOptions:
     enable_cypher: bool = False
     timeout_s: float = 10.0
     cache_size: int = 10_000
+    weights: dict[str, float] | None = None  # FusionWeights keys
 
     ENV = "KGREC_SERVE_OPTIONS"
 
@@ -92,7 +93,10 @@ def app_from_env() -> FastAPI:
     from kgrec.serve.recommend import open_recommender
 
     options = ServeOptions.from_env()
-    rec = open_recommender(load_settings(), options.model_path, force=options.force, cache_size=options.cache_size)
+    from kgrec.serve.weights import FusionWeights
+
+    rec = open_recommender(load_settings(), options.model_path, force=options.force, cache_size=options.cache_size,
+                           weights=FusionWeights.from_dict(options.weights), background_rebuild=True)
     token = os.environ.get("KGREC_API_TOKEN") or None
     return create_app(rec, token=token, enable_cypher=options.enable_cypher, timeout_s=options.timeout_s)
 
@@ -160,7 +164,10 @@ def create_app(
             info = await call(work)
         except HTTPException as exc:
             return JSONResponse({"status": "unavailable", "detail": exc.detail}, status_code=503)
-        return {"status": "ok", "model": recommender.model_name, **info, "index": recommender.index_summary}
+        index = recommender.index_summary or {}
+        return {"status": "ok", "model": recommender.model_name, "model_snapshot": recommender.model_snapshot, **info,
+                "snapshot": index.get("snapshot"), "revision": index.get("revision"), "index": recommender.index_summary,
+                "weights": recommender.weights.as_dict()}
 
     @app.get(
         "/recommend", dependencies=[Depends(authorised)],

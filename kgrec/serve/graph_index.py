@@ -23,6 +23,7 @@ A ``GraphIndex`` is immutable once built; a request reads one index, so it sees 
 from __future__ import annotations
 
 import dataclasses
+import enum
 import logging
 import time
 
@@ -36,6 +37,16 @@ from kgrec.serve.embeddings import EmbeddingIndex
 log = logging.getLogger("kgrec.serve.index")
 
 ATTRIBUTE_RELATIONSHIPS = ("IN_CATEGORY", "HAS_BRAND", "SOLD_BY", "HAS_TAG")
+
+
+class IndexPart(enum.Enum):
+    """What a source reads from the graph index; the index builds only the parts that the active
+    sources need (interactions are always built: every request starts from the user's history)."""
+
+    INTERACTIONS = "interactions"
+    ATTRIBUTES = "attributes"
+    KNOWLEDGE_GRAPH = "knowledge_graph"
+    EMBEDDINGS = "embeddings"
 
 
 def gather(ptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -66,6 +77,11 @@ def _sorted_ids(table: pa.Table) -> tuple[np.ndarray, pa.Table]:
     order = pc.sort_indices(ids)
     table = table.take(order)
     return np.asarray(table.column("id").to_pylist(), dtype=object), table
+
+
+def _no_rows(*columns: str) -> pa.Table:
+    """An empty export with string ``columns`` (a part of the index that is not read)."""
+    return pa.table({c: pa.array([], pa.string()) for c in columns})
 
 
 def _positions(values: pa.ChunkedArray, ids: np.ndarray) -> np.ndarray:
@@ -119,6 +135,9 @@ class GraphIndex:
     embeddings: EmbeddingIndex
     build_seconds: float = 0.0
     stage_seconds: dict = dataclasses.field(default_factory=dict)
+    parts: frozenset = frozenset(IndexPart)  # what was read; the rest is empty
+    change_token: object | None = None  # the store's change token when read (None: no file to watch)
+    revision: str | None = None  # the graph's revision (every ingest bumps it) when read
 
     @property
     def n_users(self) -> int:
@@ -152,15 +171,19 @@ class GraphIndex:
 
     def summary(self) -> dict:
         return {
-            "generation": self.generation, "snapshot": self.snapshot, "users": self.n_users,
+            "generation": self.generation, "snapshot": self.snapshot, "revision": self.revision, "users": self.n_users,
             "products": self.n_products, "interactions": int(len(self.hist_item)),
             "build_seconds": round(self.build_seconds, 3),
         }
 
     # ----------------------------------------------------------------- build
     @classmethod
-    def build(cls, backend: Backend, *, generation: int = 0, hub_degree: int = 200) -> GraphIndex:
-        """Read the indices from one consistent state of the graph (call inside ``GraphReader.read``)."""
+    def build(cls, backend: Backend, *, generation: int = 0, hub_degree: int = 200,
+              parts: frozenset[IndexPart] | None = None) -> "GraphIndex":
+        """Read the indices from one consistent state of the graph (call inside ``GraphReader.read``).
+        ``parts``: what the active sources need (default: everything); interactions and embeddings
+        (``/similar``) are always read, attributes and the knowledge graph only when asked for."""
+        parts = frozenset(IndexPart) if parts is None else frozenset(parts) | {IndexPart.INTERACTIONS, IndexPart.EMBEDDINGS}
         t_all = time.perf_counter()
         stages: dict[str, float] = {}
         t = time.perf_counter()
@@ -202,12 +225,8 @@ class GraphIndex:
         lap("interactions_index")
 
         # attributes
-        a_src: list[np.ndarray] = []
-        a_dst: list[np.ndarray] = []
-        attr_label: list[str] = []
-        attr_ids: list[str] = []
-        attr_names: list[str | None] = []
-        for rel_type in ATTRIBUTE_RELATIONSHIPS:
+        a_src, a_dst, attr_label, attr_ids, attr_names = [], [], [], [], []
+        for rel_type in ATTRIBUTE_RELATIONSHIPS if IndexPart.ATTRIBUTES in parts else ():
             rel = schema.rel(rel_type)
             with_name = "name" in schema.node(rel.dst).properties
             ids, nodes = _sorted_ids(backend.export_nodes(rel.dst, ["name"] if with_name else []))
@@ -230,10 +249,11 @@ class GraphIndex:
         lap("attributes")
 
         # knowledge graph
-        entity_ids, entities = _sorted_ids(backend.export_nodes("Entity", ["name"]))
+        with_kg = IndexPart.KNOWLEDGE_GRAPH in parts
+        entity_ids, entities = _sorted_ids(backend.export_nodes("Entity", ["name"]) if with_kg else _no_rows("id", "name"))
         entity_names = entities.column("name").to_pylist()
         n_entities = len(entity_ids)
-        e = backend.export_relationships("LINKED_TO")
+        e = backend.export_relationships("LINKED_TO") if with_kg else _no_rows("src", "dst")
         src, dst = _positions(e.column("src"), product_ids), _positions(e.column("dst"), entity_ids)
         keep = (src >= 0) & (dst >= 0)
         src, dst = src[keep], dst[keep]
@@ -241,7 +261,7 @@ class GraphIndex:
         link_entity = dst[order].astype(np.int32)
         linked_ptr, order = _compress(dst, n_entities, src)
         linked_product = src[order].astype(np.int32)
-        e = backend.export_relationships("RELATED_TO", ["relation"])
+        e = backend.export_relationships("RELATED_TO", ["relation"]) if with_kg else _no_rows("src", "dst", "relation")
         src, dst = _positions(e.column("src"), entity_ids), _positions(e.column("dst"), entity_ids)
         relation = e.column("relation").fill_null("").combine_chunks() if e.num_rows else pa.array([], pa.string())
         relation_names = pc.unique(relation).to_pylist() if len(relation) else []
@@ -262,6 +282,7 @@ class GraphIndex:
         del products
         lap("embeddings")
         snapshot = backend.snapshot_id()
+        revision = backend.get_meta("revision")
         lap("snapshot")
         index = cls(
             generation=generation, snapshot=snapshot, user_ids=user_ids, user_pos=user_pos,
@@ -273,7 +294,7 @@ class GraphIndex:
             link_ptr=link_ptr, link_entity=link_entity, linked_ptr=linked_ptr, linked_product=linked_product,
             rel_ptr=rel_ptr, rel_nbr=rel_nbr, rel_type=rel_type, relation_names=relation_names,
             entity_ids=entity_ids, entity_names=entity_names, entity_degree=entity_degree, hub=hub,
-            embeddings=embeddings, build_seconds=time.perf_counter() - t_all, stage_seconds=stages,
+            embeddings=embeddings, build_seconds=time.perf_counter() - t_all, stage_seconds=stages, parts=parts, revision=revision,
         )
         log.info("graph index built in %.2f s (%s): %s", index.build_seconds, stages, index.summary())
         return index

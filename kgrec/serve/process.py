@@ -47,14 +47,17 @@ def free_port(host: str = LOOPBACK) -> int:
 
 @contextmanager
 def serving(db: str, *serve_args: str, host: str = LOOPBACK, extra_env: Mapping[str, str] | None = None,
-            log_path: str | Path | None = None, start_timeout_s: float = 60.0) -> Iterator[RunningServer]:
+            log_path: str | Path | None = None, start_timeout_s: float = 60.0,
+            source_root: str | Path | None = None) -> Iterator[RunningServer]:
     """Run ``kgctl --db DB serve --host HOST --port <free port> SERVE_ARGS...`` until the block ends.
     Its output goes to ``log_path`` (a temporary file when not given). Raises ``ServerDidNotStart``,
     with the end of the log, when the process exits or ``/health`` does not answer 200 within
-    ``start_timeout_s``."""
+    ``start_timeout_s``. ``source_root``: the folder holding the ``kgrec`` package the child runs
+    (another checkout's, as a peer); default: this one."""
     port = free_port(host)
     env = {**os.environ, **(extra_env or {})}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (_SOURCE_ROOT, env.get("PYTHONPATH")) if p)
+    root = str(source_root) if source_root is not None else _SOURCE_ROOT
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
     with tempfile.TemporaryDirectory(prefix="kgrec-serve-") as tmp:
         path = Path(log_path) if log_path is not None else Path(tmp) / "server.log"
         with open(path, "w") as log:

@@ -1,82 +1,57 @@
 """Fused recommendation: graph candidate sources propose, the trained model scores, paths explain.
 
-The candidate sources are graph patterns. They are evaluated on a ``GraphIndex``: the
-interactions, attribute links, knowledge-graph links and embeddings read once per graph version
-through the named export queries and held as compressed rows in numpy (see
-``kgrec.serve.graph_index``); any commit to the graph gives a new version and a rebuilt index. A
-request then needs no database round trip. For one user:
+The candidate sources are graph patterns, one class per file in ``kgrec.serve.sources`` behind
+``CandidateSource``. They are evaluated on a ``GraphIndex``: the interactions, attribute links,
+knowledge-graph links and embeddings read once per graph version through the named export queries
+and held as compressed rows in numpy (see ``kgrec.serve.graph_index``; kept beside an embedded
+database per graph state by ``kgrec.serve.index_store``). A request then needs no database round
+trip. For one user:
 
-1. the user's history gives the seen items and the anchors: the most recent items the user liked
-   (rating >= ``like_rating`` where ratings exist);
-2. candidate sources, each keeping its best ``per_source`` unseen products:
-   ``co_interaction``  (u)-[:INTERACTED]->(p)<-[:INTERACTED]-(v)-[:INTERACTED]->(c), in two stages
-                       (the ``neighbours`` users v sharing most anchors, then how many of them chose c);
-   ``shared_attribute`` (p)-[:IN_CATEGORY|HAS_BRAND|SOLD_BY|HAS_TAG]->(a)<-[...]-(c), counting the
-                       (anchor, attribute) pairs; attributes with more than ``attribute_hub``
-                       products are left out;
-   ``knowledge_graph`` (p)-[:LINKED_TO]->(e)-[:RELATED_TO]-(y)-[:RELATED_TO]-(f)<-[:LINKED_TO]-(c),
-                       hub entities y left out, the ``shared_entities`` entities y reached from most
-                       anchors kept; counts the distinct y per c;
-   ``embedding``       nearest products to the anchors by stored text/image embeddings;
-   ``popular``         the most-interacted products (the whole answer for a user with no history,
-                       together with the embedding neighbours of those popular items);
-3. candidates are de-duplicated (seen items never enter); each source's evidence is scaled to
-   [0, 1] within the request and weighted; the trained model's scores (min-max scaled over the
-   candidates it knows) are one more weighted part. The final score is the sum of the parts, and
-   every part is reported;
-4. the top-k get explanations: the path behind each of their sources, as text, with titles,
-   attribute and entity names and relation names from the same index.
+1. ``UserContext``: the user's history gives the seen items and the anchors, the most recent items
+   the user liked (rating >= ``like_rating`` where ratings exist);
+2. each active source (weight > 0) proposes at most its ``budget()`` unseen products with evidence
+   and a trace of the paths that led there: ``co_interaction``, ``shared_attribute``,
+   ``knowledge_graph``, ``embedding``, ``popular`` (the pattern of each is in its module);
+3. candidates are de-duplicated; each source's evidence is scaled to [0, 1] within the request and
+   weighted (``FusionWeights``); the trained model's scores (``ModelScores``: from the user's
+   current history for models with ``uses_history``) are one more weighted part. The final score
+   is the sum of the parts, and every part is reported;
+4. the top-k get explanations: each source writes the sentence for its part of an item.
+
+After a commit the index is rebuilt: in the request (the default), or, for the server
+(``background_rebuild``), in a background thread beside the index in use, swapped in when complete.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import logging
 import math
 import threading
 import time
 from collections import OrderedDict
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
-from kgrec.errors import NotFound
+from kgrec.config import NEO4J_SCHEMES
+from kgrec.errors import DatabaseLocked, DatabaseUnavailable, KgrecError, NotFound
 from kgrec.kg.backend import Backend
 from kgrec.kg.reader import GraphReader
-from kgrec.serve.embeddings import top_positions
-from kgrec.serve.explain import Explainer, Trace
-from kgrec.serve.graph_index import GraphIndex, gather
+from kgrec.serve.explain import explain as explain_items
+from kgrec.serve.graph_index import GraphIndex
+from kgrec.serve.index_store import index_dir as index_dir_of
+from kgrec.serve.index_store import load_or_build
+from kgrec.serve.sources import CANDIDATE_SOURCES, SOURCE_NAMES, Candidates, CandidateSource, IndexPart, Limits, ModelScores, Source, UserContext
+from kgrec.serve.weights import FusionWeights
 
-SOURCES = ("model", "co_interaction", "shared_attribute", "knowledge_graph", "embedding", "popular")
+SOURCES = SOURCE_NAMES
+log = logging.getLogger("kgrec.serve.recommend")
 MAX_ID_LENGTH = 256
 
-
-@dataclasses.dataclass(frozen=True)
-class FusionWeights:
-    """How much each part adds to the final score (each part is first scaled to [0, 1])."""
-
-    model: float = 1.0
-    co_interaction: float = 0.5
-    shared_attribute: float = 0.15
-    knowledge_graph: float = 0.3
-    embedding: float = 0.4
-    popular: float = 0.1
-
-
-@dataclasses.dataclass(frozen=True)
-class Limits:
-    """Bounds that keep every candidate source small on large graphs."""
-
-    anchors: int = 10  # recent liked items the sources start from
-    neighbours: int = 20  # co-interaction users kept in stage 1
-    per_source: int = 200  # candidates kept per source
-    popular: int = 200  # popular items offered per request
-    hub_degree: int = 200  # entities with more RELATED_TO edges are hubs, skipped
-    attribute_hub: int = 50_000  # attributes (a category, a brand) with more products are skipped as a source
-    shared_entities: int = 30  # entities y expanded in stage 2
-    like_rating: float = 4.0  # ratings below this do not make an item an anchor
+__all__ = ["FusedRecommender", "FusionWeights", "Limits", "Recommendation", "RecommendedItem", "open_recommender"]
 
 
 @dataclasses.dataclass
@@ -120,6 +95,8 @@ class FusedRecommender:
     """Recommend, explain and look up similar products on a graph reader, with an optional trained model.
 
     ``checkpoint`` is a ``kgrec.models.training.checkpoint.Checkpoint`` (or None: sources only).
+    The candidate sources are the objects of ``kgrec.serve.sources``; this class runs them, fuses
+    their parts with ``weights`` and has each source explain its part of the top k.
     """
 
     def __init__(
@@ -132,6 +109,8 @@ class FusedRecommender:
         cache_size: int = 0,
         recheck_s: float = 5.0,
         blas_threads: int | None = 1,
+        background_rebuild: bool = False,
+        index_dir: Path | None = None,
     ):
         """``cache_size`` > 0 keeps that many recent answers per graph version (an LRU): the answer
         for a user depends only on the graph and the model, and any commit starts a new version.
@@ -140,31 +119,115 @@ class FusedRecommender:
         ``blas_threads``: BLAS threads of this process, set once here (None leaves them alone). A
         request's matrix products are small; with several BLAS threads each one waits for its
         siblings, and on a busy machine a descheduled sibling costs a scheduler slice (measured:
-        the embedding product took 16 ms instead of 0.1 ms under load)."""
+        the embedding product took 16 ms instead of 0.1 ms under load).
+        ``background_rebuild`` (the server): after a commit the new index is built in a background
+        thread beside the old one and swapped in when complete; requests meanwhile answer from the
+        previous graph version and never wait for a rebuild (only a user the old index does not
+        know waits for it). Without it (the library and the one-shot command) a request after a
+        commit waits for the rebuild and always sees the latest commit.
+        ``index_dir``: keep the index per graph snapshot there and map it from there when the
+        graph is unchanged (``kgrec.serve.index_store``); None keeps it in memory only."""
         if blas_threads is not None:
             limit_blas_threads(blas_threads)
         self.reader = reader
         self.cache_size = cache_size
         self.recheck_s = recheck_s
+        self.background_rebuild = background_rebuild
+        self.index_dir = index_dir
         self._answers: OrderedDict = OrderedDict()
         self._answers_lock = threading.Lock()
         self.checkpoint = checkpoint
         self.weights = weights or FusionWeights()
         self.limits = limits or Limits()
+        self.sources: list[CandidateSource] = [cls(self.limits) for cls in CANDIDATE_SOURCES if self.weights.of(cls.name) > 0]
+        self.model_source = ModelScores(self.limits, checkpoint) if checkpoint is not None and self.weights.model > 0 else None
         self._index: GraphIndex | None = None
         self._checked_at = 0.0
-        self._model_items: tuple[GraphIndex, np.ndarray] | None = None
         self._hubs: tuple[int, list[str]] | None = None
-        self._user_index = {u: i for i, u in enumerate(checkpoint.user_ids.tolist())} if checkpoint is not None else {}
+        self._build_lock = threading.Lock()  # one index build at a time
+        self._rebuild: threading.Thread | None = None
+        self._rebuild_failed_at = 0.0
+
+    @property
+    def index_parts(self) -> frozenset[IndexPart]:
+        """The parts of the graph index the active sources read."""
+        return frozenset().union(*(s.needs for s in self._all_sources().values()))
 
     @property
     def model_name(self) -> str | None:
         return self.checkpoint.model.name if self.checkpoint is not None else None
 
+    @property
+    def model_snapshot(self) -> str | None:
+        """The graph snapshot id the model was trained on (None without a model)."""
+        return self.checkpoint.meta.get("snapshot_id") if self.checkpoint is not None else None
+
+    def _all_sources(self) -> dict[str, Source]:
+        out: dict[str, Source] = {}
+        if self.model_source is not None:
+            out[self.model_source.name] = self.model_source
+        out.update((s.name, s) for s in self.sources)
+        return {name: out[name] for name in SOURCE_NAMES if name in out}
+
     # ----------------------------------------------------------------- the per-version index
     def graph_index(self) -> GraphIndex:
-        """The index of the graph's current version (built on first use and after every commit)."""
-        return self.reader.read(self._current_index)
+        """The index of the graph's current version (built on first use and after every commit;
+        with ``background_rebuild``, the last complete one while the next is being built)."""
+        index = self._index
+        if index is None or not self.background_rebuild:
+            return self._build_now()
+        if self._stale(index):
+            self._start_rebuild()
+        return index
+
+    def fresh_index(self, timeout: float | None = None) -> GraphIndex:
+        """The index of the graph's current version, waiting for a rebuild that is under way."""
+        rebuild = self._rebuild
+        if rebuild is not None:
+            rebuild.join(timeout)
+        if not self.background_rebuild or self._index is None or self._stale(self._index):
+            return self._build_now()
+        return self._index
+
+    def _build_now(self) -> GraphIndex:
+        """Bring the index up to date in this thread. When the store is there but cannot be read
+        consistently right now (a writer checkpointing over and over, a reopen refused), answer
+        from the last good index instead of failing; a store that is gone still fails."""
+        with self._build_lock:
+            try:
+                return self.reader.read(self._current_index)
+            except (DatabaseUnavailable, DatabaseLocked) as exc:
+                if self._index is None or not self.reader.is_open:
+                    raise
+                log.warning("graph index not rebuilt, answering from the previous version: %s", exc.message)
+                return self._index
+
+    def _stale(self, index: GraphIndex) -> bool:
+        """Cheap, lock-free: did another process commit since ``index`` was read? (Stores without
+        a change token: is it time to compare the snapshot id again?)"""
+        if self.reader.generation != index.generation or self.reader.has_news():
+            return True
+        return index.change_token is None and time.monotonic() - self._checked_at >= self.recheck_s
+
+    def _start_rebuild(self) -> None:
+        if self._rebuild is not None and self._rebuild.is_alive():
+            return
+        if time.monotonic() - self._rebuild_failed_at < 1.0:
+            return  # the store was unavailable a moment ago: keep answering from the last good index
+        if not self._build_lock.acquire(blocking=False):
+            return
+        thread = threading.Thread(target=self._rebuild_in_background, name="kgrec-index-rebuild", daemon=True)
+        self._rebuild = thread
+        thread.start()
+
+    def _rebuild_in_background(self) -> None:
+        try:
+            self.reader.read(self._current_index)
+        except Exception as exc:  # keep serving the previous index; the next request retries
+            self._rebuild_failed_at = time.monotonic()
+            log.warning("graph index rebuild failed, answering from the previous version: %s", getattr(exc, "message", exc))
+        finally:
+            self._build_lock.release()
 
     @property
     def index_summary(self) -> dict | None:
@@ -174,7 +237,8 @@ class FusedRecommender:
 
     def _current_index(self, backend: Backend, generation: int) -> GraphIndex:
         index = self._index
-        if backend.change_token() is None:
+        token = backend.change_token()
+        if token is None:
             # the store isolates readers itself and has no file to watch: compare its snapshot id
             # (counts plus the revision every ingest bumps), at most every recheck_s
             now = time.monotonic()
@@ -185,27 +249,18 @@ class FusedRecommender:
                 return index
         elif index is not None and index.generation == generation:
             return index
-        self._index = GraphIndex.build(backend, generation=generation, hub_degree=self.limits.hub_degree)
+        fresh = load_or_build(backend, self.index_dir, generation=generation, hub_degree=self.limits.hub_degree, parts=self.index_parts)
+        fresh.change_token = token
+        self._index = fresh  # the swap: requests read self._index once, so each sees one whole index
         with self._answers_lock:
             self._answers.clear()
-        return self._index
-
-    def _model_item_positions(self, index: GraphIndex) -> np.ndarray:
-        """Product position -> the checkpoint's item index (-1 for products it does not know)."""
-        cached = self._model_items
-        if cached is not None and cached[0] is index:
-            return cached[1]
-        ids = pa.array(index.product_ids.tolist(), pa.string())
-        known = pa.array([str(i) for i in self.checkpoint.item_ids.tolist()], pa.string())
-        where = pc.index_in(ids, value_set=known).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-        self._model_items = (index, where)
-        return where
+        return fresh
 
     def hubs(self, backend: Backend, generation: int) -> list[str]:
         """Hub entity ids (degree over ``hub_degree``) for the path search; from the index when one
         is current, else one named query, cached per graph version."""
         index = self._index
-        if index is not None and index.generation == generation:
+        if index is not None and index.generation == generation and IndexPart.KNOWLEDGE_GRAPH in index.parts:
             return index.hub_ids
         if self._hubs is None or self._hubs[0] != generation:
             t = backend.run("rec_entity_hubs", {"max_degree": self.limits.hub_degree})
@@ -217,7 +272,7 @@ class FusedRecommender:
         check_id(user, "user")
         if k < 1:
             raise ValueError("k must be at least 1")
-        index = self.graph_index()
+        index = self._index_knowing(user)
         if not self.cache_size:
             return self._recommend(index, user, k, explain)
         key = (index.generation, index.snapshot, user, k, explain)
@@ -235,175 +290,86 @@ class FusedRecommender:
 
     def candidates(self, user: str) -> dict[str, dict[str, float]]:
         """Each source's candidates for ``user`` with their raw evidence, before fusion:
-        ``{source: {product_id: evidence}}`` (seen items already left out)."""
+        ``{source: {product_id: evidence}}`` (seen items already left out; a source that does not
+        apply to the user, e.g. co-interaction without a history, is absent)."""
         check_id(user, "user")
-        gi = self.graph_index()
-        found, _ = self._candidates(gi, user, _Clock({}))
-        return {name: dict(zip(gi.product_ids[pos].tolist(), ev.tolist())) for name, (pos, ev) in found.items()}
+        gi = self._index_knowing(user)
+        found = self._candidates(gi, self._context(gi, user), _Clock({}))
+        return {name: {c.product: c.evidence for c in cands.as_list(gi)} for name, cands in found.items()}
+
+    def _index_knowing(self, user: str) -> GraphIndex:
+        """The current index; while a newer graph version is being indexed, a user the current one
+        does not know (just ingested?) waits for the newer one."""
+        index = self.graph_index()
+        if user not in index.user_pos and self.background_rebuild and (self._stale(index) or self._rebuilding()):
+            index = self.fresh_index()
+        return index
+
+    def _rebuilding(self) -> bool:
+        rebuild = self._rebuild
+        return rebuild is not None and rebuild.is_alive()
+
+    def _context(self, gi: GraphIndex, user: str) -> UserContext:
+        u = gi.user_pos.get(user)
+        if u is None:
+            raise NotFound(f"unknown user {user!r}", "check the id; `kgctl cypher \"MATCH (u:User) RETURN u.id LIMIT 5\"` lists some")
+        return UserContext.of(gi, user, u, self.limits)
 
     def _recommend(self, gi: GraphIndex, user: str, k: int, explain: bool) -> Recommendation:
         timings: dict[str, float] = {}
         clock = _Clock(timings)
-        found, trace = self._candidates(gi, user, clock)
-        top = self._fuse(gi, user, found, k)
+        context = self._context(gi, user)
+        clock.lap("history")
+        found = self._candidates(gi, context, clock)
+        top = self._fuse(gi, context, found, k)
         clock.lap("fuse")
         out = [RecommendedItem(gi.product_ids[p], gi.titles[p], score, parts, []) for p, score, parts in top]
         if out and explain:
-            Explainer(gi, trace).explain(out, [p for p, _, _ in top])
+            explain_items(context, gi, self._all_sources(), found, out, [p for p, _, _ in top])
         clock.lap("explain")
-        return Recommendation(user, out, cold_start=trace.cold, model=self.model_name, timings_ms=timings)
+        return Recommendation(user, out, cold_start=context.cold, model=self.model_name, timings_ms=timings)
 
-    def _candidates(
-        self, gi: GraphIndex, user: str, clock: _Clock
-    ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], Trace]:
-        """source -> (product positions, evidence), and what the sources found on the way."""
-        lim = self.limits
-        u = gi.user_pos.get(user)
-        if u is None:
-            raise NotFound(
-                f"unknown user {user!r}", 'check the id; `kgctl cypher "MATCH (u:User) RETURN u.id LIMIT 5"` lists some'
-            )
-        items, ratings = gi.history(u)
-        seen = np.zeros(gi.n_products, dtype=bool)
-        seen[items] = True
-        liked = np.isnan(ratings) | (ratings >= lim.like_rating)
-        anchors, anchor_ratings = (
-            _first_unique(items[liked], ratings[liked], lim.anchors)
-            if liked.any()
-            else _first_unique(items, ratings, lim.anchors)
-        )
-        trace = Trace(anchors=anchors, anchor_ratings=anchor_ratings, cold=not len(items))
-        clock.lap("history")
-
-        found: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        if len(anchors):
-            found["co_interaction"] = self._co_interaction(gi, u, anchors, seen, trace)
-            clock.lap("co_interaction")
-            found["shared_attribute"] = self._shared_attributes(gi, anchors, seen)
-            clock.lap("shared_attribute")
-            found["knowledge_graph"] = self._knowledge_graph(gi, anchors, seen, trace)
-            clock.lap("knowledge_graph")
-        if len(anchors):
-            content = anchors
-        else:
-            with_vector = gi.popular_order[gi.embeddings.has_vector[gi.popular_order]]
-            content = with_vector[: lim.anchors]
-        trace.content_anchors = content
-        found["embedding"] = gi.embeddings.nearest(content, lim.per_source, exclude=seen)
-        clock.lap("embedding")
-        popular = gi.popular_order[: lim.popular + len(items)]
-        popular = popular[~seen[popular]][: lim.popular]
-        found["popular"] = (popular, gi.popularity[popular].astype(np.float64))
-        clock.lap("popular")
-        return found, trace
-
-    # ----------------------------------------------------------------- sources
-    def _co_interaction(self, gi: GraphIndex, u: int, anchors: np.ndarray, seen: np.ndarray, trace: Trace):
-        idx, _ = gather(gi.item_ptr, anchors)
-        users = gi.item_user[idx]
-        shared = np.bincount(users, minlength=gi.n_users)
-        shared[u] = 0
-        neighbours = top_positions(shared, self.limits.neighbours)  # most shared anchors, ties by id
-        if not len(neighbours):
-            return _empty()
-        idx2, _ = gather(gi.hist_ptr, neighbours)
-        chosen = gi.hist_item[idx2]
-        n = np.bincount(chosen, minlength=gi.n_products).astype(np.float64)
-        n[seen] = 0
-        top = top_positions(n, self.limits.per_source)
-        trace.neighbours = neighbours
-        return top, n[top]
-
-    def _shared_attributes(self, gi: GraphIndex, anchors: np.ndarray, seen: np.ndarray):
-        idx, _ = gather(gi.attr_ptr, anchors)
-        attrs = gi.attr_of[idx]
-        attrs = attrs[gi.attr_degree[attrs] <= self.limits.attribute_hub]
-        if not len(attrs):
-            return _empty()
-        midx, _ = gather(gi.members_ptr, attrs)
-        n = np.bincount(gi.members[midx], minlength=gi.n_products).astype(np.float64)  # (anchor, attribute) pairs
-        n[seen] = 0
-        top = top_positions(n, self.limits.per_source)
-        return top, n[top]
-
-    def _knowledge_graph(self, gi: GraphIndex, anchors: np.ndarray, seen: np.ndarray, trace: Trace):
-        lim = self.limits
-        lidx, lowner = gather(gi.link_ptr, anchors)
-        if not len(lidx):
-            return _empty()
-        ridx, rowner = gather(gi.rel_ptr, gi.link_entity[lidx])
-        y, rel1, via = gi.rel_nbr[ridx], gi.rel_type[ridx], lowner[rowner]  # via: the anchor's rank
-        keep = ~gi.hub[y]
-        y, rel1, via = y[keep], rel1[keep], via[keep]
-        if not len(y):
-            return _empty()
-        # per entity y: how many distinct anchors reach it, and the most recent one (with its relation)
-        order = np.lexsort((rel1, via, y))
-        y, rel1, via = y[order], rel1[order], via[order]
-        new_y = np.r_[True, y[1:] != y[:-1]]
-        new_pair = new_y | np.r_[True, via[1:] != via[:-1]]
-        starts = np.flatnonzero(new_y)
-        ys, ys_via, ys_rel = y[starts], via[starts], rel1[starts]
-        reach = np.add.reduceat(new_pair.astype(np.int64), starts)
-        pick = np.lexsort((ys, gi.entity_degree[ys], -reach))[: lim.shared_entities]  # most anchors, then most specific
-        shared, shared_via, shared_rel = ys[pick], ys_via[pick], ys_rel[pick]
-        # stage 2: products c linked to an entity f related to a shared y
-        sidx, sowner = gather(gi.rel_ptr, shared)
-        f, rel2 = gi.rel_nbr[sidx], gi.rel_type[sidx]
-        pidx, powner = gather(gi.linked_ptr, f)
-        c, rank, crel = gi.linked_product[pidx], sowner[powner], rel2[powner]
-        keep = ~seen[c]
-        c, rank, crel = c[keep], rank[keep], crel[keep]
-        if not len(c):
-            return _empty()
-        order = np.lexsort((crel, rank, c))
-        c, rank, crel = c[order], rank[order], crel[order]
-        new_c = np.r_[True, c[1:] != c[:-1]]
-        new_pair = new_c | np.r_[True, rank[1:] != rank[:-1]]
-        starts = np.flatnonzero(new_c)
-        n = np.zeros(gi.n_products, dtype=np.float64)
-        n[c[starts]] = np.add.reduceat(new_pair.astype(np.int64), starts)  # distinct shared entities
-        top = top_positions(n, lim.per_source)
-        best = dict(zip(c[starts].tolist(), zip(rank[starts].tolist(), crel[starts].tolist())))
-        for p in top.tolist():
-            r, rel_b = best[p]
-            trace.kg[p] = (int(anchors[shared_via[r]]), int(shared_rel[r]), int(shared[r]), rel_b)
-        return top, n[top]
+    def _candidates(self, gi: GraphIndex, context: UserContext, clock: "_Clock") -> dict[str, Candidates]:
+        """Each applicable source's candidates, in source order."""
+        found: dict[str, Candidates] = {}
+        for source in self.sources:
+            cands = source.candidates(context, gi, source.budget())
+            if cands is not None:
+                found[source.name] = cands
+                clock.lap(source.name)
+        return found
 
     # ----------------------------------------------------------------- fusion
-    def _fuse(self, gi: GraphIndex, user: str, found: dict, k: int) -> list[tuple[int, float, list[dict]]]:
+    def _fuse(self, gi: GraphIndex, context: UserContext, found: dict[str, Candidates], k: int) -> list[tuple[int, float, list[dict]]]:
         """Weighted sum of the scaled parts, vectorised over candidates; parts listed for the top k only."""
-        present_sources = [(name, pos, ev) for name, (pos, ev) in found.items() if len(pos)]
+        present_sources = [c for c in found.values() if len(c)]
         if not present_sources:
             return []
-        candidates = np.unique(np.concatenate([pos for _, pos, _ in present_sources]))  # sorted: by id
+        candidates = np.unique(np.concatenate([c.positions for c in present_sources]))  # sorted: by id
         n = len(candidates)
         raw: dict[str, np.ndarray] = {}
-        for name, pos, ev in present_sources:
+        for c in present_sources:
             col = np.full(n, np.nan)
-            col[np.searchsorted(candidates, pos)] = ev
-            raw[name] = col
-        model = self._model_scores(gi, user, candidates)
-        if model is not None:
-            raw["model"] = model
+            col[np.searchsorted(candidates, c.positions)] = c.evidence
+            raw[c.source] = col
+        if self.model_source is not None:
+            model = self.model_source.score(context, gi, candidates)
+            if model is not None:
+                raw[self.model_source.name] = model
+        sources = self._all_sources()
         total = np.zeros(n)
         scaled = {}
-        for name in SOURCES:
-            if name not in raw:
+        for name, source in sources.items():
+            column = raw.get(name)
+            if column is None:
                 continue
-            col = raw[name]
-            present = ~np.isnan(col)
+            present = ~np.isnan(column)
             if not present.any():
                 continue
-            if name == "model":
-                lo, hi = np.nanmin(col), np.nanmax(col)
-                if hi <= lo:  # the same score for every candidate (a user it knows nothing of): no say
-                    continue
-                sc = (col - lo) / (hi - lo)
-            else:
-                hi = np.nanmax(col)
-                sc = col / hi if hi > 0 else np.where(present, 0.0, np.nan)
-            contribution = np.where(present, getattr(self.weights, name) * sc, 0.0)
+            scaled_col = source.scale(column, present)
+            if scaled_col is None:
+                continue
+            contribution = np.where(present, self.weights.of(name) * scaled_col, 0.0)
             scaled[name] = (contribution, present)
             total += contribution
         order = np.lexsort((np.arange(n), -total))[:k]
@@ -416,19 +382,6 @@ class FusedRecommender:
             ]
             parts.sort(key=lambda p: -p["contribution"])
             out.append((int(candidates[i]), round(float(total[i]), 6), parts))
-        return out
-
-    def _model_scores(self, gi: GraphIndex, user: str, candidates: np.ndarray) -> np.ndarray | None:
-        """The trained model's raw scores of the candidates it knows (NaN elsewhere); None without one."""
-        if self.checkpoint is None or user not in self._user_index:
-            return None
-        items = self._model_item_positions(gi)[candidates]
-        known = items >= 0
-        if not known.any():
-            return None
-        out = np.full(len(candidates), np.nan)
-        scores = self.checkpoint.model.score(np.asarray([self._user_index[user]]), items[known])
-        out[known] = np.asarray(scores, dtype=np.float64)[0]
         return out
 
     # ----------------------------------------------------------------- paths
@@ -454,17 +407,32 @@ class FusedRecommender:
         return [{"id": p, "title": gi.titles[gi.product_pos[p]], "similarity": round(s, 6)} for p, s in hits]
 
 
-def open_recommender(settings, model_path=None, *, force: bool = False, cache_size: int = 0) -> FusedRecommender:
+def open_recommender(settings, model_path=None, *, force: bool = False, cache_size: int = 0,
+                     weights: FusionWeights | None = None, background_rebuild: bool = False) -> FusedRecommender:
     """A FusedRecommender on a read-only ``GraphReader`` of ``settings`` (a Settings or a --db
-    string), with the checkpoint at ``model_path`` loaded and checked against the graph snapshot."""
-    from kgrec.models.training.checkpoint import load_checkpoint
-
+    string), with the checkpoint at ``model_path`` loaded for serving: a checkpoint stays usable
+    across ingests of the graph it was trained on (users and products it never saw are handled),
+    so ``force`` is no longer needed; one that knows none of the graph's products is refused.
+    An embedded database keeps its graph index beside it, per snapshot (``kgrec.serve.index_store``)."""
     reader = GraphReader(settings)
     checkpoint = None
     if model_path is not None:
-        snapshot = reader.read(lambda b, g: b.snapshot_id())
-        checkpoint = load_checkpoint(model_path, snapshot, force=force)
-    return FusedRecommender(reader, checkpoint, cache_size=cache_size)
+        from kgrec.models.training.checkpoint import load_for_serving  # the model's imports only when there is one
+
+        checkpoint = load_for_serving(model_path)
+    db = settings if isinstance(settings, str) else settings.db
+    is_server = isinstance(settings, str) and db.startswith(NEO4J_SCHEMES) or not isinstance(settings, str) and settings.is_neo4j
+    rec = FusedRecommender(reader, checkpoint, cache_size=cache_size, weights=weights, background_rebuild=background_rebuild,
+                           index_dir=None if is_server else index_dir_of(db))
+    if background_rebuild:
+        rec.graph_index()  # a server builds (or maps) its first index before it answers
+    if checkpoint is not None and rec.model_source is not None:
+        index = rec.graph_index()
+        if len(checkpoint.item_ids) and not (rec.model_source.item_positions(index) >= 0).any():
+            reader.close()
+            raise KgrecError(f"checkpoint {model_path} knows none of the graph's products: it was trained on another graph",
+                             "pass the checkpoint trained on this graph, or retrain with `kgctl train`")
+    return rec
 
 
 def limit_blas_threads(n: int) -> None:
@@ -474,20 +442,6 @@ def limit_blas_threads(n: int) -> None:
     except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
         return
     threadpool_limits(limits=n, user_api="blas")
-
-
-def _first_unique(items: np.ndarray, ratings: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """The first ``n`` distinct items in order (a user may have interacted with an item twice)."""
-    head = items[: 4 * n]
-    _, first = np.unique(head, return_index=True)
-    if len(first) < n and len(head) < len(items):
-        _, first = np.unique(items, return_index=True)
-    keep = np.sort(first)[:n]
-    return items[keep].astype(np.int64), ratings[keep]
-
-
-def _empty() -> tuple[np.ndarray, np.ndarray]:
-    return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
 
 
 def _round(x: Any) -> Any:

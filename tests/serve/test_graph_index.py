@@ -8,6 +8,7 @@ import math
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
@@ -142,3 +143,29 @@ def test_answer_cache_is_cleared_with_the_index(graph_db):
         assert len(rec._answers) == 1  # only the new version's answer
     finally:
         reader.close()
+
+
+def test_index_is_persisted_per_snapshot_and_mapped_by_the_next_process(graph_db, cooc_checkpoint):
+    from kgrec.serve.index_store import index_dir
+    from kgrec.serve.recommend import open_recommender
+
+    def answer():
+        rec = open_recommender(graph_db, cooc_checkpoint)
+        try:
+            return rec.recommend("u1", k=10).to_dict(), rec.graph_index()
+        finally:
+            rec.reader.close()
+
+    built, first = answer()
+    stored = [p for p in index_dir(graph_db).iterdir() if not p.name.startswith(".")]
+    assert len(stored) == 1 and "loaded" not in first.stage_seconds
+    mapped, second = answer()
+    assert "loaded" in second.stage_seconds and isinstance(second.hist_item, np.memmap)
+    assert mapped == built  # the same answer from the mapped index
+    assert second.product_pos == first.product_pos and second.titles == first.titles
+    # a commit gives a new key: rebuilt, stored, the old entry removed
+    ingest_in_another_process(graph_db, "b.insert_relationships('INTERACTED', pa.table({'src': ['u1'], 'dst': ['p3'], 'timestamp': [99], 'rating': [5.0]}))")
+    after, third = answer()
+    assert "loaded" not in third.stage_seconds and "p3" not in [it["id"] for it in after["items"]]
+    assert [p.name for p in index_dir(graph_db).iterdir() if not p.name.startswith(".")] != [stored[0].name]
+    assert len([p for p in index_dir(graph_db).iterdir() if not p.name.startswith(".")]) == 1

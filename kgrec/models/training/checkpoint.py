@@ -39,6 +39,11 @@ class Checkpoint:
     meta: dict[str, Any]
 
     @property
+    def trained_snapshot(self) -> str | None:
+        """The graph snapshot id the model was trained on."""
+        return self.meta.get("snapshot_id")
+
+    @property
     def user_index(self) -> dict[str, int]:
         return {u: i for i, u in enumerate(self.user_ids.tolist())}
 
@@ -80,11 +85,10 @@ def save_checkpoint(
 
 def load_checkpoint(path: str | Path, snapshot_id: str | None = None, *, force: bool = False) -> Checkpoint:
     """Load a checkpoint; when ``snapshot_id`` differs from the one it was trained on, refuse
-    (``StaleCheckpoint``) unless ``force``, in which case warn."""
+    (``StaleCheckpoint``) unless ``force``, in which case warn. This is the strict check of
+    ``evaluate``: its metrics are only meaningful on the graph the split came from."""
     path = Path(path)
-    if not (path / "checkpoint.json").exists():
-        raise KgrecError(f"no checkpoint at {path}", "train one with `kgctl train`")
-    meta = json.loads((path / "checkpoint.json").read_text())
+    meta = _read_meta(path)
     if snapshot_id is not None and meta.get("snapshot_id") != snapshot_id:
         message = (
             f"checkpoint {path} was trained on graph snapshot {meta.get('snapshot_id')}, the graph is now {snapshot_id}"
@@ -92,6 +96,49 @@ def load_checkpoint(path: str | Path, snapshot_id: str | None = None, *, force: 
         if not force:
             raise StaleCheckpoint(message, "retrain, or pass --force to use it anyway")
         warnings.warn(message, stacklevel=2)
+    return _load(path, meta)
+
+
+def load_for_serving(path: str | Path) -> Checkpoint:
+    """Load a checkpoint to serve on the current graph, whatever happened to the graph since it was
+    trained (the lenient mode): serving maps users and products by id, scores users it never saw
+    from their current history (models with ``uses_history``) and leaves products it never saw to
+    the graph sources. ``Checkpoint.trained_snapshot`` says what it was trained on.
+
+    Only the model's own family modules are imported (the registry would import every family,
+    the knowledge-graph and text models' libraries included: most of a one-shot command's time)."""
+    path = Path(path)
+    meta = _read_meta(path)
+    return _load(path, meta, _model_class(json.loads((path / "model.json").read_text())["model"]))
+
+
+def _model_class(name: str) -> type[Recommender]:
+    """The registered class of model ``name``, importing family modules one at a time until it is
+    found (the registry's order); an unknown name gets the registry's own error."""
+    import importlib
+    import pkgutil
+
+    from kgrec.models import base
+
+    for family in base.MODEL_FAMILIES:
+        if name in base._REGISTRY:
+            break
+        package = importlib.import_module(f"kgrec.models.{family}")
+        for info in pkgutil.walk_packages(package.__path__, prefix=f"{package.__name__}."):
+            if name in base._REGISTRY:
+                break
+            if not info.name.rsplit(".", 1)[-1].startswith("_"):
+                importlib.import_module(info.name)
+    return base._REGISTRY.get(name) or base.get_model_class(name)
+
+
+def _read_meta(path: Path) -> dict[str, Any]:
+    if not (path / "checkpoint.json").exists():
+        raise KgrecError(f"no checkpoint at {path}", "train one with `kgctl train`")
+    return json.loads((path / "checkpoint.json").read_text())
+
+
+def _load(path: Path, meta: dict[str, Any], model_cls: type[Recommender] = Recommender) -> Checkpoint:
     ids = np.load(path / "ids.npz", allow_pickle=False)
-    model = Recommender.load(path)
+    model = model_cls.load(path)
     return Checkpoint(model, ids["user_ids"].astype(object), ids["item_ids"].astype(object), meta)

@@ -32,6 +32,7 @@ class Store(Protocol):
 
 
 SEQ = "seq"
+NO_SEQ = np.iinfo(np.int64).max  # an interaction without an ingest number sorts after its numbered ties
 FILL_BATCH = 5000  # rows a statement where the backend takes them as a parameter list (Neo4j)
 _TS_NONE = -1  # a missing timestamp inside identity rows (timestamps are >= 0)
 

@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from kgrec.kg.backend import Backend
+from kgrec.kg.interaction_order import NO_SEQ
 from kgrec.serve.embeddings import EmbeddingIndex
 
 log = logging.getLogger("kgrec.serve.index")
@@ -204,16 +205,18 @@ class GraphIndex:
         n_users, n_products = len(user_ids), len(product_ids)
         lap("nodes")
 
-        edges = backend.export_relationships("INTERACTED", ["timestamp", "rating"])
+        edges = backend.export_relationships("INTERACTED", ["timestamp", "rating", "seq"])
         u = _positions(edges.column("src"), user_ids)
         i = _positions(edges.column("dst"), product_ids)
         ts = edges.column("timestamp").fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
         rating = edges.column("rating").cast(pa.float32()).fill_null(float("nan")).to_numpy(zero_copy_only=False)
+        seq = edges.column("seq").fill_null(NO_SEQ).to_numpy(zero_copy_only=False).astype(np.int64)
         ok = (u >= 0) & (i >= 0)
-        u, i, ts, rating = u[ok], i[ok], ts[ok], rating[ok].astype(np.float32)
+        u, i, ts, seq, rating = u[ok], i[ok], ts[ok], seq[ok], rating[ok].astype(np.float32)
         del edges
         lap("interactions_export")
-        hist_ptr, order = _compress(u, n_users, i, -ts)  # per user: newest first, ties by item id
+        # per user: newest first, the exact reverse of the training order (time, ingest order, item)
+        hist_ptr, order = _compress(u, n_users, -i, -seq, -ts)
         hist_item, hist_rating = i[order].astype(np.int32), rating[order]
         _, order = _compress(u, n_users, i)
         owned = i[order].astype(np.int32)

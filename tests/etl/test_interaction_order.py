@@ -199,3 +199,17 @@ def test_the_tie_order_check_tool(tmp_path, capsys):
     assert main(["--db", db, "--inter", str(folder / "shop.inter")]) == 0
     out = capsys.readouterr().out
     assert "3 of 3 users" in out and "with ties broken by item id instead: 1 of 3 users" in out
+
+
+def test_the_serving_index_history_is_the_training_order_reversed(any_backend, tmp_path):
+    """What the server hands a sequence model (the index's history, newest first, reversed) is the
+    same order the model was trained on, ties in time included."""
+    from kgrec.serve.graph_index import GraphIndex
+
+    ingest_recbole(any_backend, _folder(tmp_path, "v1", MORE))
+    data = InteractionData.from_backend(any_backend)
+    index = GraphIndex.build(any_backend)
+    for u, sequence in enumerate(data.sequences()):
+        items, _ = index.history(index.user_pos[str(data.user_ids[u])])
+        served = [str(index.product_ids[p]) for p in items[::-1]]
+        assert served == [str(data.item_ids[i]) for i in sequence]

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 import scipy.sparse as sp
 
 from kgrec.kg.backend import Backend
+from kgrec.kg.interaction_order import NO_SEQ
 from kgrec.kg.vectors import read_vectors
 
 # Relationship types that connect catalogue/KG nodes (interactions are handled separately so
@@ -101,9 +102,6 @@ class InteractionData:
             snapshot_id=backend.snapshot_id(),
             seq=seq[order],
         )
-
-
-NO_SEQ = np.iinfo(np.int64).max  # an interaction without an ingest number sorts after its numbered ties
 
 
 def time_order(user: np.ndarray, timestamp: np.ndarray, item: np.ndarray, seq: np.ndarray | None = None) -> np.ndarray:

@@ -142,3 +142,17 @@ def _load(path: Path, meta: dict[str, Any], model_cls: type[Recommender] = Recom
     ids = np.load(path / "ids.npz", allow_pickle=False)
     model = model_cls.load(path)
     return Checkpoint(model, ids["user_ids"].astype(object), ids["item_ids"].astype(object), meta)
+
+
+def write_json_atomic(path: Path, payload: dict) -> None:
+    """Write JSON to ``path`` through a temporary file and a rename: readers see the old file or
+    the new one, never half of one (manifests rewritten while a run goes on)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(payload, f, indent=2, default=str)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -33,6 +31,7 @@ from typing import Any
 from kgrec.errors import KgrecError
 from kgrec.models.base import Recommender, get_model_class, model_names
 from kgrec.models.evaluation.ablation_table import AblationRow, AblationTable
+from kgrec.models.training.checkpoint import write_json_atomic
 
 ABLATIONS_DIR = "ablations"
 MANIFEST = "ablations.json"
@@ -91,16 +90,6 @@ def ablation_path(out: str | Path, switch: str) -> Path:
     return Path(out) / ABLATIONS_DIR / switch
 
 
-def _write_json_atomic(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=2, default=str)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _manifest(
@@ -159,7 +148,7 @@ def train_ablations(
 
     def write() -> None:
         if manifest is not None:
-            _write_json_atomic(
+            write_json_atomic(
                 manifest, _manifest(name, seed, hparams, ds.snapshot_id, modalities, variants, full_seconds)
             )
 

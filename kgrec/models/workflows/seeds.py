@@ -18,30 +18,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from kgrec.errors import KgrecError
+from kgrec.models.training.checkpoint import write_json_atomic
 
 MANIFEST = "seeds.json"
 MANIFEST_VERSION = 1
 TRAINED, PENDING = "trained", "pending"
 
 
-def _write_json_atomic(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=2, default=str)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def seed_folder(seed: int) -> str:
@@ -101,7 +90,7 @@ def train_seeds(
 
     def write() -> None:
         if manifest is not None:
-            _write_json_atomic(manifest, {"version": MANIFEST_VERSION, "model": name, "hparams": hparams,
+            write_json_atomic(manifest, {"version": MANIFEST_VERSION, "model": name, "hparams": hparams,
                                           "snapshot_id": ds.snapshot_id, "seeds": seeds,
                                           "runs": [dataclasses.asdict(r) for r in records]})
 

@@ -24,6 +24,12 @@ from kgrec.errors import KgrecError
 from kgrec.etl.report import FileReport, Quarantine
 
 LINE = "_line"  # column holding each row's 1-based physical line (or record) number
+NESTED = "kgrec_nested"  # frame.attrs key: {column: positions of rows whose value was a list or an object}
+# A row (a line of delimited text or JSON Lines) longer than this is quarantined, not parsed: it
+# is no real record, and one such line must not refuse the whole file.
+MAX_ROW_BYTES = 4 << 20  # 4 MiB
+_BLOCK_BYTES = 1 << 24  # parser block; every row that is parsed fits in one (MAX_ROW_BYTES is smaller)
+_PREVIEW_CHARS = 200  # what the quarantine keeps of an oversized row
 
 
 class SourceError(KgrecError):
@@ -49,6 +55,25 @@ def reject_one(report: FileReport, quarantine: Quarantine, line, field, reason: 
     report.rows_read += 1
     report.rows_rejected += 1
     report.reasons[reason.split(":")[0]] += 1
+
+
+def nested_mask(frame: pd.DataFrame, column: str) -> np.ndarray | None:
+    """Rows whose ``column`` held a list or an object (Parquet list/struct, JSON array/object),
+    kept as JSON text in the frame; None when there are none."""
+    positions = frame.attrs.get(NESTED, {}).get(column)
+    if positions is None or not len(positions):
+        return None
+    mask = np.zeros(len(frame), dtype=bool)
+    mask[np.asarray(positions, dtype=np.int64)] = True
+    return mask
+
+
+def _too_large(n_bytes: int) -> str:
+    return f"row too large: {n_bytes:,} bytes, the limit is {MAX_ROW_BYTES:,}"
+
+
+def _preview(text: str, n_bytes: int) -> str:
+    return text if len(text) <= _PREVIEW_CHARS else f"{text[:_PREVIEW_CHARS]}... ({n_bytes:,} bytes, cut)"
 
 
 def read_bytes(path: Path) -> bytes:
@@ -97,6 +122,9 @@ def read_delimited(
     if names is None:
         if not nonempty.any():
             raise SourceError(f"{path} is empty; expected a header line")
+        if ends[first] - starts[first] > MAX_ROW_BYTES:
+            raise SourceError(f"{path}: the header line is {int(ends[first] - starts[first]):,} bytes long, "
+                              f"more than the {MAX_ROW_BYTES:,} a row may have", "is this the right file?")
         try:
             header = raw[starts[first] : ends[first]].decode("utf-8").split(delimiter)
         except UnicodeDecodeError:
@@ -111,6 +139,14 @@ def read_delimited(
 
     def original(i: int) -> str:
         return raw[starts[i] : ends[i]].decode("utf-8", "backslashreplace")
+
+    # oversized lines: quarantined (with a preview) before the parser sees them
+    for i in np.flatnonzero(line_ok & (ends - starts > MAX_ROW_BYTES)):
+        size = int(ends[i] - starts[i])
+        head = raw[starts[i] : starts[i] + 4 * _PREVIEW_CHARS].decode("utf-8", "backslashreplace")
+        reject_one(report, quarantine, int(i) + 1, None, _too_large(size), _preview(head, size))
+        line_ok[i] = False
+        arr[starts[i] : ends[i]] = 10
 
     # bad UTF-8: find the lines (slow path only when the whole file does not decode)
     try:
@@ -150,7 +186,7 @@ def read_delimited(
     def parse() -> pa.Table:
         return pacsv.read_csv(
             io.BytesIO(arr[data_from:].tobytes()),
-            read_options=pacsv.ReadOptions(column_names=header, use_threads=not quoted, block_size=1 << 24),
+            read_options=pacsv.ReadOptions(column_names=header, use_threads=not quoted, block_size=block_size),
             parse_options=pacsv.ParseOptions(
                 delimiter=delimiter,
                 quote_char='"' if quoted else False,
@@ -163,13 +199,25 @@ def read_delimited(
             ),
         )
 
-    try:  # fast path: the parser finds no wrong field count
-        table = parse()
+    block_size = _BLOCK_BYTES
+    try:
+        if not line_ok.any():  # a header and nothing else (or only rejected lines): no rows
+            table = pa.table({h: pa.array([], pa.string()) for h in header})
+        else:
+            try:  # fast path: the parser finds no wrong field count
+                table = parse()
+            except pa.ArrowInvalid as exc:
+                if quoted and "straddling" in str(exc):
+                    # a quoted value spans lines and the record outgrew a block: parse it as one block
+                    block_size = max(len(arr) - data_from + 1, _BLOCK_BYTES)
+                    table = parse()
+                elif quoted or "columns" not in str(exc):
+                    raise
+                else:
+                    blank_wrong_counts()
+                    table = parse()
     except pa.ArrowInvalid as exc:
-        if quoted or "columns" not in str(exc):
-            raise SourceError(f"cannot parse {path}: {str(exc).splitlines()[0]}") from None
-        blank_wrong_counts()
-        table = parse()
+        raise SourceError(f"cannot parse {path}: {str(exc).splitlines()[0]}") from None
     # skipped rows of a quoted CSV: find their lines by text (only runs when there are some)
     by_text: dict[str, list[int]] = {}
     if skipped:
@@ -207,8 +255,8 @@ def read_table_file(path: str | Path, *, fmt: str | None, report: FileReport, qu
             raise SourceError(f"no such file: {path}")
         try:
             table = pq.read_table(path)
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise SourceError(f"cannot read {path} as Parquet: {exc}") from None
+        except (pa.ArrowException, OSError) as exc:
+            raise SourceError(f"cannot read {path} as Parquet: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
         frame = _strings(table)
         frame[LINE] = np.arange(1, len(frame) + 1, dtype=np.int64)
         report.rows_read += len(frame)
@@ -247,11 +295,13 @@ def _strings(table: pa.Table) -> pd.DataFrame:
 def _read_jsonl(path: Path, report: FileReport, quarantine: Quarantine) -> pd.DataFrame:
     raw = read_bytes(path)
     body = raw.rstrip(b"\n")
-    if body and b"\n\n" not in body and not body.startswith(b"\n") and b"\r" not in body:
+    longest = max((len(line) for line in body.split(b"\n")), default=0) if len(body) > MAX_ROW_BYTES else len(body)
+    if body and b"\n\n" not in body and not body.startswith(b"\n") and b"\r" not in body and longest <= MAX_ROW_BYTES:
         import pyarrow.json as pajson
 
         try:  # fast path: Arrow's parser; any problem falls back to the line-by-line reader below
-            frame = _strings(pajson.read_json(io.BytesIO(body)))
+            table = pajson.read_json(io.BytesIO(body), read_options=pajson.ReadOptions(block_size=_BLOCK_BYTES))
+            frame = _strings(table)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
             frame = None
         if frame is not None and frame.shape[1] > 0:
@@ -262,6 +312,10 @@ def _read_jsonl(path: Path, report: FileReport, quarantine: Quarantine) -> pd.Da
     for number, line in enumerate(raw.split(b"\n"), start=1):
         if not line.strip():
             continue
+        if len(line) > MAX_ROW_BYTES:
+            reject_one(report, quarantine, number, None, _too_large(len(line)),
+                       _preview(line[: 4 * _PREVIEW_CHARS].decode("utf-8", "backslashreplace"), len(line)))
+            continue
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -269,8 +323,9 @@ def _read_jsonl(path: Path, report: FileReport, quarantine: Quarantine) -> pd.Da
             continue
         try:
             value = json.loads(text)
-        except json.JSONDecodeError as exc:
-            reject_one(report, quarantine, number, None, f"wrong type: not a JSON object ({exc.msg})", text)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            msg = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+            reject_one(report, quarantine, number, None, f"wrong type: not a JSON object ({msg})", text)
             continue
         if not isinstance(value, dict):
             reject_one(report, quarantine, number, None, "wrong type: not a JSON object", text)

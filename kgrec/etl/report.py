@@ -110,6 +110,8 @@ class IngestReport:
                 f"  {Path(f.file).name.ljust(width)}  {f.rows_read:>9,}  {f.rows_new:>9,}  {f.rows_updated:>8,}"
                 f"  {f.rows_unchanged:>9,}  {f.rows_rejected:>8,}"
             )
+            if f.rows_read == 0:
+                lines.append(f"  {'':{width}}    no rows in this file")
             for reason, n in sorted(f.reasons.items()):
                 lines.append(f"  {'':{width}}    rejected {n:,}: {reason}")
             for reason, n in sorted(f.values_dropped.items()):

@@ -275,21 +275,50 @@ def infer_format(path: Path) -> str:
 
 
 def _strings(table: pa.Table) -> pd.DataFrame:
-    """Every column as strings (nulls kept); numbers print without a spurious '.0'."""
-    cols = {}
+    """Every column as strings (nulls kept); numbers print without a spurious '.0'; a float NaN
+    or infinity prints as ``nan``/``inf``/``-inf`` (so the validator treats it as it treats that
+    text in a TSV); a list or struct value becomes its JSON text and its row is recorded in
+    ``frame.attrs[NESTED]`` (an id must not be one)."""
+    cols, nested = {}, {}
     for name, col in zip(table.column_names, table.columns):
+        if isinstance(col, pa.ChunkedArray):
+            col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
         if pa.types.is_floating(col.type):
-            values = col.to_pandas()
-            as_int = values.dropna()
-            if len(as_int) and (as_int == as_int.round()).all():
-                col = pa.chunked_array([pa.array(values.astype("Int64"))])
+            col = _float_strings(col)
+        elif _is_nested(col.type):
+            values = col.to_pylist()
+            nested[name] = np.flatnonzero([v is not None for v in values])
+            col = pa.array([None if v is None else json.dumps(v, default=str) for v in values], pa.string())
         if not pa.types.is_string(col.type):
             try:
                 col = col.cast(pa.string())
             except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
                 col = pa.array([None if v is None else json.dumps(v, default=str) for v in col.to_pylist()], pa.string())
         cols[name] = col
-    return pa.table(cols).to_pandas()
+    frame = pa.table(cols).to_pandas() if cols else pd.DataFrame()
+    if nested:
+        frame.attrs[NESTED] = nested
+    return frame
+
+
+def _is_nested(typ: pa.DataType) -> bool:
+    return pa.types.is_list(typ) or pa.types.is_large_list(typ) or pa.types.is_fixed_size_list(typ) \
+        or pa.types.is_struct(typ) or pa.types.is_map(typ) or pa.types.is_union(typ)
+
+
+def _float_strings(col: pa.Array) -> pa.Array:
+    """A float column as text: whole numbers without '.0' when every finite value is whole."""
+    values = col.to_numpy(zero_copy_only=False).astype(np.float64)  # nulls -> NaN here; restored below
+    null = col.is_null().to_numpy(zero_copy_only=False)
+    finite = np.isfinite(values) & ~null
+    whole = finite.any() and bool(np.all(values[finite] == np.round(values[finite]))) \
+        and bool(np.all(np.abs(values[finite]) < 2**53))
+    if not whole:
+        return col.cast(pa.string())  # Arrow prints nan, inf, -inf as such
+    text = pa.array(np.where(finite, values, 0).astype(np.int64)).cast(pa.string()).to_numpy(zero_copy_only=False).astype(object)
+    text[~finite] = np.where(np.isnan(values[~finite]), "nan", np.where(values[~finite] > 0, "inf", "-inf"))
+    text[null] = None
+    return pa.array(text, pa.string())
 
 
 def _read_jsonl(path: Path, report: FileReport, quarantine: Quarantine) -> pd.DataFrame:
@@ -309,6 +338,7 @@ def _read_jsonl(path: Path, report: FileReport, quarantine: Quarantine) -> pd.Da
             report.rows_read += len(frame)
             return frame
     records, lines = [], []
+    nested: dict[str, list[int]] = {}
     for number, line in enumerate(raw.split(b"\n"), start=1):
         if not line.strip():
             continue
@@ -330,9 +360,24 @@ def _read_jsonl(path: Path, report: FileReport, quarantine: Quarantine) -> pd.Da
         if not isinstance(value, dict):
             reject_one(report, quarantine, number, None, "wrong type: not a JSON object", text)
             continue
-        records.append({k: None if v is None else (v if isinstance(v, str) else json.dumps(v)) for k, v in value.items()})
+        record = {}
+        for k, v in value.items():
+            if isinstance(v, (dict, list)):
+                nested.setdefault(k, []).append(len(records))
+            record[k] = None if v is None else (v if isinstance(v, str) else _json_text(v))
+        records.append(record)
         lines.append(number)
     frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
     frame[LINE] = np.asarray(lines, dtype=np.int64)
+    if nested:
+        frame.attrs[NESTED] = {k: np.asarray(v, dtype=np.int64) for k, v in nested.items()}
     report.rows_read += len(frame)
     return frame
+
+
+def _json_text(value) -> str:
+    """A JSON value other than a string as text: numbers as JSON writes them (nan/inf as the
+    words, which the validator rejects as out of range), lists and objects as JSON."""
+    if isinstance(value, float) and not np.isfinite(value):
+        return "nan" if np.isnan(value) else ("inf" if value > 0 else "-inf")
+    return json.dumps(value)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from kgrec.etl import ingest_recbole, ingest_table
@@ -54,3 +56,69 @@ def test_a_header_only_optional_file_is_reported_and_the_rest_loads(backend, tmp
     assert _report(report, ".inter").rows_new == len(INTER)
     assert "no rows in this file" in report.summary()
     assert backend.counts()["relationships"]["INTERACTED"] == len(INTER)
+
+
+def test_parquet_lists_and_structs_are_no_ids(backend, tmp_path):
+    table = pa.table({
+        "u": pa.array(["a", "b", "c"]),
+        "i": pa.array([[2, 3], None, [4]], pa.list_(pa.int64())),
+        "j": pa.array(["p1", "p2", "p3"]),
+    })
+    path = tmp_path / "e.parquet"
+    pq.write_table(table, path)
+    (tmp_path / "m.yaml").write_text("columns: {user: u, item: i}\n")
+    q = tmp_path / "q.jsonl"
+    report = ingest_table(backend, path, tmp_path / "m.yaml", quarantine=q)
+    f = report.files[0]
+    assert (f.rows_read, f.rows_new, f.rows_rejected) == (3, 0, 3)
+    reasons = {(r["line"], r["reason"].split(":")[0]) for r in _quarantined(q)}
+    assert reasons == {(1, "wrong type"), (2, "missing id"), (3, "wrong type")}
+    assert backend.counts()["nodes"]["Product"] == 0
+
+
+def test_json_objects_and_arrays_are_no_ids(backend, tmp_path):
+    path = tmp_path / "e.jsonl"
+    rows = [{"u": {"x": 1}, "i": "p1"}, {"u": "b", "i": [2, 3]}, {"u": "c", "i": "p2"}, {"u": 7, "i": 8}]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    (tmp_path / "m.yaml").write_text("columns: {user: u, item: i}\n")
+    q = tmp_path / "q.jsonl"
+    report = ingest_table(backend, path, tmp_path / "m.yaml", quarantine=q)
+    f = report.files[0]
+    assert (f.rows_read, f.rows_new, f.rows_rejected) == (4, 2, 2)
+    assert {(r["line"], r["field"], r["reason"].split(":")[0]) for r in _quarantined(q)} == {
+        (1, "u", "wrong type"), (2, "i", "wrong type")}
+    users = backend.execute("MATCH (u:User) RETURN u.id AS id ORDER BY id").column("id").to_pylist()
+    assert users == ["7", "c"]
+
+
+def test_inf_and_nan_in_parquet_are_out_of_range_like_in_tsv(backend, tmp_path):
+    table = pa.table({
+        "u": ["a", "b", "c", "d", "e"],
+        "i": ["p1", "p2", "p3", "p4", "p5"],
+        "r": pa.array([4.0, float("inf"), float("nan"), None, -float("inf")], pa.float64()),
+        "t": pa.array([1700000000.0, 1700000001.0, 1700000002.0, 1700000003.0, 1700000004.0]),
+    })
+    pq.write_table(table, tmp_path / "e.parquet")
+    (tmp_path / "m.yaml").write_text("columns: {user: u, item: i, rating: r, timestamp: t}\n")
+    q = tmp_path / "q.jsonl"
+    report = ingest_table(backend, tmp_path / "e.parquet", tmp_path / "m.yaml", quarantine=q)
+    f = report.files[0]
+    assert (f.rows_read, f.rows_new, f.rows_rejected) == (5, 2, 3) and f.adds_up
+    parquet = sorted((r["line"], r["field"], r["reason"]) for r in _quarantined(q))
+    assert parquet == [(2, "r", "out of range: not a finite number"), (3, "r", "out of range: not a finite number"),
+                       (5, "r", "out of range: not a finite number")]
+    # the same values written as text in a TSV give the same answers
+    (tmp_path / "e.tsv").write_text("u\ti\tr\tt\na2\tp1\t4\t1700000000\nb2\tp2\tinf\t1\nc2\tp3\tnan\t2\nd2\tp4\t\t3\ne2\tp5\t-inf\t4\n")
+    q2 = tmp_path / "q2.jsonl"
+    report = ingest_table(backend, tmp_path / "e.tsv", tmp_path / "m.yaml", quarantine=q2)
+    assert sorted((r["line"] - 1, r["field"], r["reason"]) for r in _quarantined(q2)) == parquet
+
+
+def test_whole_float_columns_still_read_as_integers(backend, tmp_path):
+    table = pa.table({"u": ["a", "b"], "i": pa.array([1.0, 2.0]), "t": pa.array([1700000000.0, None])})
+    pq.write_table(table, tmp_path / "e.parquet")
+    (tmp_path / "m.yaml").write_text("columns: {user: u, item: i, timestamp: t}\n")
+    report = ingest_table(backend, tmp_path / "e.parquet", tmp_path / "m.yaml")
+    assert report.files[0].rows_new == 2
+    ids = backend.execute("MATCH (p:Product) RETURN p.id AS id ORDER BY id").column("id").to_pylist()
+    assert ids == ["1", "2"]

@@ -150,7 +150,7 @@ class Quarantine:
             if self._fh is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._fh = open(self.path, "a", encoding="utf-8")
-            self._fh.write(json.dumps(record, default=_plain, ensure_ascii=False) + "\n")
+            self._fh.write(json_line(record))
 
     @property
     def written(self) -> str | None:
@@ -160,6 +160,15 @@ class Quarantine:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
+
+
+# Characters that str.splitlines() (and so many JSON Lines readers) take for line ends, but that
+# json.dumps(ensure_ascii=False) leaves raw: escaped, so one record stays one line.
+_LINE_BREAKS = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"})
+
+
+def json_line(record: dict[str, Any]) -> str:
+    return json.dumps(record, default=_plain, ensure_ascii=False).translate(_LINE_BREAKS) + "\n"
 
 
 def _plain(value: Any) -> Any:

@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 
 from kgrec.etl.keys import encode, group
 from kgrec.etl.readers import LINE, nested_mask
+from kgrec.ids import MAX_ID_LENGTH, RULE, bad_ids
 from kgrec.etl.report import FileReport, Quarantine
 
 # Timestamps are Unix seconds; anything before 1970 or more than a day in the future is out of range.
@@ -68,8 +69,8 @@ class RowChecker:
 
     # ---------------------------------------------------------------- field checks
     def require(self, column: str, kind: str = "missing id") -> pd.Series:
-        """Ids: present and not blank, text or a number (a list or an object is a wrong type);
-        surrounding spaces removed."""
+        """Ids: present and not blank, text or a number (a list or an object is a wrong type), and
+        within the id rule of ``kgrec.ids`` that the API applies too; surrounding spaces removed."""
         values = self.frame[column]
         arr = _arrow_strings(values)
         trimmed = pc.utf8_trim_whitespace(arr)
@@ -78,6 +79,9 @@ class RowChecker:
         nested = nested_mask(self.frame, column)
         if nested is not None:
             self.reject(nested, column, "wrong type", "expected a text or number id, got a list or an object")
+        too_long, unprintable = bad_ids(trimmed)
+        self.reject(too_long, column, "bad id", f"longer than {MAX_ID_LENGTH} characters (ids are {RULE})")
+        self.reject(unprintable, column, "bad id", f"control or other non-printable characters (ids are {RULE})")
         if pc.any(pc.not_equal(trimmed, arr)).as_py():
             return pd.Series(trimmed.to_pandas(), index=values.index)
         return values

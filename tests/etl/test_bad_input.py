@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from kgrec.etl import ingest_recbole, ingest_table
 from kgrec.etl.readers import MAX_ROW_BYTES, SourceError
+from kgrec.ids import MAX_ID_LENGTH
 from tests.etl.atomic import INTER, write_atomic
 
 
@@ -122,3 +124,19 @@ def test_whole_float_columns_still_read_as_integers(backend, tmp_path):
     assert report.files[0].rows_new == 2
     ids = backend.execute("MATCH (p:Product) RETURN p.id AS id ORDER BY id").column("id").to_pylist()
     assert ids == ["1", "2"]
+
+
+def test_ids_the_api_would_refuse_are_quarantined(backend, tmp_path):
+    from kgrec.ids import id_problem
+
+    long_id = "x" * (MAX_ID_LENGTH + 1)
+    rows = [("u1", "p1"), ("u\x01bad", "p1"), ("u2", long_id), ("u3", "p\u2028x"), ("u4", "x" * MAX_ID_LENGTH), ("u5", "caf\u00e9")]
+    (tmp_path / "e.csv").write_text("user,sku\n" + "".join(f"{u},{i}\n" for u, i in rows), encoding="utf-8")
+    (tmp_path / "m.yaml").write_text("columns: {user: user, item: sku}\n")
+    q = tmp_path / "q.jsonl"
+    report = ingest_table(backend, tmp_path / "e.csv", tmp_path / "m.yaml", quarantine=q)
+    f = report.files[0]
+    assert (f.rows_read, f.rows_new, f.rows_rejected) == (6, 3, 3)
+    assert sorted((r["line"], r["reason"].split(":")[0]) for r in _quarantined(q)) == [(3, "bad id"), (4, "bad id"), (5, "bad id")]
+    for label in ("User", "Product"):  # every id that loaded passes the API's own check
+        assert all(id_problem(i) is None for i in backend.export_nodes(label).column("id").to_pylist())

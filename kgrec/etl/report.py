@@ -139,6 +139,8 @@ class Quarantine:
         self.strict = strict
         self.records: list[dict[str, Any]] = []
         self._fh = None
+        self._made: list[Path] = []  # folders this quarantine created
+        self._start: int | None = None  # size of the file before this run (None: the run created it)
 
     def add(self, file: str, line: int | None, field: str | None, reason: str, row: Any, *, action: str = "row rejected") -> None:
         record = {"file": file, "line": line, "field": field, "reason": reason, "action": action, "row": row}
@@ -148,7 +150,10 @@ class Quarantine:
         self.records.append(record)
         if self.path is not None:
             if self._fh is None:
+                missing = [p for p in (self.path.parent, *self.path.parent.parents) if not p.exists()]
                 self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._made = missing
+                self._start = self.path.stat().st_size if self.path.exists() else None
                 self._fh = open(self.path, "a", encoding="utf-8")
             self._fh.write(json_line(record))
 
@@ -160,6 +165,24 @@ class Quarantine:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
+
+    def discard(self) -> None:
+        """Undo this run's writes (the run was refused): the file and the folders it created are
+        removed, or an existing file is cut back to what it held before."""
+        self.close()
+        if self.path is None or not self.records:
+            return
+        if self._start is None:
+            self.path.unlink(missing_ok=True)
+            for folder in self._made:  # innermost first
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
+        else:
+            with open(self.path, "r+b") as fh:
+                fh.truncate(self._start)
+        self.records = []
 
 
 # Characters that str.splitlines() (and so many JSON Lines readers) take for line ends, but that

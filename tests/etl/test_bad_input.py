@@ -140,3 +140,17 @@ def test_ids_the_api_would_refuse_are_quarantined(backend, tmp_path):
     assert sorted((r["line"], r["reason"].split(":")[0]) for r in _quarantined(q)) == [(3, "bad id"), (4, "bad id"), (5, "bad id")]
     for label in ("User", "Product"):  # every id that loaded passes the API's own check
         assert all(id_problem(i) is None for i in backend.export_nodes(label).column("id").to_pylist())
+
+
+def test_a_refused_run_leaves_no_quarantine_file(backend, tmp_path):
+    folder = write_atomic(tmp_path, extra_inter_lines=[b"1\t2"])  # one bad row, then a refusal
+    (folder / "shop.link").write_text("item_id:token\tno_entity:token\n1\tm.toy\n")
+    q = tmp_path / "out" / "q.jsonl"
+    with pytest.raises(SourceError, match="no column entity_id"):
+        ingest_recbole(backend, folder, quarantine=q)
+    assert not q.exists() and not q.parent.exists()
+    q.parent.mkdir()
+    q.write_text('{"kept": "from an earlier run"}\n')
+    with pytest.raises(SourceError):
+        ingest_recbole(backend, folder, quarantine=q)
+    assert q.read_text() == '{"kept": "from an earlier run"}\n'

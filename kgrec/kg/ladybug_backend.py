@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 import pyarrow as pa
 
-from kgrec.errors import CypherError, DatabaseLocked, DatabaseNotFound, KgrecError
+from kgrec.errors import CypherError, DatabaseLocked, DatabaseNotFound, KgrecError, QueryTimeout
 from kgrec.kg.backend import Backend
 from kgrec.kg.cypher import check_identifier
 
@@ -75,16 +75,23 @@ class LadybugBackend(Backend):
             db.close()
 
     # ----------------------------------------------------------------- queries
-    def _execute(self, cypher: str, params: Mapping[str, Any] | None, *, write: bool, **bind: Any) -> pa.Table:
+    def _execute(self, cypher: str, params: Mapping[str, Any] | None, *, write: bool, timeout_s: float | None = None,
+                 **bind: Any) -> pa.Table:
         if self._conn is None:
             raise KgrecError(f"{self.describe()} is closed")
         if write and self.read_only:
             self._check_writable()
         _rows = bind.get("_rows")  # noqa: F841 - LadybugDB scans Python objects by variable name
+        if timeout_s:
+            self._conn.set_query_timeout(max(1, int(timeout_s * 1000)))  # the engine interrupts the query itself
         try:
             result = self._conn.execute(cypher, dict(params or {}))
-        except RuntimeError as exc:
-            raise _translate_query_error(exc, cypher) from exc
+        except (RuntimeError, ValueError, TypeError, OverflowError) as exc:
+            # the engine raises RuntimeError; parameters it cannot convert raise the others
+            raise _translate_query_error(exc, cypher, timeout_s, self.path) from exc
+        finally:
+            if timeout_s:
+                self._conn.set_query_timeout(0)
         if isinstance(result, list):  # several statements in one string
             result = result[-1]
         try:
@@ -185,9 +192,14 @@ def _translate_open_error(exc: RuntimeError, path: Path) -> KgrecError:
     return DatabaseNotFound(f"cannot open {path} as a LadybugDB database: {text.splitlines()[0]}", "check the --db path")
 
 
-def _translate_query_error(exc: RuntimeError, cypher: str) -> KgrecError:
+def _translate_query_error(exc: Exception, cypher: str, timeout_s: float | None = None, path: Path | None = None) -> KgrecError:
     text = str(exc).strip()
     first = text.splitlines()[0] if text else "query failed"
+    if first.startswith("Interrupted"):
+        limit = f"its {timeout_s:g} s limit" if timeout_s else "its time limit"
+        return QueryTimeout(f"the query ran past {limit} and was stopped", "narrow it: a label, a WHERE on an id, a LIMIT")
+    if not isinstance(exc, RuntimeError):
+        return CypherError(f"unsupported parameter value: {first}", "parameters are text, numbers, booleans, null or lists of one of these")
     if "read-only" in text.lower() or "read only" in text.lower():
         from kgrec.errors import ReadOnlyViolation
 

@@ -66,3 +66,7 @@ class DatabaseUnavailable(KgrecError):
 
 class QueryTimeout(KgrecError):
     """A query ran past its time limit and the store stopped it."""
+
+
+class DiskFull(KgrecError):
+    """The disk holding the database (or an output file) has no space left."""

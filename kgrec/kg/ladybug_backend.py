@@ -7,15 +7,18 @@ with a lock error, which is reported as ``DatabaseLocked``.
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 from typing import Any, Mapping
 
 import pyarrow as pa
 
-from kgrec.errors import CypherError, DatabaseLocked, DatabaseNotFound, KgrecError, QueryTimeout
+from kgrec.errors import CypherError, DatabaseLocked, DatabaseNotFound, DiskFull, KgrecError, QueryTimeout
 from kgrec.kg.backend import Backend
 from kgrec.kg.cypher import check_identifier
+
+log = logging.getLogger("kgrec.kg.ladybug")
 
 _ARROW_TYPES = {
     "STRING": pa.string(),
@@ -46,6 +49,15 @@ class LadybugBackend(Backend):
         lb = _import_ladybug()
         try:
             self._db = lb.Database(str(self.path), read_only=read_only)
+        except RuntimeError as exc:
+            if not (read_only and _RECOVERY_PENDING in str(exc)):
+                raise _translate_open_error(exc, self.path) from exc
+            recover_checkpoint(self.path)  # no live writer: finish or discard its checkpoint, then read
+            try:
+                self._db = lb.Database(str(self.path), read_only=True)
+            except RuntimeError as again:
+                raise _translate_open_error(again, self.path) from again
+        try:
             self._conn = lb.Connection(self._db)
         except RuntimeError as exc:
             raise _translate_open_error(exc, self.path) from exc
@@ -168,6 +180,53 @@ class LadybugBackend(Backend):
         return table.num_rows
 
 
+_RECOVERY_PENDING = "recovery is pending"
+_IO_ERROR = re.compile(r"(?i)read from file|write to file|no space|IO exception|could not (?:read|write)|cannot (?:read|write)")
+
+
+def recover_checkpoint(path: Path) -> None:
+    """Finish the checkpoint that a writer left unfinished (killed, or its disk filled up).
+
+    LadybugDB refuses read-only opens while a checkpoint's files (shadow, frozen WAL) are on
+    disk, and only a read-write open recovers them: it replays or discards the checkpoint. A
+    read-write open also takes the write lock, so it fails when a live process holds the file
+    for writing (that writer is checkpointing right now: ``DatabaseLocked``, retry), and
+    succeeds only when the writer is gone. It is closed again at once."""
+    lb = _import_ladybug()
+    try:
+        db = lb.Database(str(path), read_only=False)
+    except RuntimeError as exc:
+        err = _translate_open_error(exc, path)
+        if isinstance(err, DatabaseLocked) and "locked" in err.message:
+            raise DatabaseLocked(f"{path} is being checkpointed by a writer{_holder(str(exc))}", "retry in a moment") from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DatabaseLocked(
+            f"{path} has a checkpoint that a writer left unfinished, and recovering it failed: {first}{disk_note(path)}",
+            "free disk space, or open it once read-write (e.g. `kgctl init`) as a user who may write it",
+        ) from None
+    try:
+        db.close()
+    finally:
+        log.warning("%s: finished the checkpoint that a writer left unfinished (it was no longer running)", path)
+
+
+def _holder(text: str) -> str:
+    pid = re.search(r"PID (\d+)", text)
+    return f" (process {pid.group(1)})" if pid else ""
+
+
+def disk_note(path: Path, *, need: int = 1 << 20) -> str:
+    """``'; the disk holding FOLDER is full (N bytes free)'`` when less than ``need`` bytes are free there, else ''."""
+    import shutil
+
+    folder = Path(path).resolve().parent
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return ""
+    return f"; the disk holding {folder} is full ({free:,} bytes free)" if free < need else ""
+
+
 def _file_state(path: Path):
     try:
         st = path.stat()
@@ -189,6 +248,9 @@ def _translate_open_error(exc: RuntimeError, path: Path) -> KgrecError:
         return DatabaseLocked(f"{path} is being checkpointed by a writer", "retry in a moment")
     if "Cannot create an empty database under READ ONLY" in text:
         return DatabaseNotFound(f"no database at {path}", "run `kgctl init` first")
+    full = disk_note(path)
+    if full:
+        return DatabaseNotFound(f"cannot open {path}{full}: {text.splitlines()[0]}", "free disk space there")
     return DatabaseNotFound(f"cannot open {path} as a LadybugDB database: {text.splitlines()[0]}", "check the --db path")
 
 
@@ -200,6 +262,9 @@ def _translate_query_error(exc: Exception, cypher: str, timeout_s: float | None 
         return QueryTimeout(f"the query ran past {limit} and was stopped", "narrow it: a label, a WHERE on an id, a LIMIT")
     if not isinstance(exc, RuntimeError):
         return CypherError(f"unsupported parameter value: {first}", "parameters are text, numbers, booleans, null or lists of one of these")
+    full = disk_note(path) if path is not None and _IO_ERROR.search(text) else ""
+    if full:
+        return DiskFull(f"{full.lstrip('; ')}; the database said: {first}", "free disk space there and run the command again")
     if "read-only" in text.lower() or "read only" in text.lower():
         from kgrec.errors import ReadOnlyViolation
 

@@ -327,6 +327,10 @@ def create_app(recommender: FusedRecommender, *, token: str | None = None, enabl
             info = await call(work)
         except HTTPException as exc:
             return JSONResponse({"status": "unavailable", "detail": exc.detail}, status_code=503)
+        stale = recommender.reader.stale
+        if stale is not None:  # answering from the last good snapshot: say so, still 200
+            return {"status": "degraded", "detail": stale.reason, "stale": stale.to_dict(), "model": recommender.model_name,
+                    **info, "index": recommender.index_summary}
         return {"status": "ok", "model": recommender.model_name, **info, "index": recommender.index_summary}
 
     def valid_id(value: str, what: str) -> str:

@@ -169,7 +169,10 @@ class Quarantine:
     def discard(self) -> None:
         """Undo this run's writes (the run was refused): the file and the folders it created are
         removed, or an existing file is cut back to what it held before."""
-        self.close()
+        try:
+            self.close()
+        except OSError:  # e.g. the disk is full and the last lines cannot be flushed: they go anyway
+            self._fh = None
         if self.path is None or not self.records:
             return
         if self._start is None:

@@ -83,7 +83,31 @@ def read_bytes(path: Path) -> bytes:
         raise SourceError(f"no such file: {path}") from None
     except OSError as exc:
         raise SourceError(f"cannot read {path}: {exc.strerror}") from None
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with a byte order mark (Excel's "Unicode text")
+        return _utf16_to_utf8(raw)
     return raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw
+
+
+def _utf16_to_utf8(raw: bytes) -> bytes:
+    """A UTF-16 file (with BOM) as UTF-8, line by line: a line that is not valid UTF-16 becomes a
+    line that is not valid UTF-8 either (its raw bytes after 0xFF), so the reader quarantines
+    that line as a bad encoding and keeps the others; line numbers stay the same."""
+    encoding = "utf-16-le" if raw.startswith(b"\xff\xfe") else "utf-16-be"
+    body = raw[2:]
+    even = len(body) - len(body) % 2
+    units = np.frombuffer(body[:even], dtype="<u2" if encoding == "utf-16-le" else ">u2")
+    cuts = np.r_[0, np.flatnonzero(units == 10) + 1, len(units)]
+    lines = []
+    for a, b in zip(cuts[:-1], cuts[1:]):
+        chunk = body[2 * a : 2 * b]
+        try:
+            lines.append(chunk.decode(encoding).encode("utf-8"))
+        except UnicodeDecodeError:
+            newline = chunk.endswith("\n".encode(encoding))
+            lines.append(b"\xff" + (chunk[:-2] if newline else chunk).replace(b"\n", b" ") + (b"\n" if newline else b""))
+    if len(body) % 2:  # a dangling odd byte
+        lines.append(b"\xff")
+    return b"".join(lines)
 
 
 def _line_bounds(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -200,9 +224,12 @@ def read_delimited(
         )
 
     block_size = _BLOCK_BYTES
+    def no_rows() -> pa.Table:  # a header and nothing else (or only rejected lines)
+        return pa.table({h: pa.array([], pa.string()) for h in header})
+
     try:
-        if not line_ok.any():  # a header and nothing else (or only rejected lines): no rows
-            table = pa.table({h: pa.array([], pa.string()) for h in header})
+        if not line_ok.any():
+            table = no_rows()
         else:
             try:  # fast path: the parser finds no wrong field count
                 table = parse()
@@ -215,7 +242,7 @@ def read_delimited(
                     raise
                 else:
                     blank_wrong_counts()
-                    table = parse()
+                    table = parse() if line_ok.any() else no_rows()
     except pa.ArrowInvalid as exc:
         raise SourceError(f"cannot parse {path}: {str(exc).splitlines()[0]}") from None
     # skipped rows of a quoted CSV: find their lines by text (only runs when there are some)
@@ -325,7 +352,8 @@ def _read_jsonl(path: Path, report: FileReport, quarantine: Quarantine) -> pd.Da
     raw = read_bytes(path)
     body = raw.rstrip(b"\n")
     longest = max((len(line) for line in body.split(b"\n")), default=0) if len(body) > MAX_ROW_BYTES else len(body)
-    if body and b"\n\n" not in body and not body.startswith(b"\n") and b"\r" not in body and longest <= MAX_ROW_BYTES:
+    if body and b"\n\n" not in body and not body.startswith(b"\n") and b"\r" not in body and longest <= MAX_ROW_BYTES \
+            and _nesting(body) <= _MAX_FAST_NESTING:
         import pyarrow.json as pajson
 
         try:  # fast path: Arrow's parser; any problem falls back to the line-by-line reader below
@@ -373,6 +401,19 @@ def _read_jsonl(path: Path, report: FileReport, quarantine: Quarantine) -> pd.Da
         frame.attrs[NESTED] = {k: np.asarray(v, dtype=np.int64) for k, v in nested.items()}
     report.rows_read += len(frame)
     return frame
+
+
+# Arrow's JSON parser recurses per nesting level and crashes the process (SIGSEGV) on a line
+# nested some thousands deep; deeper files take the line-by-line reader (RecursionError there
+# is a quarantined row).
+_MAX_FAST_NESTING = 64
+
+
+def _nesting(body: bytes) -> int:
+    """An upper bound of the bracket nesting depth (brackets inside strings count too)."""
+    arr = np.frombuffer(body, dtype=np.uint8)
+    step = (np.isin(arr, (ord("["), ord("{"))).astype(np.int32) - np.isin(arr, (ord("]"), ord("}"))).astype(np.int32))
+    return int(np.cumsum(step).max()) if len(step) else 0
 
 
 def _json_text(value) -> str:

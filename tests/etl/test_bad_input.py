@@ -154,3 +154,24 @@ def test_a_refused_run_leaves_no_quarantine_file(backend, tmp_path):
     with pytest.raises(SourceError):
         ingest_recbole(backend, folder, quarantine=q)
     assert q.read_text() == '{"kept": "from an earlier run"}\n'
+
+
+def test_a_json_line_nested_thousands_deep_is_quarantined_not_a_crash(tmp_path):
+    """pyarrow's JSON reader dies with SIGSEGV on a line nested ~20,000 deep (found by the fuzz
+    test); such a file takes the line-by-line reader. Run as a child process: a crash must not
+    take the test run with it."""
+    import subprocess
+    import sys
+
+    rows = [json.dumps({"u": "a", "name": "no item"}), '{"u": "b", "i": ' + "[" * 20000 + "]" * 20000 + "}", json.dumps({"u": "c", "i": "p2"})]
+    (tmp_path / "e.jsonl").write_text("\n".join(rows) + "\n")
+    (tmp_path / "m.yaml").write_text("columns: {user: u, item: i}\n")
+    kgctl = [sys.executable, "-m", "kgrec.cli.main", "--db", str(tmp_path / "kg.db")]
+    env = {**__import__("os").environ, "PYTHONPATH": __import__("os").getcwd()}
+    subprocess.run([*kgctl, "init"], check=True, capture_output=True, env=env, timeout=120)
+    res = subprocess.run([*kgctl, "ingest", "table", str(tmp_path / "e.jsonl"), "--mapping", str(tmp_path / "m.yaml"),
+                          "--quarantine", str(tmp_path / "q.jsonl"), "-q", "--json"], capture_output=True, text=True, env=env, timeout=120)
+    assert res.returncode == 0, (res.returncode, res.stderr[-2000:])
+    f = json.loads(res.stdout.strip().splitlines()[-1])["files"][0]
+    assert (f["rows_read"], f["rows_loaded"], f["rows_rejected"]) == (3, 1, 2)
+    assert sorted((r["line"], r["reason"].split(":")[0]) for r in _quarantined(tmp_path / "q.jsonl")) == [(1, "missing id"), (2, "wrong type")]

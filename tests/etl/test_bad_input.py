@@ -175,3 +175,23 @@ def test_a_json_line_nested_thousands_deep_is_quarantined_not_a_crash(tmp_path):
     f = json.loads(res.stdout.strip().splitlines()[-1])["files"][0]
     assert (f["rows_read"], f["rows_loaded"], f["rows_rejected"]) == (3, 1, 2)
     assert sorted((r["line"], r["reason"].split(":")[0]) for r in _quarantined(tmp_path / "q.jsonl")) == [(1, "missing id"), (2, "wrong type")]
+
+
+def test_a_quarantine_that_cannot_be_written_is_one_line_not_a_traceback(tmp_path):
+    import errno
+    import subprocess
+    import sys
+
+    from kgrec.cli.main import os_error_line
+
+    assert os_error_line(OSError(errno.ENOSPC, "No space left on device", "/data/q.jsonl")) == (
+        "the disk is full: no space left to write /data/q.jsonl (in /data); free disk space and run it again")
+    folder = write_atomic(tmp_path, extra_inter_lines=[b"1\t2"])  # one bad row: the quarantine is opened
+    (tmp_path / "plain-file").write_text("not a folder")
+    env = {**__import__("os").environ, "PYTHONPATH": __import__("os").getcwd()}
+    kgctl = [sys.executable, "-m", "kgrec.cli.main", "--db", str(tmp_path / "kg.db")]
+    subprocess.run([*kgctl, "init"], check=True, capture_output=True, env=env, timeout=120)
+    res = subprocess.run([*kgctl, "ingest", "recbole", str(folder), "-q", "--quarantine", str(tmp_path / "plain-file" / "q.jsonl")],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr
+    assert res.stderr.startswith("error: ") and "plain-file" in res.stderr and len(res.stderr.splitlines()) == 1, res.stderr

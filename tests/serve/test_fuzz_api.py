@@ -2,7 +2,8 @@
 live `kgctl serve --enable-cypher --token ...` on 127.0.0.1 and a small real graph (issue 14).
 
 Every operation gets schema-conforming (positive) and schema-violating (negative) requests, with
-and without the token: no answer is a 5xx, the server log holds no traceback, and the graph's
+and without the token, and /cypher gets any JSON value as the parameter of queries that parse:
+no answer is a 5xx, the server log holds no traceback, and the graph's
 counts are the same afterwards. Bounded: EXAMPLES per operation and mode, derandomized (the same
 requests on every run), no example database."""
 
@@ -64,6 +65,23 @@ def test_fuzz_every_operation_from_the_openapi_document(fuzz_server, graph_db):
                 call()
             except Unsatisfiable:
                 assert mode == schemathesis.GenerationMode.NEGATIVE, op.path  # nothing to break (e.g. /health has no input)
+    # random queries rarely parse, so their parameters never reach the store: any JSON value as the
+    # parameter of queries that do
+    json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+                               lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+                               max_leaves=6)
+
+    @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
+              phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+    @given(value=json_values, query=st.sampled_from(["RETURN $p AS x", "MATCH (u:User) WHERE u.id = $p RETURN u.id AS id",
+                                                     "UNWIND $p AS v RETURN v", "RETURN size($p) AS n"]))
+    def parameters(value, query):
+        res = session.post(f"{base}/cypher", json={"query": query, "params": {"p": value}},
+                           headers={"Authorization": f"Bearer {TOKEN}"}, timeout=15)
+        seen.setdefault("POST /cypher (parameters)", set()).add(res.status_code)
+        assert res.status_code < 500, f"{query} with {value!r}: {res.status_code} {res.text[:300]}"
+
+    parameters()
     elapsed = time.monotonic() - started
     time.sleep(0.3)
     log = log_path.read_text()
@@ -73,4 +91,5 @@ def test_fuzz_every_operation_from_the_openapi_document(fuzz_server, graph_db):
     for name in ("GET /recommend", "GET /paths", "GET /similar"):
         assert {401, 422} <= seen[name] and seen[name] & {200, 404}, seen
     assert 401 in seen["POST /cypher"] and seen["POST /cypher"] & {200, 400}, seen
+    assert {200, 422} <= seen["POST /cypher (parameters)"], seen
     assert elapsed < 90, f"the fuzzing took {elapsed:.0f} s"

@@ -8,6 +8,7 @@ with a lock error, which is reported as ``DatabaseLocked``.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from pathlib import Path
 from typing import Any, Mapping
@@ -52,7 +53,10 @@ class LadybugBackend(Backend):
         except RuntimeError as exc:
             if not (read_only and _RECOVERY_PENDING in str(exc)):
                 raise _translate_open_error(exc, self.path) from exc
-            recover_checkpoint(self.path)  # no live writer: finish or discard its checkpoint, then read
+            if checkpoint_in_progress(self.path):  # a live writer: wait for it (the caller retries)
+                raise _translate_open_error(exc, self.path) from exc
+            if _pending_files(self.path):
+                recover_checkpoint(self.path)  # no live writer: finish or discard its checkpoint, then read
             try:
                 self._db = lb.Database(str(self.path), read_only=True)
             except RuntimeError as again:
@@ -184,6 +188,40 @@ _RECOVERY_PENDING = "recovery is pending"
 _IO_ERROR = re.compile(r"(?i)read from file|write to file|no space|IO exception|could not (?:read|write)|cannot (?:read|write)")
 
 
+def _pending_files(path: Path) -> bool:
+    """The files of an unfinished checkpoint (its shadow pages, its frozen WAL) are on disk."""
+    return any(Path(f"{path}.{suffix}").exists() for suffix in ("shadow", "wal.checkpoint"))
+
+
+def checkpoint_in_progress(path: Path) -> bool:
+    """True while a live process holds the checkpoint lock files of ``path`` (it is checkpointing).
+
+    LadybugDB's writer holds POSIX record locks on ``PATH.checkpoint.intent.lock`` and
+    ``PATH.checkpoint.apply.lock`` while it checkpoints, and its read-only opens take shared locks
+    on them; a shared-lock probe, released at once, tells a live checkpoint from files that a dead
+    writer left behind. Without fcntl (Windows) every checkpoint counts as live."""
+    try:
+        import fcntl
+    except ImportError:
+        return True
+    for suffix in ("checkpoint.intent.lock", "checkpoint.apply.lock"):
+        try:
+            fd = os.open(f"{path}.{suffix}", os.O_RDONLY)
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return True
+        try:
+            try:
+                fcntl.lockf(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError:
+                return True
+            fcntl.lockf(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+    return False
+
+
 def recover_checkpoint(path: Path) -> None:
     """Finish the checkpoint that a writer left unfinished (killed, or its disk filled up).
 
@@ -191,7 +229,9 @@ def recover_checkpoint(path: Path) -> None:
     disk, and only a read-write open recovers them: it replays or discards the checkpoint. A
     read-write open also takes the write lock, so it fails when a live process holds the file
     for writing (that writer is checkpointing right now: ``DatabaseLocked``, retry), and
-    succeeds only when the writer is gone. It is closed again at once."""
+    succeeds only when the writer is gone. It is closed again at once. Callers first check
+    ``checkpoint_in_progress`` so that a reader does not take the write lock from a live writer
+    between its checkpoint and its next open."""
     lb = _import_ladybug()
     try:
         db = lb.Database(str(path), read_only=False)

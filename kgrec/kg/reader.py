@@ -126,6 +126,10 @@ class GraphReader:
                     raise DatabaseUnavailable(exc.message, exc.hint) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 0.2)
+        self._swap(fresh)
+
+    def _swap(self, fresh: Backend) -> None:
+        """Start reading ``fresh`` (a new generation); the old backend is closed."""
         old, self._backend = self._backend, fresh
         if old is not None:
             old.close()
@@ -157,7 +161,7 @@ class GraphReader:
         elif self.stale is not None:
             if time.monotonic() >= self._retry_at:
                 self._reopen_stale()
-        elif backend.change_token() != self._token and time.monotonic() >= self._retry_at:
+        elif backend.change_token() != self._token:
             # new commits: see them if we can; the old snapshot is still sound while the main file is unchanged
             self._reopen(keep_old=backend.storage_token() == self._storage)
         return self._backend
@@ -169,12 +173,7 @@ class GraphReader:
         except (DatabaseLocked, DatabaseUnavailable) as exc:
             self._serve_stale(exc)
             return
-        old, self._backend = self._backend, fresh
-        old.close()
-        self._token, self._storage = fresh.change_token(), fresh.storage_token()
-        self.generation += 1
-        log.warning("graph store readable again after %.1f s on an older snapshot", time.time() - self.stale.since)
-        self.stale = None
+        self._swap(fresh)
 
     # ----------------------------------------------------------------- the one entry point
     def read(self, work: Callable[[Backend, int], T]) -> T:

@@ -327,7 +327,7 @@ def create_app(recommender: FusedRecommender, *, token: str | None = None, enabl
             info = await call(work)
         except HTTPException as exc:
             return JSONResponse({"status": "unavailable", "detail": exc.detail}, status_code=503)
-        stale = recommender.reader.stale
+        stale = getattr(recommender.reader, "stale", None)
         if stale is not None:  # answering from the last good snapshot: say so, still 200
             return {"status": "degraded", "detail": stale.reason, "stale": stale.to_dict(), "model": recommender.model_name,
                     **info, "index": recommender.index_summary}

@@ -9,6 +9,7 @@ requests on every run), no example database."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -17,7 +18,7 @@ from kgrec.kg import open_backend
 from tests.serve.test_server_process import TOKEN, _serve
 
 schemathesis = pytest.importorskip("schemathesis", reason="schemathesis is not installed (pip install -e '.[dev]')")
-from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
+from hypothesis import HealthCheck, Phase, example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from hypothesis.errors import Unsatisfiable  # noqa: E402
 
@@ -75,9 +76,11 @@ def test_fuzz_every_operation_from_the_openapi_document(fuzz_server, graph_db):
               phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
     @given(value=json_values, query=st.sampled_from(["RETURN $p AS x", "MATCH (u:User) WHERE u.id = $p RETURN u.id AS id",
                                                      "UNWIND $p AS v RETURN v", "RETURN size($p) AS n"]))
+    @example(value={"a": [1, {"b": None}]}, query="RETURN $p AS x")  # issue 14: a 500 before
     def parameters(value, query):
-        res = session.post(f"{base}/cypher", json={"query": query, "params": {"p": value}},
-                           headers={"Authorization": f"Bearer {TOKEN}"}, timeout=15)
+        body = json.dumps({"query": query, "params": {"p": value}}, allow_nan=True)  # NaN/Infinity literals too
+        res = session.post(f"{base}/cypher", data=body, timeout=15,
+                           headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
         seen.setdefault("POST /cypher (parameters)", set()).add(res.status_code)
         assert res.status_code < 500, f"{query} with {value!r}: {res.status_code} {res.text[:300]}"
 

@@ -130,7 +130,8 @@ def serve(obj, host: str, port: int, token: str | None, model_path: Path | None,
     """
     import uvicorn
 
-    from kgrec.serve.api import ServeOptions, create_app, log_config
+    from kgrec.serve.api import ServeOptions, create_app
+    from kgrec.serve.logs import log_config
 
     options = ServeOptions(
         model_path=str(model_path) if model_path else None, force=force, enable_cypher=enable_cypher,

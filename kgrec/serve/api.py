@@ -20,21 +20,14 @@ small page at / to look up a user, see recommendations and browse their paths as
 from __future__ import annotations
 
 import asyncio
-import base64
 import dataclasses
-import datetime as dt
-import decimal
 import hmac
 import json
 import logging
-import math
 import os
 import re
-import threading
-import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -58,7 +51,8 @@ from kgrec.errors import (
 )
 from kgrec.ids import MAX_ID_LENGTH, check_id
 from kgrec.kg.backend import _STRING_OR_COMMENT
-from kgrec.kg.reader import GraphReader
+from kgrec.serve.cypher_http import CypherRunner, param_problem, plain
+from kgrec.serve.logs import SECRET_PARAMS
 from kgrec.serve.recommend import FusedRecommender
 
 log = logging.getLogger("kgrec.serve")
@@ -77,123 +71,6 @@ _FILE_OR_PROCEDURE = re.compile(r"\b(LOAD|EXPORT|IMPORT|COPY|CALL|ATTACH|INSTALL
 def refused_http_clauses(query: str) -> list[str]:
     bare = _STRING_OR_COMMENT.sub(" ", query)
     return sorted({m.group(1).upper() for m in _FILE_OR_PROCEDURE.finditer(bare)})
-
-
-# ---------------------------------------------------------------- secrets in URLs
-SECRET_PARAMS = re.compile(r"(token|password|passwd|pwd|secret|key|auth|credential|signature|session)", re.IGNORECASE)
-REDACTED = "REDACTED"
-
-
-def redact_url(url: str) -> str:
-    """``url`` with the values of query parameters that look like secrets replaced by REDACTED."""
-    path, sep, query = url.partition("?")
-    if not sep:
-        return url
-    pairs = parse_qsl(query, keep_blank_values=True)
-    if not any(SECRET_PARAMS.search(k) for k, _ in pairs) and "%" not in query:
-        return url
-    return path + "?" + urlencode([(k, REDACTED if SECRET_PARAMS.search(k) else v) for k, v in pairs], safe="/:")
-
-
-class RedactQueryFilter(logging.Filter):
-    """Access-log filter: uvicorn logs ``(client, method, path?query, http, status)``; secrets in
-    the query string are replaced before the line is written."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args
-        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
-            record.args = (*args[:2], redact_url(args[2]), *args[3:])
-        return True
-
-
-def log_config(base: dict | None = None) -> dict:
-    """uvicorn's logging configuration with ``RedactQueryFilter`` on every handler."""
-    import copy
-
-    from uvicorn.config import LOGGING_CONFIG
-
-    config = copy.deepcopy(base or LOGGING_CONFIG)
-    config.setdefault("filters", {})["redact_query"] = {"()": f"{__name__}.RedactQueryFilter"}
-    for handler in config.get("handlers", {}).values():
-        handler.setdefault("filters", [])
-        if "redact_query" not in handler["filters"]:
-            handler["filters"].append("redact_query")
-    return config
-
-
-# ---------------------------------------------------------------- /cypher values
-_PARAM_SCALARS = (str, bool, int, float)
-
-
-def param_problem(name: str, value: Any) -> str | None:
-    """Why a /cypher parameter cannot be sent to the store (None when it can): the stores take
-    text, numbers, booleans and null, and non-empty lists of one of these kinds; JSON objects,
-    nested or mixed lists, non-finite or 64-bit-overflowing numbers are refused by name."""
-    def scalar(v: Any, where: str) -> str | None:
-        if isinstance(v, bool) or isinstance(v, str):
-            return None
-        if isinstance(v, int):
-            return None if -(2**63) <= v < 2**63 else f"{where}: the integer {v} does not fit in 64 bits"
-        if isinstance(v, float):
-            return None if math.isfinite(v) else f"{where}: {v} is not a finite number"
-        return f"{where}: a JSON {_json_kind(v)} is not supported"
-
-    if value is None:
-        return None
-    if isinstance(value, list):
-        if not value:
-            return f"${name}: an empty list has no element type; leave the parameter out or give a value"
-        kinds = {_json_kind(v) for v in value}
-        if len(kinds) != 1 or kinds & {"object", "array", "null"}:
-            return f"${name}: a list must hold values of one kind (text, number or boolean), not {', '.join(sorted(kinds))}"
-        for i, v in enumerate(value):
-            problem = scalar(v, f"${name}[{i}]")
-            if problem:
-                return problem
-        return None
-    return scalar(value, f"${name}")
-
-
-def _json_kind(v: Any) -> str:
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "boolean"
-    if isinstance(v, (int, float)):
-        return "number"
-    if isinstance(v, str):
-        return "text"
-    if isinstance(v, list):
-        return "array"
-    if isinstance(v, dict):
-        return "object"
-    return type(v).__name__
-
-
-def plain(value: Any) -> Any:
-    """A store value as plain JSON: non-finite floats as the strings NaN/Infinity/-Infinity,
-    dates as ISO text, durations in seconds, bytes as base64, anything else unknown as text."""
-    if value is None or isinstance(value, (str, bool, int)):
-        return value
-    if isinstance(value, float):
-        if math.isfinite(value):
-            return value
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set)):
-        return [plain(v) for v in value]
-    if isinstance(value, (dt.datetime, dt.date, dt.time)):
-        return value.isoformat()
-    if isinstance(value, dt.timedelta):
-        return value.total_seconds()
-    if isinstance(value, decimal.Decimal):
-        return plain(float(value))
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return base64.b64encode(bytes(value)).decode("ascii")
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    return str(value)
 
 
 @dataclasses.dataclass
@@ -255,28 +132,6 @@ _CYPHER_BODY = {
 
 def _validation_errors(exc: ValidationError) -> list[dict]:
     return [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()]
-
-
-class CypherRunner:
-    """Runs /cypher queries on a read-only connection of their own, one at a time, each stopped
-    by the store at ``timeout_s``: a heavy query never holds the reader that /recommend, /paths
-    and /health use. A query that waits longer than ``timeout_s`` for its turn is refused."""
-
-    def __init__(self, settings, timeout_s: float):
-        self.reader = GraphReader(settings)  # opens on the first query
-        self.timeout_s = timeout_s
-        self._turn = threading.Lock()
-
-    def run(self, query: str, params: dict) -> list[dict]:
-        if not self._turn.acquire(timeout=self.timeout_s):
-            raise DatabaseUnavailable(f"another /cypher query is still running (each may run {self.timeout_s:g} s)")
-        try:
-            return self.reader.read(lambda b, g: b.execute(query, params, write=False, timeout_s=self.timeout_s).to_pylist())
-        finally:
-            self._turn.release()
-
-    def close(self) -> None:
-        self.reader.close()
 
 
 def create_app(recommender: FusedRecommender, *, token: str | None = None, enable_cypher: bool = False, timeout_s: float = 10.0) -> FastAPI:

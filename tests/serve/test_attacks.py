@@ -12,7 +12,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from kgrec.serve.api import create_app, redact_url
+from kgrec.serve.api import create_app
+from kgrec.serve.logs import redact_url
 from tests.serve.test_server_process import TOKEN, _serve
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -16,12 +16,14 @@ memory); it does not see later commits; while a writer checkpoints, read-only op
   result is thrown away and the read runs again on a fresh open, so a caller only ever gets
   results from one committed state of the graph.
 
-When the store cannot be reopened for longer than ``reopen_wait_s`` (a writer is stuck in its
-checkpoint, or one died there and the file cannot be recovered from here: no write permission, a
-full disk), the reader keeps serving the snapshot it has open and says so in ``stale`` (the HTTP
-``/health`` reports it); it tries again at most every ``retry_s`` and is current again as soon as
-an open succeeds. A writer that died in its checkpoint is recovered by the first open when no
-live process holds the write lock (``LadybugBackend``), so that case heals by itself.
+While the reader keeps its open snapshot because reopening fails (a writer is checkpointing),
+and that has lasted longer than ``reopen_wait_s``, it says so in ``stale`` (the HTTP ``/health``
+reports "degraded" with the reason); ``stale`` clears as soon as an open succeeds. The snapshot
+is only kept while the main file is unchanged, so it is always one consistent state; when the
+main file was rewritten and no open succeeds within ``reopen_wait_s``, reads fail
+(``DatabaseUnavailable``) rather than read a file that changed under them. A writer that died in
+its checkpoint is recovered by the first open when no live process holds the write lock
+(``LadybugBackend``), so that case heals by itself.
 
 Stores that isolate readers themselves (Neo4j: tokens are ``None``) are read as they are. A store
 that is gone (file removed, server down) raises ``DatabaseUnavailable``; the HTTP API answers 503.
@@ -63,13 +65,12 @@ class GraphReader:
     Reads are serialised by a lock: one backend connection is not shared between threads.
     """
 
-    def __init__(self, settings: Settings | str, *, reopen_wait_s: float = 5.0, retry_s: float = 1.0):
+    def __init__(self, settings: Settings | str, *, reopen_wait_s: float = 5.0):
         self.settings = settings
         self.reopen_wait_s = reopen_wait_s
-        self.retry_s = retry_s
         self.generation = 0
-        self.stale: Staleness | None = None  # set while an older snapshot is served
-        self._retry_at = 0.0
+        self.stale: Staleness | None = None  # set while an older snapshot is served for long
+        self._kept_since: float | None = None  # first failed reopen while keeping the snapshot
         self._backend: Backend | None = None
         self._token: object | None = None
         self._storage: object | None = None
@@ -117,12 +118,10 @@ class GraphReader:
             except (DatabaseLocked, DatabaseUnavailable) as exc:
                 if keep_old:
                     log.debug("kept the open snapshot: %s", exc.message)
+                    self._note_kept(exc)
                     return
-                gone = self._backend is None or not self._backend.is_available()
-                if time.monotonic() >= deadline and not gone:
-                    self._serve_stale(exc)
-                    return
-                if gone and (self._backend is not None or time.monotonic() >= deadline):
+                gone = self._backend is not None and not self._backend.is_available()
+                if gone or time.monotonic() >= deadline:
                     raise DatabaseUnavailable(exc.message, exc.hint) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 0.2)
@@ -139,17 +138,16 @@ class GraphReader:
         if self.stale is not None:
             log.warning("graph store readable again after %.1f s on an older snapshot", time.time() - self.stale.since)
         self.stale = None
+        self._kept_since = None
 
-    def _serve_stale(self, exc: KgrecError) -> None:
-        """Keep the open backend (the last snapshot read well) and say so; retry later."""
-        backend = self._backend
-        if self.stale is None:
-            self.stale = Staleness(f"serving the snapshot read before the store changed: {exc.message}", time.time())
-            log.warning("graph store cannot be reopened (%s); serving the last good snapshot", exc.message)
-        # accept this state of the files for reads until the next retry
-        self._token = backend.change_token()
-        self._storage = backend.storage_token()
-        self._retry_at = time.monotonic() + self.retry_s
+    def _note_kept(self, exc: KgrecError) -> None:
+        """A reopen failed and the consistent older snapshot stays in use; past ``reopen_wait_s`` say so."""
+        now = time.time()
+        if self._kept_since is None:
+            self._kept_since = now
+        if self.stale is None and now - self._kept_since >= self.reopen_wait_s:
+            self.stale = Staleness(f"answering from the last good snapshot: {exc.message}", self._kept_since)
+            log.warning("graph store cannot be reopened (%s); answering from the last good snapshot", exc.message)
 
     def _current(self) -> Backend:
         backend = self._backend
@@ -158,22 +156,10 @@ class GraphReader:
             raise DatabaseUnavailable(f"{backend.describe()} is gone", "restore the database file or point --db at another")
         if backend is None:
             self._reopen(keep_old=False)
-        elif self.stale is not None:
-            if time.monotonic() >= self._retry_at:
-                self._reopen_stale()
         elif backend.change_token() != self._token:
             # new commits: see them if we can; the old snapshot is still sound while the main file is unchanged
             self._reopen(keep_old=backend.storage_token() == self._storage)
         return self._backend
-
-    def _reopen_stale(self) -> None:
-        """One attempt to leave the stale snapshot (no waiting: requests keep being answered)."""
-        try:
-            fresh = self._open_once()
-        except (DatabaseLocked, DatabaseUnavailable) as exc:
-            self._serve_stale(exc)
-            return
-        self._swap(fresh)
 
     # ----------------------------------------------------------------- the one entry point
     def read(self, work: Callable[[Backend, int], T]) -> T:

@@ -15,6 +15,7 @@ from typing import Any
 from kgrec.errors import DatabaseUnavailable
 from kgrec.kg.reader import GraphReader
 
+
 def param_problem(name: str, value: Any) -> str | None:
     """Why a /cypher parameter cannot be sent to the store (None when it can): the stores take
     text, numbers, booleans and null, and non-empty lists of one of these kinds; JSON objects,

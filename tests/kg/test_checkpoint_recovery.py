@@ -91,7 +91,13 @@ def test_a_live_writer_in_its_checkpoint_is_waited_for_not_recovered(small_graph
         assert b.counts()["nodes"]["User"] == 2
 
 
-def test_the_server_answers_from_its_last_snapshot_meanwhile_and_says_so(small_graph):
+def test_the_server_heals_by_itself_and_says_what_it_waits_for(small_graph):
+    """A running server while a live writer is frozen in its checkpoint (SIGSTOP), then dies in it
+    (SIGKILL). Meanwhile every answer is honest: 200 from the snapshot it has open while that is
+    still one consistent graph (the main file unchanged; /health then says "degraded" and why),
+    else 503 naming the writer it waits for, never a read of a file that changed under it. When
+    the writer is dead the server recovers the file by itself (before, every endpoint answered
+    503 until some other process opened the file for writing)."""
     from fastapi.testclient import TestClient
 
     from kgrec.kg.reader import GraphReader
@@ -103,21 +109,24 @@ def test_the_server_answers_from_its_last_snapshot_meanwhile_and_says_so(small_g
     try:
         assert client.get("/recommend", params={"user": "u1"}).status_code == 200
         assert client.get("/health").json()["status"] == "ok"
-        proc = catch_in_checkpoint(small_graph, signal.SIGSTOP)  # a live writer, frozen in its checkpoint
+        proc = catch_in_checkpoint(small_graph, signal.SIGSTOP)
         try:
             for _ in range(3):
-                assert client.get("/recommend", params={"user": "u1"}).status_code == 200
-                health = client.get("/health")
-                assert health.status_code == 200 and health.json()["status"] == "degraded", health.text
-                assert "checkpointed by a writer" in health.json()["detail"]
+                rec, health = client.get("/recommend", params={"user": "u1"}), client.get("/health")
+                assert (rec.status_code, health.status_code) in ((200, 200), (503, 503)), (rec.text, health.text)
+                if health.status_code == 200:
+                    assert health.json()["status"] in ("ok", "degraded"), health.text
+                else:
+                    assert "checkpointed by a writer" in health.json()["detail"], health.text
         finally:
-            proc.kill()  # the writer dies in its checkpoint: the next reopen recovers the file
+            proc.kill()  # the writer dies in its checkpoint
             proc.wait(10)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 15
         while client.get("/health").json()["status"] != "ok":
             assert time.monotonic() < deadline, client.get("/health").text
             time.sleep(0.2)
         assert client.get("/recommend", params={"user": "u1"}).status_code == 200
+        assert not Path(small_graph + ".shadow").exists()  # recovered by the server's own reader
     finally:
         reader.close()
 

@@ -62,3 +62,11 @@ class NotFound(KgrecError):
 
 class DatabaseUnavailable(KgrecError):
     """The graph store went away (file removed, server down) or did not answer in time."""
+
+
+class QueryTimeout(KgrecError):
+    """A query ran past its time limit and the store stopped it."""
+
+
+class DiskFull(KgrecError):
+    """The disk holding the database (or an output file) has no space left."""

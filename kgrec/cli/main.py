@@ -43,6 +43,24 @@ class KgctlGroup(click.Group):
                 raise
             click.echo(f"error: {exc.one_line()}", err=True)
             sys.exit(exc.exit_code)
+        except OSError as exc:  # a file kgctl writes itself (quarantine, report, checkpoint): one line too
+            obj = ctx.find_object(Context)
+            if obj is not None and obj.debug:
+                raise
+            click.echo(f"error: {os_error_line(exc)}", err=True)
+            sys.exit(1)
+
+
+def os_error_line(exc: OSError) -> str:
+    """One line for an OSError, naming the file and, for ENOSPC/EDQUOT, saying that the disk is full."""
+    import errno
+    import os
+
+    where = exc.filename or ""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        folder = os.path.dirname(os.path.abspath(where)) if where else os.getcwd()
+        return f"the disk is full: no space left to write {where or 'a file'} (in {folder}); free disk space and run it again"
+    return f"{exc.strerror or type(exc).__name__}: {where}" if where else f"{exc.strerror or exc}"
 
 
 @click.group(cls=KgctlGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

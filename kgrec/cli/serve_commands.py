@@ -140,14 +140,13 @@ def paths(obj, user: str, product: str, max_hops: int, limit: int, html_out: Pat
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
-@click.option(
-    "--token", envvar="KGREC_API_TOKEN",
-    default=None,
-    help="Require 'Authorization: Bearer TOKEN' (env KGREC_API_TOKEN). Never logged.",
-)
+@click.option("--token", envvar="KGREC_API_TOKEN", default=None,
+              help="Require 'Authorization: Bearer TOKEN' (env KGREC_API_TOKEN); never taken from the URL, never logged "
+              "(access logs redact token/password/key query parameters).")
 @_model_option
 @click.option("--enable-cypher", is_flag=True, help="Expose POST /cypher for read-only Cypher (off by default).")
-@click.option("--timeout", "timeout_s", type=click.FloatRange(0.1, 600), default=10.0, show_default=True, help="Seconds before a request that waits on the graph store gets 503.")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(0.1, 600), default=10.0, show_default=True,
+              help="Seconds before a request that waits on the graph store gets 503; a /cypher query is stopped by the store then.")
 @click.option("--cache", "cache_size", type=click.IntRange(0, 10_000_000), default=10_000, show_default=True,
               help="Recommendation answers kept per graph version (LRU; any commit to the graph starts afresh); 0 turns it off.")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
@@ -165,6 +164,7 @@ def serve(obj, host: str, port: int, token: str | None, model_path: Path | None,
     import uvicorn
 
     from kgrec.serve.api import ServeOptions, create_app
+    from kgrec.serve.logs import log_config
 
     fusion = parse_weights(weights)
     options = ServeOptions(
@@ -182,16 +182,15 @@ def serve(obj, host: str, port: int, token: str | None, model_path: Path | None,
         finally:
             probe.reader.close()
         click.echo(f"kgrec API on http://{host}:{port} ({auth}; {workers} workers; docs at /docs)", err=True)
-        uvicorn.run(
-            "kgrec.serve.api:app_from_env", factory=True, host=host, port=port, workers=workers, log_level=log_level
-        )
+        uvicorn.run("kgrec.serve.api:app_from_env", factory=True, host=host, port=port, workers=workers, log_level=log_level,
+                    log_config=log_config())
         return
     rec = build_recommender(obj, model_path, force, cache_size, weights=fusion, background_rebuild=True)
     rec.reader.describe()  # fail now, with a clear message, if the store is missing
     app = create_app(rec, token=token or None, enable_cypher=enable_cypher, timeout_s=timeout_s)
     click.echo(f"kgrec API on http://{host}:{port} ({auth}; docs at /docs)", err=True)
     try:
-        uvicorn.run(app, host=host, port=port, log_level=log_level)
+        uvicorn.run(app, host=host, port=port, log_level=log_level, log_config=log_config())
     finally:
         rec.reader.close()
 

@@ -35,6 +35,9 @@ def run_ingest(
         stage = Stage()
         build(stage, report, bad_rows, bars, backend)
         apply_stage(backend, stage, report, bars)
+    except BaseException:
+        bad_rows.discard()  # a refused or failed run leaves no quarantine file behind
+        raise
     finally:
         bad_rows.close()
     report.quarantine = bad_rows.written

@@ -117,6 +117,8 @@ class IngestReport:
                 f"  {Path(f.file).name.ljust(width)}  {f.rows_read:>9,}  {f.rows_new:>9,}  {f.rows_updated:>8,}"
                 f"  {f.rows_unchanged:>9,}  {f.rows_rejected:>8,}"
             )
+            if f.rows_read == 0:
+                lines.append(f"  {'':{width}}    no rows in this file")
             for reason, n in sorted(f.reasons.items()):
                 lines.append(f"  {'':{width}}    rejected {n:,}: {reason}")
             for reason, n in sorted(f.values_dropped.items()):
@@ -146,6 +148,8 @@ class Quarantine:
         self.strict = strict
         self.records: list[dict[str, Any]] = []
         self._fh: TextIO | None = None
+        self._made: list[Path] = []  # folders this quarantine created
+        self._start: int | None = None  # size of the file before this run (None: the run created it)
 
     def add(
         self, file: str, line: int | None, field: str | None, reason: str, row: Any,
@@ -163,9 +167,12 @@ class Quarantine:
         self.records.append(record)
         if self.path is not None:
             if self._fh is None:
+                missing = [p for p in (self.path.parent, *self.path.parent.parents) if not p.exists()]
                 self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._made = missing
+                self._start = self.path.stat().st_size if self.path.exists() else None
                 self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (kept open; closed by close())
-            self._fh.write(json.dumps(record, default=_plain, ensure_ascii=False) + "\n")
+            self._fh.write(json_line(record))
 
     @property
     def written(self) -> str | None:
@@ -175,6 +182,36 @@ class Quarantine:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
+
+    def discard(self) -> None:
+        """Undo this run's writes (the run was refused): the file and the folders it created are
+        removed, or an existing file is cut back to what it held before."""
+        try:
+            self.close()
+        except OSError:  # e.g. the disk is full and the last lines cannot be flushed: they go anyway
+            self._fh = None
+        if self.path is None or not self.records:
+            return
+        if self._start is None:
+            self.path.unlink(missing_ok=True)
+            for folder in self._made:  # innermost first
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
+        else:
+            with open(self.path, "r+b") as fh:
+                fh.truncate(self._start)
+        self.records = []
+
+
+# Characters that str.splitlines() (and so many JSON Lines readers) take for line ends, but that
+# json.dumps(ensure_ascii=False) leaves raw: escaped, so one record stays one line.
+_LINE_BREAKS = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"})
+
+
+def json_line(record: dict[str, Any]) -> str:
+    return json.dumps(record, default=_plain, ensure_ascii=False).translate(_LINE_BREAKS) + "\n"
 
 
 def _plain(value: Any) -> Any:

@@ -17,7 +17,7 @@ import pandas as pd
 from kgrec.etl.image_check import check_images
 from kgrec.etl.mapping import Mapping, load_mapping, shipped_mapping
 from kgrec.etl.pipeline import run_ingest
-from kgrec.etl.readers import LINE, SourceError, installed_package_path, read_table_file
+from kgrec.etl.readers import LINE, SourceError, infer_format, installed_package_path, read_table_file
 from kgrec.etl.report import IngestReport, Quarantine
 from kgrec.etl.stage import Stage
 from kgrec.etl.validate import RowChecker, timestamp_bounds
@@ -62,9 +62,12 @@ def ingest_table(
             )
             bar.update(1)
         missing = [c for c in mapping.needed_columns() if c not in frame.columns]
-        if missing and len(frame):
+        schemaless = (mapping.format or infer_format(path)).lower() in ("jsonl", "ndjson", "json")
+        if missing and len(frame) and not schemaless:
             raise SourceError(f"{path} has no column {', '.join(map(repr, missing))} named in the mapping",
                               f"its columns: {', '.join(c for c in frame.columns if c != LINE)}")
+        for column in missing:  # JSON Lines: a key no record has is a missing value in every row
+            frame[column] = pd.Series([None] * len(frame), index=frame.index, dtype=object)
         with bars.stage(f"validate {path.name}", total=1, unit="file") as bar:
             _build(frame, RowChecker(frame, fr, quarantine_), mapping, stage, fr, tag, path, backend_)
             bar.update(1)

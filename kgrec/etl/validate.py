@@ -14,7 +14,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from kgrec.etl.keys import encode, group
-from kgrec.etl.readers import LINE
+from kgrec.etl.readers import LINE, nested_mask
+from kgrec.ids import MAX_ID_LENGTH, RULE, bad_ids
 from kgrec.etl.report import FileReport, Quarantine
 
 # Timestamps are Unix seconds; anything before 1970 or more than a day in the future is out of range.
@@ -68,12 +69,19 @@ class RowChecker:
 
     # ---------------------------------------------------------------- field checks
     def require(self, column: str, kind: str = "missing id") -> pd.Series:
-        """Ids: present and not blank; surrounding spaces removed."""
+        """Ids: present and not blank, text or a number (a list or an object is a wrong type), and
+        within the id rule of ``kgrec.ids`` that the API applies too; surrounding spaces removed."""
         values = self.frame[column]
         arr = _arrow_strings(values)
         trimmed = pc.utf8_trim_whitespace(arr)
         missing = pc.fill_null(pc.equal(pc.utf8_length(trimmed), 0), True).to_numpy(zero_copy_only=False)
         self.reject(missing, column, kind)
+        nested = nested_mask(self.frame, column)
+        if nested is not None:
+            self.reject(nested, column, "wrong type", "expected a text or number id, got a list or an object")
+        too_long, unprintable = bad_ids(trimmed)
+        self.reject(too_long, column, "bad id", f"longer than {MAX_ID_LENGTH} characters (ids are {RULE})")
+        self.reject(unprintable, column, "bad id", f"control or other non-printable characters (ids are {RULE})")
         if pc.any(pc.not_equal(trimmed, arr)).as_py():
             return pd.Series(trimmed.to_pandas(), index=values.index)
         return values
@@ -87,9 +95,8 @@ class RowChecker:
         raw = self.frame[column]
         number = _to_numbers(raw)
         present = raw.notna().to_numpy()
-        wrong = present & number.isna().to_numpy()
+        wrong, infinite = _not_numbers(raw, number.to_numpy(dtype=float, na_value=np.nan), present)
         finite = np.isfinite(number.to_numpy(dtype=float, na_value=np.nan))
-        wrong |= present & ~finite & ~number.isna().to_numpy()
         if not round_down:
             frac = (
                 present
@@ -99,10 +106,11 @@ class RowChecker:
             wrong |= frac
         flag = self.drop_value if optional else self.reject
         flag(wrong, column, "wrong type", "expected a whole number")
+        flag(infinite, column, "out of range", "not a finite number")
         if required:
             self.reject(~present, column, "missing value")
         values = np.floor(number.to_numpy(dtype=float, na_value=np.nan))
-        values[wrong] = np.nan
+        values[wrong | infinite] = np.nan
         values[self._range(values, column, lo, hi, flag)] = np.nan
         out = pd.array(np.where(np.isfinite(values), values, 0).astype(np.int64), dtype="Int64")
         out[~np.isfinite(values)] = pd.NA
@@ -114,11 +122,12 @@ class RowChecker:
         values = _to_numbers(raw).to_numpy(dtype=float, na_value=np.nan, copy=True)
         present = raw.notna().to_numpy()
         flag = self.drop_value if optional else self.reject
-        wrong = present & ~np.isfinite(values)
+        wrong, infinite = _not_numbers(raw, values, present)
         flag(wrong, column, "wrong type", "expected a number")
+        flag(infinite, column, "out of range", "not a finite number")
         if required:
             self.reject(~present, column, "missing value")
-        values[wrong] = np.nan
+        values[wrong | infinite] = np.nan
         values[self._range(values, column, lo, hi, flag)] = np.nan
         return pd.Series(values, index=raw.index)
 
@@ -168,6 +177,23 @@ def _arrow_strings(values: pd.Series) -> pa.Array:
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     return arr if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type) else arr.cast(pa.string())
+
+
+_NAN_TEXT = ["nan", "+nan", "-nan"]
+
+
+def _not_numbers(raw: pd.Series, values: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Masks of present values that are no number at all (wrong type) and of those that are a
+    number but not a finite one: NaN, inf, -inf, or too large for a float (out of range). A
+    Parquet/JSON float NaN reads as the text ``nan``, so both formats land in the same mask."""
+    nan_text = np.zeros(len(raw), dtype=bool)
+    parsed_nan = present & np.isnan(values)
+    if parsed_nan.any():
+        idx = np.flatnonzero(parsed_nan)
+        nan_text[idx] = raw.iloc[idx].astype(str).str.strip().str.lower().isin(_NAN_TEXT).to_numpy()
+    wrong = parsed_nan & ~nan_text
+    infinite = present & (np.isinf(values) | nan_text)
+    return wrong, infinite
 
 
 def _to_numbers(values: pd.Series) -> pd.Series:

@@ -89,11 +89,15 @@ class Backend(abc.ABC):
 
     # ----------------------------------------------------------------- queries
     @abc.abstractmethod
-    def _execute(self, cypher: str, params: Mapping[str, Any] | None, *, write: bool, **bind: Any) -> pa.Table:
-        """Run one statement; ``bind`` holds Arrow tables scanned by name (embedded bulk copy)."""
+    def _execute(self, cypher: str, params: Mapping[str, Any] | None, *, write: bool, timeout_s: float | None = None,
+                 **bind: Any) -> pa.Table:
+        """Run one statement; ``bind`` holds Arrow tables scanned by name (embedded bulk copy).
+        ``timeout_s``: the store itself stops the query after that long (``QueryTimeout``)."""
 
-    def execute(self, cypher: str, params: Mapping[str, Any] | None = None, *, write: bool = False) -> pa.Table:
-        """Run one user-supplied statement. Writes are refused unless ``write=True``."""
+    def execute(self, cypher: str, params: Mapping[str, Any] | None = None, *, write: bool = False,
+                timeout_s: float | None = None) -> pa.Table:
+        """Run one user-supplied statement. Writes are refused unless ``write=True``; with
+        ``timeout_s`` the store interrupts the query when it runs longer (``QueryTimeout``)."""
         found = write_clauses(cypher)
         if found and not write:
             raise ReadOnlyViolation(
@@ -102,7 +106,7 @@ class Backend(abc.ABC):
             )
         if write and self.read_only:
             raise ReadOnlyViolation("refused: the database was opened read-only")
-        return self._execute(cypher, params or {}, write=write)
+        return self._execute(cypher, params or {}, write=write, timeout_s=timeout_s)
 
     def run(self, name: str, params: Mapping[str, Any] | None = None, *, write: bool = False, **bind: Any) -> pa.Table:
         """Run the named query from ``kgrec/cypher/<name>.cypher`` with parameters (``bind``: Arrow

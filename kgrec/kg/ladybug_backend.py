@@ -8,6 +8,8 @@ see committed data; a second read-write open fails with a lock error, which is r
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,10 +17,12 @@ from typing import Any
 
 import pyarrow as pa
 
-from kgrec.errors import CypherError, DatabaseLocked, DatabaseNotFound, KgrecError
+from kgrec.errors import CypherError, DatabaseLocked, DatabaseNotFound, DiskFull, KgrecError, QueryTimeout
 from kgrec.kg.backend import Backend
 from kgrec.kg.cypher import check_identifier
 from kgrec.kg.schema import ARROW_TYPES as _ARROW_TYPES
+
+log = logging.getLogger("kgrec.kg.ladybug")
 
 
 def _import_ladybug():
@@ -44,6 +48,18 @@ class LadybugBackend(Backend):
         lb = _import_ladybug()
         try:
             self._db = lb.Database(str(self.path), read_only=read_only)
+        except RuntimeError as exc:
+            if not (read_only and _RECOVERY_PENDING in str(exc)):
+                raise _translate_open_error(exc, self.path) from exc
+            if checkpoint_in_progress(self.path):  # a live writer: wait for it (the caller retries)
+                raise _translate_open_error(exc, self.path) from exc
+            if _pending_files(self.path):
+                recover_checkpoint(self.path)  # no live writer: finish or discard its checkpoint, then read
+            try:
+                self._db = lb.Database(str(self.path), read_only=True)
+            except RuntimeError as again:
+                raise _translate_open_error(again, self.path) from again
+        try:
             self._conn = lb.Connection(self._db)
         except RuntimeError as exc:
             raise _translate_open_error(exc, self.path) from exc
@@ -73,16 +89,23 @@ class LadybugBackend(Backend):
             db.close()
 
     # ----------------------------------------------------------------- queries
-    def _execute(self, cypher: str, params: Mapping[str, Any] | None, *, write: bool, **bind: Any) -> pa.Table:
+    def _execute(self, cypher: str, params: Mapping[str, Any] | None, *, write: bool, timeout_s: float | None = None,
+                 **bind: Any) -> pa.Table:
         if self._conn is None:
             raise KgrecError(f"{self.describe()} is closed")
         if write and self.read_only:
             self._check_writable()
         _rows = bind.get("_rows")  # noqa: F841 - LadybugDB scans Python objects by variable name
+        if timeout_s:
+            self._conn.set_query_timeout(max(1, int(timeout_s * 1000)))  # the engine interrupts the query itself
         try:
             result = self._conn.execute(cypher, dict(params or {}))
-        except RuntimeError as exc:
-            raise _translate_query_error(exc, cypher) from exc
+        except (RuntimeError, ValueError, TypeError, OverflowError) as exc:
+            # the engine raises RuntimeError; parameters it cannot convert raise the others
+            raise _translate_query_error(exc, cypher, timeout_s, self.path) from exc
+        finally:
+            if timeout_s:
+                self._conn.set_query_timeout(0)
         if isinstance(result, list):  # several statements in one string
             result = result[-1]
         try:
@@ -154,6 +177,89 @@ class LadybugBackend(Backend):
         return table.num_rows
 
 
+_RECOVERY_PENDING = "recovery is pending"
+_IO_ERROR = re.compile(r"(?i)read from file|write to file|no space|IO exception|could not (?:read|write)|cannot (?:read|write)")
+
+
+def _pending_files(path: Path) -> bool:
+    """The files of an unfinished checkpoint (its shadow pages, its frozen WAL) are on disk."""
+    return any(Path(f"{path}.{suffix}").exists() for suffix in ("shadow", "wal.checkpoint"))
+
+
+def checkpoint_in_progress(path: Path) -> bool:
+    """True while a live process holds the checkpoint lock files of ``path`` (it is checkpointing).
+
+    LadybugDB's writer holds POSIX record locks on ``PATH.checkpoint.intent.lock`` and
+    ``PATH.checkpoint.apply.lock`` while it checkpoints, and its read-only opens take shared locks
+    on them; a shared-lock probe, released at once, tells a live checkpoint from files that a dead
+    writer left behind. Without fcntl (Windows) every checkpoint counts as live."""
+    try:
+        import fcntl
+    except ImportError:
+        return True
+    for suffix in ("checkpoint.intent.lock", "checkpoint.apply.lock"):
+        try:
+            fd = os.open(f"{path}.{suffix}", os.O_RDONLY)
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return True
+        try:
+            try:
+                fcntl.lockf(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError:
+                return True
+            fcntl.lockf(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+    return False
+
+
+def recover_checkpoint(path: Path) -> None:
+    """Finish the checkpoint that a writer left unfinished (killed, or its disk filled up).
+
+    LadybugDB refuses read-only opens while a checkpoint's files (shadow, frozen WAL) are on
+    disk, and only a read-write open recovers them: it replays or discards the checkpoint. A
+    read-write open also takes the write lock, so it fails when a live process holds the file
+    for writing (that writer is checkpointing right now: ``DatabaseLocked``, retry), and
+    succeeds only when the writer is gone. It is closed again at once. Callers first check
+    ``checkpoint_in_progress`` so that a reader does not take the write lock from a live writer
+    between its checkpoint and its next open."""
+    lb = _import_ladybug()
+    try:
+        db = lb.Database(str(path), read_only=False)
+    except RuntimeError as exc:
+        err = _translate_open_error(exc, path)
+        if isinstance(err, DatabaseLocked) and "locked" in err.message:
+            raise DatabaseLocked(f"{path} is being checkpointed by a writer{_holder(str(exc))}", "retry in a moment") from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DatabaseLocked(
+            f"{path} has a checkpoint that a writer left unfinished, and recovering it failed: {first}{disk_note(path)}",
+            "free disk space, or open it once read-write (e.g. `kgctl init`) as a user who may write it",
+        ) from None
+    try:
+        db.close()
+    finally:
+        log.warning("%s: finished the checkpoint that a writer left unfinished (it was no longer running)", path)
+
+
+def _holder(text: str) -> str:
+    pid = re.search(r"PID (\d+)", text)
+    return f" (process {pid.group(1)})" if pid else ""
+
+
+def disk_note(path: Path, *, need: int = 1 << 20) -> str:
+    """``'; the disk holding FOLDER is full (N bytes free)'`` when less than ``need`` bytes are free there, else ''."""
+    import shutil
+
+    folder = Path(path).resolve().parent
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return ""
+    return f"; the disk holding {folder} is full ({free:,} bytes free)" if free < need else ""
+
+
 def _file_state(path: Path):
     try:
         st = path.stat()
@@ -175,14 +281,23 @@ def _translate_open_error(exc: RuntimeError, path: Path) -> KgrecError:
         return DatabaseLocked(f"{path} is being checkpointed by a writer", "retry in a moment")
     if "Cannot create an empty database under READ ONLY" in text:
         return DatabaseNotFound(f"no database at {path}", "run `kgctl init` first")
-    return DatabaseNotFound(
-        f"cannot open {path} as a LadybugDB database: {text.splitlines()[0]}", "check the --db path"
-    )
+    full = disk_note(path)
+    if full:
+        return DatabaseNotFound(f"cannot open {path}{full}: {text.splitlines()[0]}", "free disk space there")
+    return DatabaseNotFound(f"cannot open {path} as a LadybugDB database: {text.splitlines()[0]}", "check the --db path")
 
 
-def _translate_query_error(exc: RuntimeError, cypher: str) -> KgrecError:
+def _translate_query_error(exc: Exception, cypher: str, timeout_s: float | None = None, path: Path | None = None) -> KgrecError:
     text = str(exc).strip()
     first = text.splitlines()[0] if text else "query failed"
+    if first.startswith("Interrupted"):
+        limit = f"its {timeout_s:g} s limit" if timeout_s else "its time limit"
+        return QueryTimeout(f"the query ran past {limit} and was stopped", "narrow it: a label, a WHERE on an id, a LIMIT")
+    if not isinstance(exc, RuntimeError):
+        return CypherError(f"unsupported parameter value: {first}", "parameters are text, numbers, booleans, null or lists of one of these")
+    full = disk_note(path) if path is not None and _IO_ERROR.search(text) else ""
+    if full:
+        return DiskFull(f"{full.lstrip('; ')}; the database said: {first}", "free disk space there and run the command again")
     if "read-only" in text.lower() or "read only" in text.lower():
         from kgrec.errors import ReadOnlyViolation
 

@@ -38,6 +38,7 @@ from kgrec.errors import (
     CypherError,
     DatabaseNotFound,
     KgrecError,
+    QueryTimeout,
     ReadOnlyViolation,
 )
 from kgrec.kg.backend import Backend, conform_table
@@ -142,12 +143,18 @@ class Neo4jBackend(Backend):
             raise self._translate(exc) from None
 
     # ----------------------------------------------------------------- queries
-    def _execute(self, cypher: str, params: Mapping[str, Any] | None, *, write: bool, **bind: Any) -> pa.Table:
+    def _execute(self, cypher: str, params: Mapping[str, Any] | None, *, write: bool, timeout_s: float | None = None,
+                 **bind: Any) -> pa.Table:
         params = dict(params or {})
 
         def work(tx):
             result = tx.run(cypher, params)
             return list(result.keys()), list(result)
+
+        if timeout_s:  # the server's transaction timeout stops the query
+            import neo4j
+
+            work = neo4j.unit_of_work(timeout=timeout_s)(work)
 
         if _IN_TRANSACTIONS.search(_bare(cypher)):
             keys, records = self._autocommit(cypher, params, write=write)
@@ -351,6 +358,8 @@ def translate_error(exc: Exception, *, where: str, database: str | None = None, 
         )
     if isinstance(exc, nx.ConstraintError):
         return CypherError(f"Neo4j constraint violated: {message}")
+    if code.startswith("Neo.ClientError.Transaction.TransactionTimedOut"):
+        return QueryTimeout(f"{where} stopped the query at its time limit", "narrow it: a label, a WHERE on an id, a LIMIT")
     if isinstance(exc, nx.TransientError):
         return ConnectionFailed(f"{where} is busy or unavailable: {message}", "try again")
     if isinstance(exc, nx.Neo4jError):

@@ -16,12 +16,22 @@ opens are refused ("checkpoint recovery is pending"); a checkpoint rewrites the 
   result is thrown away and the read runs again on a fresh open, so a caller only ever gets
   results from one committed state of the graph.
 
+While the reader keeps its open snapshot because reopening fails (a writer is checkpointing),
+and that has lasted longer than ``reopen_wait_s``, it says so in ``stale`` (the HTTP ``/health``
+reports "degraded" with the reason); ``stale`` clears as soon as an open succeeds. The snapshot
+is only kept while the main file is unchanged, so it is always one consistent state; when the
+main file was rewritten and no open succeeds within ``reopen_wait_s``, reads fail
+(``DatabaseUnavailable``) rather than read a file that changed under them. A writer that died in
+its checkpoint is recovered by the first open when no live process holds the write lock
+(``LadybugBackend``), so that case heals by itself.
+
 Stores that isolate readers themselves (Neo4j: tokens are ``None``) are read as they are. A store
 that is gone (file removed, server down) raises ``DatabaseUnavailable``; the HTTP API answers 503.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -37,6 +47,18 @@ T = TypeVar("T")
 log = logging.getLogger("kgrec.kg.reader")
 
 
+@dataclasses.dataclass(frozen=True)
+class Staleness:
+    """Why the reader serves an older snapshot than the store holds, and since when (Unix time)."""
+
+    reason: str
+    since: float
+
+    def to_dict(self) -> dict:
+        return {"reason": self.reason, "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.since)),
+                "seconds": round(time.time() - self.since, 1)}
+
+
 class GraphReader:
     """One read-only backend, reopened when another process committed to the store.
 
@@ -48,6 +70,8 @@ class GraphReader:
         self.settings = settings
         self.reopen_wait_s = reopen_wait_s
         self.generation = 0
+        self.stale: Staleness | None = None  # set while an older snapshot is served for long
+        self._kept_since: float | None = None  # first failed reopen while keeping the snapshot
         self._backend: Backend | None = None
         self._token: object | None = None
         self._storage: object | None = None
@@ -112,18 +136,36 @@ class GraphReader:
             except (DatabaseLocked, DatabaseUnavailable) as exc:
                 if keep_old:
                     log.debug("kept the open snapshot: %s", exc.message)
+                    self._note_kept(exc)
                     return
                 gone = self._backend is not None and not self._backend.is_available()
                 if gone or time.monotonic() >= deadline:
                     raise DatabaseUnavailable(exc.message, exc.hint) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 0.2)
+        self._swap(fresh)
+
+    def _swap(self, fresh: Backend) -> None:
+        """Start reading ``fresh`` (a new generation); the old backend is closed."""
         old, self._backend = self._backend, fresh
         if old is not None:
             old.close()
         self._token = fresh.change_token()
         self._storage = fresh.storage_token()
         self.generation += 1
+        if self.stale is not None:
+            log.warning("graph store readable again after %.1f s on an older snapshot", time.time() - self.stale.since)
+        self.stale = None
+        self._kept_since = None
+
+    def _note_kept(self, exc: KgrecError) -> None:
+        """A reopen failed and the consistent older snapshot stays in use; past ``reopen_wait_s`` say so."""
+        now = time.time()
+        if self._kept_since is None:
+            self._kept_since = now
+        if self.stale is None and now - self._kept_since >= self.reopen_wait_s:
+            self.stale = Staleness(f"answering from the last good snapshot: {exc.message}", self._kept_since)
+            log.warning("graph store cannot be reopened (%s); answering from the last good snapshot", exc.message)
 
     def _current(self) -> Backend:
         backend = self._backend

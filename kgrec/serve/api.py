@@ -9,6 +9,12 @@ small page at / to look up a user, see recommendations and browse their paths as
   commits, consistent per request). A store that is gone or does not answer within
   ``timeout_s`` gives 503 with a JSON body that says so.
 - Arbitrary Cypher (``POST /cypher``) exists only when ``enable_cypher`` is set, and is read-only.
+  It runs on its own read-only connection, one query at a time, and the store stops it at
+  ``timeout_s`` (503 with the reason); the other endpoints keep answering meanwhile. Parameters
+  are text, numbers, booleans, null or lists of one of these; anything else is answered 422.
+- The token is read from the ``Authorization`` header only, never from the URL; access logs
+  redact ``token``, ``password``, ``key`` and similar query parameters (``RedactQueryFilter``).
+- Authentication comes before body validation: no token, no 422.
 """
 
 from __future__ import annotations
@@ -23,11 +29,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from fastapi import Depends, FastAPI, HTTPException, Query
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from kgrec import __version__
@@ -40,10 +46,14 @@ from kgrec.errors import (
     DatabaseUnavailable,
     KgrecError,
     NotFound,
+    QueryTimeout,
     ReadOnlyViolation,
 )
+from kgrec.ids import MAX_ID_LENGTH, check_id
 from kgrec.kg.backend import _STRING_OR_COMMENT
-from kgrec.serve.recommend import MAX_ID_LENGTH, FusedRecommender
+from kgrec.serve.cypher_http import CypherRunner, param_problem, plain
+from kgrec.serve.logs import SECRET_PARAMS
+from kgrec.serve.recommend import FusedRecommender
 
 log = logging.getLogger("kgrec.serve")
 STATIC = Path(__file__).resolve().parent / "static"
@@ -117,7 +127,18 @@ class CypherRequest(BaseModel):
 
 
 def _id(description: str):
-    return Query(..., min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN, description=description)
+    return Query(..., min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN,
+                 description=f"{description}: 1-{MAX_ID_LENGTH} printable characters (the rule ingest applies too)")
+
+
+_CYPHER_BODY = {
+    "required": True,
+    "content": {"application/json": {"schema": CypherRequest.model_json_schema()}},
+}
+
+
+def _validation_errors(exc: ValidationError) -> list[dict]:
+    return [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()]
 
 
 def create_app(
@@ -130,19 +151,25 @@ def create_app(
     )
     bearer = HTTPBearer(auto_error=False)
 
-    def authorised(creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+    def authorised(request: Request, creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
         if token is None:
             return
+        if creds is None and any(SECRET_PARAMS.search(k) for k in request.query_params):
+            raise HTTPException(401, "the token is accepted only in the 'Authorization: Bearer' header, never in the URL",
+                                headers={"WWW-Authenticate": "Bearer"})
         given = creds.credentials if creds is not None else ""
         if not hmac.compare_digest(given.encode(), token.encode()):
             raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
 
-    async def call(fn, *args, **kwargs):
+    async def call(fn, *args, timeout: float | None = None, **kwargs):
         """Run blocking graph work in a thread, bounded in time; map errors to HTTP answers."""
+        limit = timeout_s if timeout is None else timeout
         try:
-            return await asyncio.wait_for(run_in_threadpool(fn, *args, **kwargs), timeout_s)
+            return await asyncio.wait_for(run_in_threadpool(fn, *args, **kwargs), limit)
         except TimeoutError:
             raise HTTPException(503, f"the graph store did not answer within {timeout_s:g} s") from None
+        except QueryTimeout as exc:
+            raise HTTPException(503, exc.message) from None
         except NotFound as exc:
             raise HTTPException(404, exc.message) from None
         except _UNAVAILABLE as exc:
@@ -165,16 +192,24 @@ def create_app(
         except HTTPException as exc:
             return JSONResponse({"status": "unavailable", "detail": exc.detail}, status_code=503)
         index = recommender.index_summary or {}
-        return {"status": "ok", "model": recommender.model_name, "model_snapshot": recommender.model_snapshot, **info,
-                "snapshot": index.get("snapshot"), "revision": index.get("revision"), "index": recommender.index_summary,
-                "weights": recommender.weights.as_dict()}
+        served = {"model": recommender.model_name, "model_snapshot": recommender.model_snapshot, **info,
+                  "snapshot": index.get("snapshot"), "revision": index.get("revision"), "index": recommender.index_summary,
+                  "weights": recommender.weights.as_dict()}
+        stale = getattr(recommender.reader, "stale", None)
+        if stale is not None:  # answering from the last good snapshot: say so, still 200
+            return {"status": "degraded", "detail": stale.reason, "stale": stale.to_dict(), **served}
+        return {"status": "ok", **served}
 
-    @app.get(
-        "/recommend", dependencies=[Depends(authorised)],
-        summary="Top-k products for a user, with sources and explanations",
-    )
+    def valid_id(value: str, what: str) -> str:
+        try:
+            return check_id(value, what)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+
+    @app.get("/recommend", dependencies=[Depends(authorised)],
+             summary="Top-k products for a user, with sources and explanations")
     async def recommend(user: str = _id("User id"), k: int = Query(10, ge=1, le=MAX_K), explain: bool = True):
-        rec = await call(recommender.recommend, user, k, explain=explain)
+        rec = await call(recommender.recommend, valid_id(user, "user"), k, explain=explain)
         return _json(rec.to_dict())
 
     @app.get("/paths", dependencies=[Depends(authorised)], summary="User-product paths in the knowledge graph")
@@ -186,7 +221,7 @@ def create_app(
     ):
         from kgrec.serve.graph_page import vis_data
 
-        result = await call(recommender.paths, user, product, max_hops, limit)
+        result = await call(recommender.paths, valid_id(user, "user"), valid_id(product, "product"), max_hops, limit)
         result["vis"] = vis_data(result["graph"])
         return result
 
@@ -196,25 +231,29 @@ def create_app(
         k: int = Query(10, ge=1, le=MAX_K),
         modality: str | None = Query(None, pattern="^(text|image)$"),
     ):
-        return {"product": product, "items": await call(recommender.similar, product, k, modality)}
+        return {"product": product, "items": await call(recommender.similar, valid_id(product, "product"), k, modality)}
 
     if enable_cypher:
+        cypher_runner = CypherRunner(recommender.reader.settings, timeout_s)
+        app.state.cypher_runner = cypher_runner
 
-        @app.post(
-            "/cypher", dependencies=[Depends(authorised)], summary="Read-only Cypher (enabled with --enable-cypher)"
-        )
-        async def cypher(body: CypherRequest):
+        @app.post("/cypher", dependencies=[Depends(authorised)], openapi_extra={"requestBody": _CYPHER_BODY},
+                  summary="Read-only Cypher (enabled with --enable-cypher)")
+        async def cypher(request: Request):
+            # the body is read here, after the token check: no token, no 422
+            try:
+                body = CypherRequest.model_validate_json(await request.body())
+            except ValidationError as exc:
+                raise HTTPException(422, _validation_errors(exc)) from None
             refused = refused_http_clauses(body.query)
             if refused:
-                raise HTTPException(
-                    400,
-                    f"refused over HTTP: {', '.join(refused)} (files, procedures and other databases are off limits)",
-                )
-
-            def work():
-                return recommender.reader.read(lambda b, g: b.execute(body.query, body.params, write=False).to_pylist())
-
-            return {"rows": await call(work)}
+                raise HTTPException(400, f"refused over HTTP: {', '.join(refused)} (files, procedures and other databases are off limits)")
+            for name, value in body.params.items():
+                problem = param_problem(name, value)
+                if problem:
+                    raise HTTPException(422, f"unsupported parameter {problem}")
+            rows = await call(cypher_runner.run, body.query, body.params, timeout=timeout_s + 2.0)
+            return _json({"rows": plain(rows)})
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -38,18 +38,28 @@ import numpy as np
 
 from kgrec.config import NEO4J_SCHEMES
 from kgrec.errors import DatabaseLocked, DatabaseUnavailable, KgrecError, NotFound
+from kgrec.ids import check_id
 from kgrec.kg.backend import Backend
 from kgrec.kg.reader import GraphReader
 from kgrec.serve.explain import explain as explain_items
 from kgrec.serve.graph_index import GraphIndex
 from kgrec.serve.index_store import index_dir as index_dir_of
 from kgrec.serve.index_store import load_or_build
-from kgrec.serve.sources import CANDIDATE_SOURCES, SOURCE_NAMES, Candidates, CandidateSource, IndexPart, Limits, ModelScores, Source, UserContext
+from kgrec.serve.sources import (
+    CANDIDATE_SOURCES,
+    SOURCE_NAMES,
+    Candidates,
+    CandidateSource,
+    IndexPart,
+    Limits,
+    ModelScores,
+    Source,
+    UserContext,
+)
 from kgrec.serve.weights import FusionWeights
 
 SOURCES = SOURCE_NAMES
 log = logging.getLogger("kgrec.serve.recommend")
-MAX_ID_LENGTH = 256
 
 __all__ = ["FusedRecommender", "FusionWeights", "Limits", "Recommendation", "RecommendedItem", "open_recommender"]
 
@@ -83,12 +93,6 @@ class Recommendation:
             out["timings_ms"] = self.timings_ms
         return out
 
-
-def check_id(value: Any, what: str) -> str:
-    """Ids are non-empty strings of at most MAX_ID_LENGTH printable characters (ValueError otherwise)."""
-    if not isinstance(value, str) or not value or len(value) > MAX_ID_LENGTH or not value.isprintable():
-        raise ValueError(f"{what} id must be 1-{MAX_ID_LENGTH} printable characters")
-    return value
 
 
 class FusedRecommender:
@@ -329,7 +333,7 @@ class FusedRecommender:
         clock.lap("explain")
         return Recommendation(user, out, cold_start=context.cold, model=self.model_name, timings_ms=timings)
 
-    def _candidates(self, gi: GraphIndex, context: UserContext, clock: "_Clock") -> dict[str, Candidates]:
+    def _candidates(self, gi: GraphIndex, context: UserContext, clock: _Clock) -> dict[str, Candidates]:
         """Each applicable source's candidates, in source order."""
         found: dict[str, Candidates] = {}
         for source in self.sources:

@@ -39,10 +39,14 @@ from kgrec.models.data.interactions import InteractionData
 from kgrec.models.kgbm4rec.graph import CollaborativeKG, RelationalCSR, subgraph_from_hetero_batch
 from kgrec.models.kgbm4rec.inputs import KGBMInputs
 from kgrec.models.kgbm4rec.network import KGBMNetwork
+from kgrec.models.kgbm4rec.sampling import Prefetcher, SampledGraphSource
 from kgrec.models.trainable import TRAINER_DEFAULTS, TrainableRecommender
 
 SEQ_OBJECTIVES = ("cloze", "next")
 NEGATIVE_SAMPLERS = ("popularity", "uniform")
+GNN_SAMPLERS = ("full", "cypher")
+DEFAULT_FANOUT = (15, 10, 5)
+INFERENCE_SEEDS = 512  # seed nodes per sampled subgraph when the tables are computed for scoring
 
 DEFAULTS: dict[str, Any] = {
     # chosen on ML-100k validation NDCG@10 (README, "KGBM4Rec: measured")
@@ -53,6 +57,10 @@ DEFAULTS: dict[str, Any] = {
     "clip_grad_norm": 5.0,
     "rating_weight": 0.1, "like_weight": 0.1, "num_negatives": 0, "negative_sampler": "popularity",
     "category_weight": 0.0, "gnn_every": 1,
+    # the GNN's graph: "full" (one in-memory CSR of the whole graph, the default) or "cypher"
+    # (per-batch subgraphs sampled from the graph store; fanout per hop, entity_buckets: rows of
+    # the KG's non-item nodes, None = one per node up to 131,072 nodes, hashed into that many beyond)
+    "gnn_sampler": "full", "fanout": (), "entity_buckets": None, "prefetch": True,
     "no_kg": False, "no_seq": False, "no_text": False, "no_image": False,
     "seed": 2024, "verbose": True,
 }
@@ -79,6 +87,18 @@ class KGBM4Rec(TrainableRecommender):
             raise KgrecError(f"unknown negative_sampler {self.hparams['negative_sampler']!r}", f"choose from {', '.join(NEGATIVE_SAMPLERS)}")
         if self.hparams["seq_objective"] not in SEQ_OBJECTIVES:
             raise KgrecError(f"unknown seq_objective {self.hparams['seq_objective']!r}", f"choose from {', '.join(SEQ_OBJECTIVES)}")
+        if self.hparams["gnn_sampler"] not in GNN_SAMPLERS:
+            raise KgrecError(f"unknown gnn_sampler {self.hparams['gnn_sampler']!r}", f"choose from {', '.join(GNN_SAMPLERS)}")
+        self.hparams["fanout"] = parse_fanout(self.hparams["fanout"], int(self.hparams["gnn_layers"]))
+        if self.sampled and int(self.hparams["gnn_every"]) != 1:
+            raise KgrecError("gnn_every > 1 reuses one full-graph propagation; it does not apply to gnn_sampler=cypher", "drop gnn_every")
+        # what the pipeline loads for fit(graph=...): the sampled GNN reads the KG from the database per batch
+        needs_kg = not self.sampled or float(self.hparams["category_weight"]) > 0
+        self.requires = tuple(r for r in type(self).requires if r != "kg" or needs_kg)
+        self._backend = None
+        self._source: SampledGraphSource | None = None
+        self._prefetcher: Prefetcher | None = None
+        self.sampling_stats: list[dict[str, float]] = []
         self.modalities: dict[str, str] = {}
         self.ckg: CollaborativeKG | None = None
         self._config: dict[str, Any] = {}
@@ -93,6 +113,11 @@ class KGBM4Rec(TrainableRecommender):
         self._negative_p: np.ndarray | None = None  # the sampled softmax's proposal, when not uniform
 
     @property
+    def sampled(self) -> bool:
+        """The GNN trains and infers on subgraphs sampled from the graph store (``gnn_sampler=cypher``)."""
+        return self.hparams["gnn_sampler"] == "cypher"
+
+    @property
     def causal(self) -> bool:
         return self.hparams["seq_objective"] == "next"
 
@@ -103,14 +128,15 @@ class KGBM4Rec(TrainableRecommender):
         if kwargs.get("graph") is not None:
             return KGBMInputs.from_graph_inputs(kwargs["graph"])
         if kwargs.get("backend") is not None:
-            needs_kg = not self.hparams["no_kg"] or self.hparams["category_weight"] > 0  # category labels live in the KG
+            needs_kg = (not self.hparams["no_kg"] and not self.sampled) or self.hparams["category_weight"] > 0  # category labels live in the KG
             return KGBMInputs.from_backend(kwargs["backend"], train.item_ids, kg=needs_kg)
         return KGBMInputs()
 
     def _choose_modalities(self, inputs: KGBMInputs) -> dict[str, str]:
         hp = self.hparams
         out = {}
-        out["kg"] = "off (no_kg)" if hp["no_kg"] else ("on" if inputs.has_kg() else "on (interaction graph only: no KG relations in the data)")
+        has_kg = self._source.has_kg if self._source is not None else inputs.has_kg()
+        out["kg"] = "off (no_kg)" if hp["no_kg"] else ("on" if has_kg else "on (interaction graph only: no KG relations in the data)")
         out["sequence"] = "off (no_seq)" if hp["no_seq"] else "on"
         out["text"] = "off (no_text)" if hp["no_text"] else ("on" if inputs.has_text() else "off (no Product.text_emb in the graph; run `kgctl embed`)")
         out["image"] = "off (no_image)" if hp["no_image"] else ("on" if inputs.has_image() else "off (no Product.image_emb in the graph; run `kgctl embed`)")
@@ -128,12 +154,22 @@ class KGBM4Rec(TrainableRecommender):
         if len(train) == 0:
             raise KgrecError("no training interactions", "ingest interactions first (kgctl ingest)")
         self._inputs = self._resolve_inputs(train, kwargs)
+        self._backend = kwargs.get("backend")
+        if self.sampled and not self.hparams["no_kg"] and self._backend is None:
+            raise KgrecError("gnn_sampler=cypher samples the GNN's subgraphs from the graph store, and no graph store was given",
+                             "pass backend= to fit (kgctl train does), or use gnn_sampler=full")
         self._cache = self._category_cache = None
-        history = trainer.fit(self, train, valid)
-        self._inputs = None
-        self._cache = self._tables()
-        self._category_cache = self._category_logits()
+        self.sampling_stats = []
+        try:
+            history = trainer.fit(self, train, valid)
+            self._inputs = None
+            self._cache = self._tables()
+            self._category_cache = self._category_logits()
+        finally:
+            self._end_sampling()
         history["modalities"] = dict(self.modalities)
+        if self.sampling_stats:
+            history["sampling"] = self.sampling_stats
         if self.hparams["category_weight"] > 0:
             history["category_head"] = self.category_head_summary
         return history
@@ -141,6 +177,12 @@ class KGBM4Rec(TrainableRecommender):
     def prepare(self, train: InteractionData, graph) -> None:
         hp = self.hparams
         inputs = self._inputs if self._inputs is not None else KGBMInputs.from_graph_inputs(graph)
+        self._end_sampling()
+        if self.sampled and not hp["no_kg"]:
+            rank = torch.distributed.get_rank() if torch.distributed.is_available() and torch.distributed.is_initialized() else 0
+            self._source = SampledGraphSource(self._backend, train, fanout=list(hp["fanout"]), min_degree=int(hp["kg_min_degree"]),
+                                              entity_buckets=hp["entity_buckets"], seed=int(hp["seed"]) + 7919 * rank)
+            self._prefetcher = Prefetcher(self._source, enabled=bool(hp["prefetch"]))
         self.modalities = self._choose_modalities(inputs)
         if hp["verbose"]:
             print(self.modality_summary(), file=sys.stderr)
@@ -155,16 +197,21 @@ class KGBM4Rec(TrainableRecommender):
         text_dim = self._features["text"].shape[1] if "text" in self._features else 0
         image_dim = self._features["image"].shape[1] if "image" in self._features else 0
         self._prepare_categories(inputs, train.n_items)
-        if use["kg"]:
+        if use["kg"] and self._source is not None:  # sampled subgraphs: no full graph in memory
+            self.ckg, self._structure = None, None
+            n_nodes, n_relations = self._source.rows.n_rows, self._source.n_relations
+        elif use["kg"]:
             self.ckg = CollaborativeKG.build(train, inputs.kg, min_degree=hp["kg_min_degree"])
             self._structure = self.ckg.propagation().to(self.device)
+            n_nodes, n_relations = self.ckg.n_nodes, self.ckg.n_relations
         else:
-            self.ckg, self._structure = None, None
+            self.ckg, self._structure, self._source = None, None, None
+            n_nodes = n_relations = 0
         self._config = dict(
             n_items=train.n_items, n_users=train.n_users, dim=hp["dim"], max_len=hp["max_len"], n_layers=hp["n_layers"],
             n_heads=hp["n_heads"], dropout=hp["dropout"], use_seq=use["sequence"], use_kg=use["kg"],
             text_dim=text_dim, image_dim=image_dim,
-            n_nodes=self.ckg.n_nodes if self.ckg else 0, n_relations=self.ckg.n_relations if self.ckg else 0,
+            n_nodes=n_nodes, n_relations=n_relations,
             gnn_layers=hp["gnn_layers"], conv=hp["conv"], n_bases=hp["n_bases"], gnn_dropout=hp["gnn_dropout"],
             causal=self.causal, inner=hp["inner"], attn_dropout=hp["attn_dropout"],
             user_offset=self.ckg.user_offset if self.ckg else 0,
@@ -255,7 +302,40 @@ class KGBM4Rec(TrainableRecommender):
                 negatives = rng.choice(self.n_items, k, replace=self._negative_p is not None, p=self._negative_p)
             out.append(tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in
                              (inputs[s:s + size], targets[s:s + size], ratings[s:s + size], users[s:s + size], negatives)))
+        if self._prefetcher is not None:
+            out = self._with_subgraphs(out)
         return out
+
+    def _with_subgraphs(self, batches: list[tuple]) -> list[tuple]:
+        """Each batch gets its subgraph (sampled in the background, see ``Prefetcher``): seeds are
+        the batch's users and every item its loss reads (history, targets, negatives; all items
+        under the full softmax, whose every item is a candidate)."""
+        if self._prefetcher.stats.batches:
+            self.sampling_stats.append(self._prefetcher.stats.as_dict())
+            self._prefetcher.stats = type(self._prefetcher.stats)()
+        seeds = [self.batch_seeds(*b) for b in batches]
+        dist = torch.distributed.is_available() and torch.distributed.is_initialized()
+        rank, world = (torch.distributed.get_rank(), torch.distributed.get_world_size()) if dist else (0, 1)
+        pending = self._prefetcher.epoch(seeds, rank, world)
+        return [(*b, p) for b, p in zip(batches, pending)]
+
+    def batch_seeds(self, tokens: torch.Tensor, targets: torch.Tensor, ratings: torch.Tensor, users: torch.Tensor,
+                    negatives: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """(users, items) a training batch's loss reads GNN rows of: its users, and the items of its
+        histories, targets and negatives (every item under the full softmax)."""
+        if not negatives.numel():
+            return np.unique(users.numpy()), np.arange(self.n_items)
+        t = torch.cat([tokens.flatten(), targets.flatten()])
+        items = np.concatenate([t[(t > 0) & (t <= self.n_items)].numpy() - 1, negatives.numpy()])
+        return np.unique(users.numpy()), np.unique(items)
+
+    def _end_sampling(self) -> None:
+        """Stop the prefetch thread and let go of the graph store (a trained model scores from its tables)."""
+        if self._prefetcher is not None:
+            if self._prefetcher.stats.batches:
+                self.sampling_stats.append(self._prefetcher.stats.as_dict())
+            self._prefetcher.close()
+        self._prefetcher, self._source = None, None
 
     def _cloze(self, tokens: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """BERT4Rec masking: each real item masked with ``mask_prob`` (at least one per window);
@@ -278,9 +358,27 @@ class KGBM4Rec(TrainableRecommender):
     def _tables(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         was_training = self.net.training
         self.net.eval()
-        out = self.net.tables()
+        out = self._sampled_tables() if self._source is not None else self.net.tables()
         self.net.train(was_training)
         return out
+
+    def _sampled_tables(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The tables from GNN representations computed on sampled subgraphs, ``INFERENCE_SEEDS``
+        items or users at a time (the same fan-out as training, a fixed seed: the same weights
+        give the same tables); no full graph is built."""
+        rng = np.random.default_rng(int(self.hparams["seed"]))
+        dim = int(self.hparams["dim"])
+        gnn_items = torch.zeros(self.n_items, dim, device=self.device)
+        gnn_users = torch.zeros(self.n_users, dim, device=self.device)
+        none = np.zeros(0, np.int64)
+        for n, target in ((self.n_items, gnn_items), (self.n_users, gnn_users)):
+            for start in range(0, n, INFERENCE_SEEDS):
+                chunk = np.arange(start, min(n, start + INFERENCE_SEEDS))
+                sub = self._source.sample(none if target is gnn_items else chunk, chunk if target is gnn_items else none, rng)
+                items, users = self.net.graph_embeddings(sub.to(self.device))
+                rows = torch.from_numpy(chunk).to(self.device)
+                target[rows] = (items if target is gnn_items else users)[rows]
+        return self.net.item_table(gnn_items), gnn_users
 
     def observe_history(self, known: InteractionData) -> None:
         """Use ``known`` (train, or train + validation for the test) as the users' histories:
@@ -425,4 +523,28 @@ class KGBM4Rec(TrainableRecommender):
         if self.net is None or not self.net.use_kg:
             raise KgrecError("this kgbm4rec model has no graph branch", "train it without no_kg and with a knowledge graph")
         if self._structure is None:
-            raise KgrecError("the full-graph structure is only available in the training process", "refit, or use the sampled path")
+            raise KgrecError("the full-graph structure is only available in the training process of a gnn_sampler=full model",
+                             "refit, or use the sampled path")
+
+
+def parse_fanout(value: Any, layers: int) -> tuple[int, ...]:
+    """``fanout``: neighbours sampled per hop, one per GNN layer (``"15,10"``, a list, or empty for
+    the default 15, 10, 5, ...); -1 keeps every neighbour."""
+    if value is None or value == "" or value == ():
+        base = list(DEFAULT_FANOUT)
+        return tuple((base + [base[-1]] * layers)[:layers])
+    if isinstance(value, (int, np.integer)):
+        parts = [int(value)]
+    elif isinstance(value, str):
+        try:
+            parts = [int(v) for v in value.replace(" ", "").split(",") if v]
+        except ValueError:
+            raise KgrecError(f"fanout {value!r} is not a comma-separated list of integers", "e.g. -p fanout=15,10") from None
+    else:
+        parts = [int(v) for v in value]
+    if len(parts) != layers:
+        raise KgrecError(f"fanout {','.join(map(str, parts))} gives {len(parts)} hops for {layers} GNN layers",
+                         "give one fan-out per layer (gnn_layers), e.g. -p fanout=15,10")
+    if any(p == 0 or p < -1 for p in parts):
+        raise KgrecError(f"fanout {','.join(map(str, parts))}: each hop takes -1 (all neighbours) or a positive count")
+    return tuple(parts)

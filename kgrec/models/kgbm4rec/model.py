@@ -70,6 +70,7 @@ DEFAULTS: dict[str, Any] = {
 class KGBM4Rec(TrainableRecommender):
     name = "kgbm4rec"
     predicts_rating = True
+    uses_history = True
     requires = ("kg", "text_emb", "image_emb")
     defaults = DEFAULTS
     search_space = {"seq_objective": ["cloze", "next"], "dropout": [0.2, 0.5], "lr": [1e-3, 3e-3]}
@@ -383,37 +384,77 @@ class KGBM4Rec(TrainableRecommender):
     def observe_history(self, known: InteractionData) -> None:
         """Use ``known`` (train, or train + validation for the test) as the users' histories:
         the last items as right-padded tokens, followed by [MASK] for the cloze objective."""
-        length = int(self.hparams["max_len"])
-        keep = length if self.causal else length - 1
-        self.history = np.zeros((known.n_users, length), np.int64)
-        for u, seq in enumerate(known.sequences()):
-            seq = seq[-keep:] if keep > 0 else seq[:0]
-            self.history[u, : len(seq)] = seq + 1
-            if not self.causal:
-                self.history[u, len(seq)] = self.n_items + 1
+        self.history = self._history_tokens(list(known.sequences()))
 
     def _current_tables(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The cached tables of a trained model; recomputed from the weights during training."""
         return self._cache if self._cache is not None else self._tables()
+
+    def _history_tokens(self, histories: list[np.ndarray]) -> np.ndarray:
+        """Right-padded tokens of histories (item indices, oldest first), as ``observe_history``
+        builds them: the last ``max_len`` items (``max_len - 1`` and a [MASK] for cloze)."""
+        length = int(self.hparams["max_len"])
+        keep = length if self.causal else length - 1
+        tokens = np.zeros((len(histories), length), np.int64)
+        for row, seq in enumerate(histories):
+            seq = np.asarray(seq, dtype=np.int64)
+            seq = seq[-keep:] if keep > 0 else seq[:0]
+            tokens[row, : len(seq)] = seq + 1
+            if not self.causal:
+                tokens[row, len(seq)] = self.n_items + 1
+        return tokens
 
     @torch.no_grad()
     def user_states(self, users: np.ndarray | torch.Tensor, tables=None) -> torch.Tensor:
         """z_u for each user (eval mode): the state at the [MASK] after the history (cloze) or at
         the last history item (next)."""
         self._require_fitted()
-        items, gnn_users = tables if tables is not None else self._current_tables()
-        users = torch.as_tensor(users.cpu() if torch.is_tensor(users) else np.asarray(users), dtype=torch.long)
-        tokens = torch.from_numpy(self.history)[users].to(self.device)
-        users = users.to(self.device)
+        users = np.asarray(users.cpu() if torch.is_tensor(users) else users, dtype=np.int64)
+        return self._states(self.history[users], users, tables if tables is not None else self._current_tables())
+
+    @torch.no_grad()
+    def _states(self, tokens: np.ndarray, users: np.ndarray, tables) -> torch.Tensor:
+        """User states from history tokens; ``users[i] == -1`` (a user the model never saw) gets
+        what the history alone gives: the transformer's state without the per-user GNN term (and,
+        in the ``no_seq`` ablation, which has only per-user vectors, the mean user vector)."""
+        items, gnn_users = tables
+        tokens_t = torch.from_numpy(np.ascontiguousarray(tokens)).to(self.device)
+        known = users >= 0
         was_training = self.net.training
         self.net.eval()
-        z = self.net.encode(tokens, items, users, gnn_users)
+        z = torch.empty(len(users), tokens.shape[1], self.net.dim, device=self.device)
+        if known.any():
+            rows = torch.from_numpy(np.flatnonzero(known)).to(self.device)
+            z[rows] = self.net.encode(tokens_t[rows], items, torch.from_numpy(users[known]).to(self.device), gnn_users)
+        if not known.all():
+            rows = torch.from_numpy(np.flatnonzero(~known)).to(self.device)
+            if self.net.use_seq:
+                z[rows] = self.net.encode(tokens_t[rows], items, torch.zeros(len(rows), dtype=torch.long, device=self.device), None)
+            else:
+                mean = self.net.out_norm(self.net.user_embedding.weight.mean(0))
+                z[rows] = mean.expand(len(rows), tokens.shape[1], -1)
         self.net.train(was_training)
         if self.causal:
-            at = ((tokens > 0).sum(1) - 1).clamp(min=0)
+            at = ((tokens_t > 0).sum(1) - 1).clamp(min=0)
         else:
-            at = (tokens == self.n_items + 1).float().argmax(1)
+            at = (tokens_t == self.n_items + 1).float().argmax(1)
         return z[torch.arange(len(users), device=z.device), at]
+
+    @torch.no_grad()
+    def score_histories(self, histories: list[np.ndarray], users: np.ndarray | None = None) -> np.ndarray:
+        """Scores (len(histories), n_items) of users given by their current histories (item
+        indices, oldest first; the server passes what the graph holds now). ``users``: the model's
+        index of each user, -1 for a user it never saw, who is scored from the history alone: no
+        per-user GNN term (see ``_states``). Without ``users`` every user is treated as new."""
+        self._require_fitted()
+        users = np.full(len(histories), -1, np.int64) if users is None else np.asarray(users, dtype=np.int64)
+        if len(users) != len(histories):
+            raise KgrecError(f"{len(histories)} histories but {len(users)} users")
+        tables = self._current_tables()
+        tokens = self._history_tokens(histories)
+        out = [self.net.rank_logits(self._states(tokens[s:s + 512], users[s:s + 512], tables), tables[0]).float().cpu().numpy()
+               for s in range(0, len(users), 512)]
+        return np.concatenate(out) if out else np.zeros((0, self.n_items), np.float32)
 
     def score_users(self, users: torch.Tensor) -> torch.Tensor:
         tables = self._current_tables()

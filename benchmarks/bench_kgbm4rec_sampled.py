@@ -38,26 +38,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 N_ENTITIES, N_TRIPLES, N_REL, N_GENRES = 79_000, 380_000, 24, 18
 
 
-def build_graph(path: Path, kg_scale: float, seed: int = 42) -> dict:
-    """The ML-1M-shaped interactions of synthetic_graph.build with a KG of ``kg_scale`` x the cost benchmark's."""
+def build_graph(path: Path, kg_scale: float, user_fraction: float = 1.0, seed: int = 42) -> dict:
+    """ML-1M-shaped interactions (``user_fraction``: the fraction of its 6,040 users kept, each with an
+    ML-1M-shaped activity) with a KG of ``kg_scale`` x the cost benchmark's."""
     import pyarrow as pa
 
     from benchmarks import synthetic_graph as sg
     from kgrec.kg import open_backend
 
     started = time.perf_counter()
-    base = path.with_name("base-interactions.db")
+    base = path.with_name(f"base-interactions-u{user_fraction:g}.db")
     if not base.exists():  # interactions and text once; each scale copies it and adds its KG
         tmp = base.with_name("base-tmp.db")
         for p in (tmp, tmp.with_name(tmp.name + ".wal")):
             p.unlink(missing_ok=True)
         rng = np.random.default_rng(seed)
-        n_users, n_items = sg.N_USERS, sg.N_ITEMS
+        n_users, n_items = int(sg.N_USERS * user_fraction), sg.N_ITEMS
         users = np.asarray([f"u{i}" for i in range(n_users)], dtype=object)
         items = np.asarray([f"i{i}" for i in range(n_items)], dtype=object)
         popularity = 1.0 / np.arange(1, n_items + 1) ** 0.8
         popularity /= popularity.sum()
-        per_user = rng.multinomial(sg.N_INTER - 20 * n_users, rng.dirichlet(np.ones(n_users) * 0.7)) + 20
+        per_user = rng.multinomial(int(sg.N_INTER * user_fraction) - 20 * n_users, rng.dirichlet(np.ones(n_users) * 0.7)) + 20
         src = np.repeat(np.arange(n_users), per_user)
         dst = rng.choice(n_items, size=len(src), p=popularity)
         ts = rng.integers(0, 10**8, size=len(src))
@@ -194,6 +195,7 @@ def main() -> None:
     m.add_argument("--work", default="/tmp/kgbm-bench")
     m.add_argument("--kg-scales", default="1,3,10")
     m.add_argument("--batches", type=int, default=40, help="training batches per run (of one epoch)")
+    m.add_argument("--users", type=float, default=1.0, help="fraction of ML-1M's users (and interactions) kept")
     m.add_argument("--rss-cap-gb", type=float, default=8.0)
     m.add_argument("-p", "--param", action="append", default=[], help="shared hyperparameter K=V (JSON value)")
     m.add_argument("--sampled", default='{"gnn_sampler": "cypher", "fanout": "10,5", "entity_buckets": 131072}')
@@ -220,8 +222,8 @@ def main() -> None:
         work = Path(a.work)
         work.mkdir(parents=True, exist_ok=True)
         for scale in [float(s) for s in a.kg_scales.split(",")]:
-            db = work / f"synthetic-ml1m-kg{scale:g}x.db"
-            info = build_graph(db, scale) if not db.exists() else {"seconds": 0.0, "counts": None}
+            db = work / f"synthetic-ml1m-u{a.users:g}-kg{scale:g}x.db"
+            info = build_graph(db, scale, a.users) if not db.exists() else {"seconds": 0.0, "counts": None}
             print(f"KG {scale:g}x: graph {db} ({info['seconds']:.0f} s) {info['counts']}", flush=True)
             for mode, params in (("full", {**shared, "gnn_sampler": "full"}), ("cypher", sampled)):
                 r = run_child(str(db), params, batches=a.batches, cap_gb=a.rss_cap_gb)

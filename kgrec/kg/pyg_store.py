@@ -31,7 +31,9 @@ from memory instead of querying.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterable, Sequence
+import itertools
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -413,7 +415,7 @@ class CypherNeighborSampler(BaseSampler):
             return src, dst
         keep = []
         bounds = torch.nonzero(torch.diff(dst, prepend=dst[:1] - 1)).flatten().tolist() + [len(dst)]
-        for start, stop in zip(bounds[:-1], bounds[1:]):
+        for start, stop in itertools.pairwise(bounds):
             count = stop - start
             if count <= fanout:
                 keep.extend(range(start, stop))
@@ -469,7 +471,7 @@ class _MemoryEdges:
     indptr: np.ndarray
 
     @classmethod
-    def build(cls, src_ids: Sequence[str], dst_ids: Sequence[str]) -> "_MemoryEdges":
+    def build(cls, src_ids: Sequence[str], dst_ids: Sequence[str]) -> _MemoryEdges:
         src_arr, dst_arr = pa.array(list(map(str, src_ids)), pa.string()), pa.array(list(map(str, dst_ids)), pa.string())
         src_vocab, dst_vocab = pc.unique(src_arr), pc.unique(dst_arr)
         s = pc.index_in(src_arr, value_set=src_vocab).to_numpy().astype(np.int64)

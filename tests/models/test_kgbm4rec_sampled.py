@@ -21,8 +21,8 @@ from kgrec.models.training.trainer import fit
 from kgrec.models.workflows.pipeline import load_dataset, load_trained, train_model
 from tests.models._kgbm_graph import build_tiny_graph
 
-SMALL = dict(dim=16, max_len=8, n_layers=1, n_heads=2, dropout=0.0, attn_dropout=0.0, gnn_dropout=0.0, batch_size=4,
-             eval_every=1, patience=100, verbose=False, lr=5e-3)
+SMALL = {"dim": 16, "max_len": 8, "n_layers": 1, "n_heads": 2, "dropout": 0.0, "attn_dropout": 0.0, "gnn_dropout": 0.0, "batch_size": 4,
+             "eval_every": 1, "patience": 100, "verbose": False, "lr": 5e-3}
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def _copy_weights(full: KGBM4Rec, sampled: KGBM4Rec, source: SampledGraphSource)
             for n, (label, node_id) in enumerate(zip(ckg.node_labels, ckg.node_ids)):
                 out[int(source.rows.rows(str(label), [str(node_id)])[0])] = value[n]
             state[key] = out
-        elif key.endswith(".relation") or key.endswith(".coefficients"):
+        elif key.endswith((".relation", ".coefficients")):
             out = torch.empty_like(value)
             for f, s in perm.items():
                 out[s] = value[f]
@@ -91,7 +91,7 @@ def test_sampled_and_full_paths_give_the_same_loss_and_gradients(tiny, conv, min
                 for n, (label, node_id) in enumerate(zip(full.ckg.node_labels, full.ckg.node_ids)):
                     row = int(source.rows.rows(str(label), [str(node_id)])[0])
                     torch.testing.assert_close(g_sampled[key][row], g[n], rtol=1e-4, atol=1e-6)
-            elif key.endswith(".relation") or key.endswith(".coefficients"):
+            elif key.endswith((".relation", ".coefficients")):
                 for name, r in full.ckg.relation_index().items():
                     torch.testing.assert_close(g_sampled[key][source.relation_index[name]], g[r], rtol=1e-4, atol=1e-6)
             else:
@@ -100,7 +100,7 @@ def test_sampled_and_full_paths_give_the_same_loss_and_gradients(tiny, conv, min
 
 
 def test_cypher_sampler_trains_evaluates_and_saves_without_the_full_graph(tiny, tmp_path):
-    backend, data, split = tiny
+    backend, _data, _split = tiny
     ds = load_dataset(backend)
     hp = dict(SMALL, epochs=4, gnn_sampler="cypher", fanout="3,2")
     result = train_model(ds, "kgbm4rec", hp, seed=4, out=tmp_path / "ck", progress=False)
@@ -131,7 +131,7 @@ def test_prefetch_does_not_change_the_numbers_and_hashed_rows_train(tiny):
 
 
 def test_sampled_training_refuses_bad_settings(tiny):
-    backend, data, split = tiny
+    _backend, _data, split = tiny
     with pytest.raises(KgrecError, match="fanout"):
         KGBM4Rec(gnn_sampler="cypher", fanout="15", gnn_layers=2)
     with pytest.raises(KgrecError, match="gnn_sampler"):

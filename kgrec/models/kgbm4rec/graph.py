@@ -44,7 +44,7 @@ class RelationalCSR:
     _cache: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
-    def build(cls, src: np.ndarray, dst: np.ndarray, rel: np.ndarray, n_nodes: int, n_relations: int) -> "RelationalCSR":
+    def build(cls, src: np.ndarray, dst: np.ndarray, rel: np.ndarray, n_nodes: int, n_relations: int) -> RelationalCSR:
         src, dst, rel = (np.asarray(a, dtype=np.int64) for a in (src, dst, rel))
         degree = np.bincount(dst, minlength=n_nodes).astype(np.float32)
         order = np.lexsort((src, dst, rel))
@@ -65,7 +65,7 @@ class RelationalCSR:
         bounds = np.searchsorted(row_rel, np.arange(n_relations + 1)).tolist()
         return cls(n_nodes, matrix, torch.from_numpy(dst[new_row].copy()), torch.from_numpy(row_rel.copy()), bounds)
 
-    def to(self, device) -> "RelationalCSR":
+    def to(self, device) -> RelationalCSR:
         """The same structure on ``device``."""
         return dataclasses.replace(self, matrix=self.matrix.to(device), row_dst=self.row_dst.to(device),
                                    row_rel=self.row_rel.to(device), _cache={})
@@ -115,7 +115,7 @@ class CollaborativeKG:
 
     @classmethod
     def build(cls, train: InteractionData, kg: KnowledgeGraphData | None, *, use_kg: bool = True,
-              min_degree: int = 1) -> "CollaborativeKG":
+              min_degree: int = 1) -> CollaborativeKG:
         """``min_degree``: keep a non-item KG node only when it has at least this many distinct
         neighbours (2 drops leaves such as an actor of a single film, whose embedding would be a
         free per-item parameter; items are always kept)."""
@@ -281,7 +281,7 @@ class SubgraphBatch:
     user_positions: torch.Tensor
     database_seconds: float = 0.0
 
-    def to(self, device) -> "SubgraphBatch":
+    def to(self, device) -> SubgraphBatch:
         return dataclasses.replace(self, node_rows=self.node_rows.to(device), structure=self.structure.to(device),
                                    items=self.items.to(device), item_positions=self.item_positions.to(device),
                                    users=self.users.to(device), user_positions=self.user_positions.to(device))

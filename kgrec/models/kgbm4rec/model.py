@@ -33,37 +33,23 @@ import numpy as np
 import torch
 
 from kgrec.errors import KgrecError
-from kgrec.models.nn.transformer import windows
 from kgrec.models.base import register
 from kgrec.models.data.interactions import InteractionData
-from kgrec.models.kgbm4rec.graph import CollaborativeKG, RelationalCSR, subgraph_from_hetero_batch
+from kgrec.models.kgbm4rec.config import KGBMConfig, ModalityStatus
+from kgrec.models.kgbm4rec.graph import (
+    CollaborativeKG,
+    RelationalCSR,
+    subgraph_from_hetero_batch,
+)
 from kgrec.models.kgbm4rec.inputs import KGBMInputs
 from kgrec.models.kgbm4rec.network import KGBMNetwork
 from kgrec.models.kgbm4rec.sampling import Prefetcher, SampledGraphSource
-from kgrec.models.trainable import TRAINER_DEFAULTS, TrainableRecommender
+from kgrec.models.nn.transformer import windows
+from kgrec.models.trainable import TrainableRecommender
 
-SEQ_OBJECTIVES = ("cloze", "next")
-NEGATIVE_SAMPLERS = ("popularity", "uniform")
-GNN_SAMPLERS = ("full", "cypher")
-DEFAULT_FANOUT = (15, 10, 5)
 INFERENCE_SEEDS = 512  # seed nodes per sampled subgraph when the tables are computed for scoring
 
-DEFAULTS: dict[str, Any] = {
-    # chosen on ML-100k validation NDCG@10 (README, "KGBM4Rec: measured")
-    "dim": 64, "max_len": 50, "n_layers": 2, "n_heads": 2, "inner": 256, "dropout": 0.5, "attn_dropout": 0.5,
-    "seq_objective": "next", "mask_prob": 0.2, "last_mask_prob": 0.25,
-    "gnn_layers": 2, "conv": "compgcn", "n_bases": 4, "gnn_dropout": 0.1, "kg_min_degree": 2,
-    "lr": 1e-3, "weight_decay": 0.0, "batch_size": 128, "epochs": 200, "patience": 8, "eval_every": 3,
-    "clip_grad_norm": 5.0,
-    "rating_weight": 0.1, "like_weight": 0.1, "num_negatives": 0, "negative_sampler": "popularity",
-    "category_weight": 0.0, "gnn_every": 1,
-    # the GNN's graph: "full" (one in-memory CSR of the whole graph, the default) or "cypher"
-    # (per-batch subgraphs sampled from the graph store; fanout per hop, entity_buckets: rows of
-    # the KG's non-item nodes, None = one per node up to 131,072 nodes, hashed into that many beyond)
-    "gnn_sampler": "full", "fanout": (), "entity_buckets": None, "prefetch": True,
-    "no_kg": False, "no_seq": False, "no_text": False, "no_image": False,
-    "seed": 2024, "verbose": True,
-}
+DEFAULTS: dict[str, Any] = KGBMConfig().as_dict()  # the registry's view of the defaults (kgctl train --help, tune)
 
 
 @register
@@ -79,30 +65,19 @@ class KGBM4Rec(TrainableRecommender):
     ablations = {"no_kg": "kg", "no_seq": "sequence", "no_text": "text", "no_image": "image"}
 
     def __init__(self, **hparams: Any):
-        super().__init__(**hparams)
-        self.hparams = {**TRAINER_DEFAULTS, **DEFAULTS, **{k: v for k, v in hparams.items() if v is not None}}
-        unknown = set(self.hparams) - set(DEFAULTS) - set(TRAINER_DEFAULTS)
-        if unknown:
-            raise KgrecError(f"unknown kgbm4rec hyperparameters: {', '.join(sorted(unknown))}", f"known: {', '.join(DEFAULTS)}")
-        if self.hparams["negative_sampler"] not in NEGATIVE_SAMPLERS:
-            raise KgrecError(f"unknown negative_sampler {self.hparams['negative_sampler']!r}", f"choose from {', '.join(NEGATIVE_SAMPLERS)}")
-        if self.hparams["seq_objective"] not in SEQ_OBJECTIVES:
-            raise KgrecError(f"unknown seq_objective {self.hparams['seq_objective']!r}", f"choose from {', '.join(SEQ_OBJECTIVES)}")
-        if self.hparams["gnn_sampler"] not in GNN_SAMPLERS:
-            raise KgrecError(f"unknown gnn_sampler {self.hparams['gnn_sampler']!r}", f"choose from {', '.join(GNN_SAMPLERS)}")
-        self.hparams["fanout"] = parse_fanout(self.hparams["fanout"], int(self.hparams["gnn_layers"]))
-        if self.sampled and int(self.hparams["gnn_every"]) != 1:
-            raise KgrecError("gnn_every > 1 reuses one full-graph propagation; it does not apply to gnn_sampler=cypher", "drop gnn_every")
+        self.config = KGBMConfig.from_hparams(hparams)  # its defaults include the trainer's keys
+        super().__init__(**self.config.as_dict())
+        self.hparams = self.config.as_dict()  # the same keys, for the trainer and model.json
         # what the pipeline loads for fit(graph=...): the sampled GNN reads the KG from the database per batch
-        needs_kg = not self.sampled or float(self.hparams["category_weight"]) > 0
+        needs_kg = not self.config.sampled or self.config.category_weight > 0
         self.requires = tuple(r for r in type(self).requires if r != "kg" or needs_kg)
         self._backend = None
         self._source: SampledGraphSource | None = None
         self._prefetcher: Prefetcher | None = None
         self.sampling_stats: list[dict[str, float]] = []
-        self.modalities: dict[str, str] = {}
+        self.modalities: dict[str, ModalityStatus] = {}
         self.ckg: CollaborativeKG | None = None
-        self._config: dict[str, Any] = {}
+        self._network_args: dict[str, Any] = {}
         self._inputs: KGBMInputs | None = None
         self._structure: RelationalCSR | None = None
         self._features: dict[str, torch.Tensor] = {}
@@ -110,17 +85,17 @@ class KGBM4Rec(TrainableRecommender):
         self.category_ids = np.asarray([], dtype=object)  # class order of predict_category's probabilities
         self.category_head_summary = "off (category_weight=0)"
         self._category_cache: torch.Tensor | None = None  # (n_items, n_categories) logits of the trained model
-        self.history = np.zeros((0, int(self.hparams["max_len"])), np.int64)
+        self.history = np.zeros((0, int(self.config.max_len)), np.int64)
         self._negative_p: np.ndarray | None = None  # the sampled softmax's proposal, when not uniform
 
     @property
     def sampled(self) -> bool:
         """The GNN trains and infers on subgraphs sampled from the graph store (``gnn_sampler=cypher``)."""
-        return self.hparams["gnn_sampler"] == "cypher"
+        return self.config.gnn_sampler == "cypher"
 
     @property
     def causal(self) -> bool:
-        return self.hparams["seq_objective"] == "next"
+        return self.config.seq_objective == "next"
 
     # ================================================================== setup
     def _resolve_inputs(self, train: InteractionData, kwargs: dict) -> KGBMInputs:
@@ -129,23 +104,24 @@ class KGBM4Rec(TrainableRecommender):
         if kwargs.get("graph") is not None:
             return KGBMInputs.from_graph_inputs(kwargs["graph"])
         if kwargs.get("backend") is not None:
-            needs_kg = (not self.hparams["no_kg"] and not self.sampled) or self.hparams["category_weight"] > 0  # category labels live in the KG
+            needs_kg = (not self.config.no_kg and not self.sampled) or self.config.category_weight > 0  # category labels live in the KG
             return KGBMInputs.from_backend(kwargs["backend"], train.item_ids, kg=needs_kg)
         return KGBMInputs()
 
-    def _choose_modalities(self, inputs: KGBMInputs) -> dict[str, str]:
-        hp = self.hparams
-        out = {}
+    def _choose_modalities(self, inputs: KGBMInputs) -> dict[str, ModalityStatus]:
+        hp = self.config
+        on, off = ModalityStatus.on, ModalityStatus.off
         has_kg = self._source.has_kg if self._source is not None else inputs.has_kg()
-        out["kg"] = "off (no_kg)" if hp["no_kg"] else ("on" if has_kg else "on (interaction graph only: no KG relations in the data)")
-        out["sequence"] = "off (no_seq)" if hp["no_seq"] else "on"
-        out["text"] = "off (no_text)" if hp["no_text"] else ("on" if inputs.has_text() else "off (no Product.text_emb in the graph; run `kgctl embed`)")
-        out["image"] = "off (no_image)" if hp["no_image"] else ("on" if inputs.has_image() else "off (no Product.image_emb in the graph; run `kgctl embed`)")
-        return out
+        return {
+            "kg": off("no_kg") if hp.no_kg else (on() if has_kg else on("interaction graph only: no KG relations in the data")),
+            "sequence": off("no_seq") if hp.no_seq else on(),
+            "text": off("no_text") if hp.no_text else (on() if inputs.has_text() else off("no Product.text_emb in the graph; run `kgctl embed`")),
+            "image": off("no_image") if hp.no_image else (on() if inputs.has_image() else off("no Product.image_emb in the graph; run `kgctl embed`")),
+        }
 
     def modality_summary(self) -> str:
-        used = [m for m, s in self.modalities.items() if s.startswith("on")]
-        off = [f"{m} {s[4:]}" for m, s in self.modalities.items() if not s.startswith("on")]
+        used = [m for m, s in self.modalities.items() if s.is_on]
+        off = [f"{m} ({s.note})" for m, s in self.modalities.items() if not s.is_on]
         return f"kgbm4rec modalities used: {', '.join(used) or 'none'}" + (f"; off: {'; '.join(off)}" if off else "")
 
     # ================================================================== training
@@ -156,7 +132,7 @@ class KGBM4Rec(TrainableRecommender):
             raise KgrecError("no training interactions", "ingest interactions first (kgctl ingest)")
         self._inputs = self._resolve_inputs(train, kwargs)
         self._backend = kwargs.get("backend")
-        if self.sampled and not self.hparams["no_kg"] and self._backend is None:
+        if self.sampled and not self.config.no_kg and self._backend is None:
             raise KgrecError("gnn_sampler=cypher samples the GNN's subgraphs from the graph store, and no graph store was given",
                              "pass backend= to fit (kgctl train does), or use gnn_sampler=full")
         self._cache = self._category_cache = None
@@ -168,26 +144,26 @@ class KGBM4Rec(TrainableRecommender):
             self._category_cache = self._category_logits()
         finally:
             self._end_sampling()
-        history["modalities"] = dict(self.modalities)
+        history["modalities"] = {m: str(s) for m, s in self.modalities.items()}  # the string form, for JSON
         if self.sampling_stats:
             history["sampling"] = self.sampling_stats
-        if self.hparams["category_weight"] > 0:
+        if self.config.category_weight > 0:
             history["category_head"] = self.category_head_summary
         return history
 
     def prepare(self, train: InteractionData, graph) -> None:
-        hp = self.hparams
+        hp = self.config
         inputs = self._inputs if self._inputs is not None else KGBMInputs.from_graph_inputs(graph)
         self._end_sampling()
-        if self.sampled and not hp["no_kg"]:
+        if self.sampled and not hp.no_kg:
             rank = torch.distributed.get_rank() if torch.distributed.is_available() and torch.distributed.is_initialized() else 0
-            self._source = SampledGraphSource(self._backend, train, fanout=list(hp["fanout"]), min_degree=int(hp["kg_min_degree"]),
-                                              entity_buckets=hp["entity_buckets"], seed=int(hp["seed"]) + 7919 * rank)
-            self._prefetcher = Prefetcher(self._source, enabled=bool(hp["prefetch"]))
+            self._source = SampledGraphSource(self._backend, train, fanout=list(hp.fanout), min_degree=int(hp.kg_min_degree),
+                                              entity_buckets=hp.entity_buckets, seed=int(hp.seed) + 7919 * rank)
+            self._prefetcher = Prefetcher(self._source, enabled=bool(hp.prefetch))
         self.modalities = self._choose_modalities(inputs)
-        if hp["verbose"]:
+        if hp.verbose:
             print(self.modality_summary(), file=sys.stderr)
-        use = {m: s.startswith("on") for m, s in self.modalities.items()}
+        use = {m: s.is_on for m, s in self.modalities.items()}
         self._features = {}
         text_dim = image_dim = 0
         for name, on in (("text", use["text"]), ("image", use["image"])):
@@ -202,24 +178,24 @@ class KGBM4Rec(TrainableRecommender):
             self.ckg, self._structure = None, None
             n_nodes, n_relations = self._source.rows.n_rows, self._source.n_relations
         elif use["kg"]:
-            self.ckg = CollaborativeKG.build(train, inputs.kg, min_degree=hp["kg_min_degree"])
+            self.ckg = CollaborativeKG.build(train, inputs.kg, min_degree=hp.kg_min_degree)
             self._structure = self.ckg.propagation().to(self.device)
             n_nodes, n_relations = self.ckg.n_nodes, self.ckg.n_relations
         else:
             self.ckg, self._structure, self._source = None, None, None
             n_nodes = n_relations = 0
-        self._config = dict(
-            n_items=train.n_items, n_users=train.n_users, dim=hp["dim"], max_len=hp["max_len"], n_layers=hp["n_layers"],
-            n_heads=hp["n_heads"], dropout=hp["dropout"], use_seq=use["sequence"], use_kg=use["kg"],
-            text_dim=text_dim, image_dim=image_dim,
-            n_nodes=n_nodes, n_relations=n_relations,
-            gnn_layers=hp["gnn_layers"], conv=hp["conv"], n_bases=hp["n_bases"], gnn_dropout=hp["gnn_dropout"],
-            causal=self.causal, inner=hp["inner"], attn_dropout=hp["attn_dropout"],
-            user_offset=self.ckg.user_offset if self.ckg else 0,
-            rating_weight=hp["rating_weight"], like_weight=hp["like_weight"],
-            n_categories=len(self.category_ids), category_weight=float(hp["category_weight"]),
-            gnn_every=int(hp["gnn_every"]),
-        )
+        self._network_args = {
+            "n_items": train.n_items, "n_users": train.n_users, "dim": hp.dim, "max_len": hp.max_len, "n_layers": hp.n_layers,
+            "n_heads": hp.n_heads, "dropout": hp.dropout, "use_seq": use["sequence"], "use_kg": use["kg"],
+            "text_dim": text_dim, "image_dim": image_dim,
+            "n_nodes": n_nodes, "n_relations": n_relations,
+            "gnn_layers": hp.gnn_layers, "conv": hp.conv, "n_bases": hp.n_bases, "gnn_dropout": hp.gnn_dropout,
+            "causal": self.causal, "inner": hp.inner, "attn_dropout": hp.attn_dropout,
+            "user_offset": self.ckg.user_offset if self.ckg else 0,
+            "rating_weight": hp.rating_weight, "like_weight": hp.like_weight,
+            "n_categories": len(self.category_ids), "category_weight": float(hp.category_weight),
+            "gnn_every": int(hp.gnn_every),
+        }
         self._train_windows(train)
         self._negative_distribution(train)
         self.observe_history(train)
@@ -228,30 +204,30 @@ class KGBM4Rec(TrainableRecommender):
         """Category targets of the items the training graph labels (IN_CATEGORY), when the
         category head is on; items without a category in the graph get no target."""
         self.category_ids = np.asarray([], dtype=object)
-        if self.hparams["category_weight"] <= 0:
+        if self.config.category_weight <= 0:
             self.category_head_summary = "off (category_weight=0)"
             return
         categories, target = inputs.item_categories(n_items)
         labelled = np.flatnonzero(target.sum(1) > 0)
         if len(categories) < 2 or not len(labelled):
             self.category_head_summary = "off (the graph gives fewer than 2 categories to the items)"
-            if self.hparams["verbose"]:
+            if self.config.verbose:
                 print(f"kgbm4rec category head {self.category_head_summary}", file=sys.stderr)
             return
         self.category_ids = categories
         self._features["category_items"] = torch.from_numpy(labelled).to(self.device)
         self._features["category_target"] = torch.from_numpy(target[labelled]).to(self.device)
         self.category_head_summary = f"on ({len(categories)} categories, {len(labelled)} of {n_items} items labelled by IN_CATEGORY)"
-        if self.hparams["verbose"]:
+        if self.config.verbose:
             print(f"kgbm4rec category head {self.category_head_summary}", file=sys.stderr)
 
     def build_network(self) -> KGBMNetwork:
-        return KGBMNetwork(**self._config).attach(self._structure, self._features)
+        return KGBMNetwork(**self._network_args).attach(self._structure, self._features)
 
     def _train_windows(self, train: InteractionData) -> None:
         """Every user's training sequence cut into windows (items and ratings, right-padded):
         ``max_len + 1`` long for next-item training (inputs [:-1], targets [1:]), ``max_len`` for cloze."""
-        step = int(self.hparams["max_len"])
+        step = int(self.config.max_len)
         length = step + (1 if self.causal else 0)
         bounds = np.searchsorted(train.user, np.arange(train.n_users + 1))
         positions = [np.arange(bounds[u], bounds[u + 1]) for u in range(train.n_users)]
@@ -276,7 +252,7 @@ class KGBM4Rec(TrainableRecommender):
         k = self._sampled_negatives()
         if not k:
             return
-        if self.hparams["negative_sampler"] == "popularity":
+        if self.config.negative_sampler == "popularity":
             weight = (np.bincount(train.item, minlength=self.n_items) + 1.0) ** 0.75
             self._negative_p = weight / weight.sum()
             self._features["negative_log_kq"] = torch.from_numpy(np.log(k * self._negative_p).astype(np.float32)).to(self.device)
@@ -284,18 +260,18 @@ class KGBM4Rec(TrainableRecommender):
     def _sampled_negatives(self) -> int:
         """Negatives per batch of the sampled softmax; 0 = full softmax (also when num_negatives
         is not below the number of items)."""
-        k = int(self.hparams["num_negatives"] or 0)
+        k = int(self.config.num_negatives or 0)
         return k if 0 < k < self.n_items else 0
 
     def batches(self, train: InteractionData, rng: np.random.Generator) -> list[tuple]:
-        hp = self.hparams
+        hp = self.config
         order = rng.permutation(len(self._win_items))
         tokens, ratings, users = self._win_items[order], self._win_ratings[order], self._win_users[order]
         if self.causal:
             inputs, targets, ratings = tokens[:, :-1], tokens[:, 1:], ratings[:, 1:]
         else:
             inputs, targets = self._cloze(tokens, rng)
-        size, k = int(hp["batch_size"]), self._sampled_negatives()
+        size, k = int(hp.batch_size), self._sampled_negatives()
         out = []
         for s in range(0, len(order), size):
             negatives = np.zeros(0, np.int64)
@@ -341,17 +317,17 @@ class KGBM4Rec(TrainableRecommender):
     def _cloze(self, tokens: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """BERT4Rec masking: each real item masked with ``mask_prob`` (at least one per window);
         a ``last_mask_prob`` share of windows masks only its last item (the inference situation)."""
-        hp = self.hparams
+        hp = self.config
         real = tokens > 0
         lengths = real.sum(1)
-        masked = real & (rng.random(tokens.shape) < float(hp["mask_prob"]))
-        only_last = rng.random(len(tokens)) < float(hp["last_mask_prob"])
+        masked = real & (rng.random(tokens.shape) < float(hp.mask_prob))
+        only_last = rng.random(len(tokens)) < float(hp.last_mask_prob)
         none = ~masked.any(1)
         masked[only_last] = False
         pick = only_last | none
         masked[np.nonzero(pick)[0], lengths[pick] - 1] = True
         targets = np.where(masked, tokens, 0)
-        inputs = np.where(masked, self.n_items + 1, tokens) if not self.hparams["no_seq"] else tokens
+        inputs = np.where(masked, self.n_items + 1, tokens) if not self.config.no_seq else tokens
         return inputs, targets
 
     # ================================================================== inference
@@ -367,8 +343,8 @@ class KGBM4Rec(TrainableRecommender):
         """The tables from GNN representations computed on sampled subgraphs, ``INFERENCE_SEEDS``
         items or users at a time (the same fan-out as training, a fixed seed: the same weights
         give the same tables); no full graph is built."""
-        rng = np.random.default_rng(int(self.hparams["seed"]))
-        dim = int(self.hparams["dim"])
+        rng = np.random.default_rng(int(self.config.seed))
+        dim = int(self.config.dim)
         gnn_items = torch.zeros(self.n_items, dim, device=self.device)
         gnn_users = torch.zeros(self.n_users, dim, device=self.device)
         none = np.zeros(0, np.int64)
@@ -393,7 +369,7 @@ class KGBM4Rec(TrainableRecommender):
     def _history_tokens(self, histories: list[np.ndarray]) -> np.ndarray:
         """Right-padded tokens of histories (item indices, oldest first), as ``observe_history``
         builds them: the last ``max_len`` items (``max_len - 1`` and a [MASK] for cloze)."""
-        length = int(self.hparams["max_len"])
+        length = int(self.config.max_len)
         keep = length if self.causal else length - 1
         tokens = np.zeros((len(histories), length), np.int64)
         for row, seq in enumerate(histories):
@@ -532,19 +508,19 @@ class KGBM4Rec(TrainableRecommender):
                    "n_items": self.ckg.n_items, "n_users": self.ckg.n_users, "user_offset": self.ckg.user_offset,
                    "relation_names": list(self.ckg.relation_names)}
         items, gnn_users = self._cache
-        return {"config": self._config, "modalities": self.modalities, "history": self.history,
+        return {"config": self._network_args, "modalities": {m: str(s) for m, s in self.modalities.items()}, "history": self.history,
                 "category_ids": [str(c) for c in self.category_ids],
                 "category_logits": None if self._category_cache is None else self._category_cache.detach().cpu(),
                 "items": items.detach().cpu(), "gnn_users": None if gnn_users is None else gnn_users.detach().cpu(), "ckg": ckg}
 
     def load_state(self, state: dict[str, Any]) -> None:
-        self._config = dict(state["config"])
-        self.n_users, self.n_items = self._config["n_users"], self._config["n_items"]
+        self._network_args = dict(state["config"])
+        self.n_users, self.n_items = self._network_args["n_users"], self._network_args["n_items"]
         self._structure, self._features = None, {}
         self.net = self.build_network()
         self.net.load_state_dict(state["net"])
         self.net.eval()
-        self.modalities = dict(state["modalities"])
+        self.modalities = {m: ModalityStatus.parse(s) for m, s in state["modalities"].items()}
         self.category_ids = np.asarray(state.get("category_ids", []), dtype=object)
         self._category_cache = state.get("category_logits")
         self.history = np.asarray(state["history"])
@@ -567,25 +543,3 @@ class KGBM4Rec(TrainableRecommender):
             raise KgrecError("the full-graph structure is only available in the training process of a gnn_sampler=full model",
                              "refit, or use the sampled path")
 
-
-def parse_fanout(value: Any, layers: int) -> tuple[int, ...]:
-    """``fanout``: neighbours sampled per hop, one per GNN layer (``"15,10"``, a list, or empty for
-    the default 15, 10, 5, ...); -1 keeps every neighbour."""
-    if value is None or value == "" or value == ():
-        base = list(DEFAULT_FANOUT)
-        return tuple((base + [base[-1]] * layers)[:layers])
-    if isinstance(value, (int, np.integer)):
-        parts = [int(value)]
-    elif isinstance(value, str):
-        try:
-            parts = [int(v) for v in value.replace(" ", "").split(",") if v]
-        except ValueError:
-            raise KgrecError(f"fanout {value!r} is not a comma-separated list of integers", "e.g. -p fanout=15,10") from None
-    else:
-        parts = [int(v) for v in value]
-    if len(parts) != layers:
-        raise KgrecError(f"fanout {','.join(map(str, parts))} gives {len(parts)} hops for {layers} GNN layers",
-                         "give one fan-out per layer (gnn_layers), e.g. -p fanout=15,10")
-    if any(p == 0 or p < -1 for p in parts):
-        raise KgrecError(f"fanout {','.join(map(str, parts))}: each hop takes -1 (all neighbours) or a positive count")
-    return tuple(parts)

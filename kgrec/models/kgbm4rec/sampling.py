@@ -25,7 +25,13 @@ from kgrec.errors import KgrecError
 from kgrec.kg.backend import Backend
 from kgrec.kg.pyg_store import REVERSE_PREFIX, CypherSubgraphSampler, NodeIndex
 from kgrec.models.data.interactions import KG_RELATIONS, InteractionData
-from kgrec.models.kgbm4rec.graph import ENTITY_INDEX_LIMIT, INTERACTED, NodeRows, SubgraphBatch, subgraph_batch
+from kgrec.models.kgbm4rec.graph import (
+    ENTITY_INDEX_LIMIT,
+    INTERACTED,
+    NodeRows,
+    SubgraphBatch,
+    subgraph_batch,
+)
 
 
 @dataclasses.dataclass
@@ -95,7 +101,7 @@ class Prefetcher:
         self._futures: dict[int, Future] = {}
         self._step = 1
 
-    def epoch(self, seeds: list[tuple[np.ndarray, np.ndarray]], first: int, step: int) -> list["PendingSubgraph"]:
+    def epoch(self, seeds: list[tuple[np.ndarray, np.ndarray]], first: int, step: int) -> list[PendingSubgraph]:
         """Placeholders for this epoch's batches (``seeds[k] = (users, items)``); the first batch
         this rank trains on (``first``) starts sampling now."""
         self.drain()

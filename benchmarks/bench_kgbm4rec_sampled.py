@@ -132,7 +132,7 @@ def child(args) -> dict:
     return out
 
 
-def run_child(db: str, params: dict, *, batches: int = 0, evaluate: bool = False, cap_gb: float = 8.0, timeout: float = 900) -> dict:
+def run_child(db: str, params: dict, *, batches: int = 0, evaluate: bool = False, cap_gb: float = 8.0, timeout: float = 600) -> dict:
     cmd = [sys.executable, __file__, "child", "--db", db, "--params", json.dumps(params), "--batches", str(batches)]
     if evaluate:
         cmd.append("--evaluate")

@@ -144,6 +144,7 @@ class KGBM4Rec(TrainableRecommender):
             self._category_cache = self._category_logits()
         finally:
             self._end_sampling()
+            self._backend = None
         history["modalities"] = {m: str(s) for m, s in self.modalities.items()}  # the string form, for JSON
         if self.sampling_stats:
             history["sampling"] = self.sampling_stats

@@ -94,6 +94,12 @@ class KGBM4Rec(TrainableRecommender):
         return self.config.gnn_sampler == "cypher"
 
     @property
+    def reads_graph_store(self) -> bool:
+        """Training reads the graph store itself (not only what ``requires`` preloads): each DDP
+        rank then opens the database read-only."""
+        return self.sampled and not self.config.no_kg
+
+    @property
     def causal(self) -> bool:
         return self.config.seq_objective == "next"
 

@@ -163,12 +163,14 @@ def _train_distributed(ds: Dataset, name: str, hparams: dict, seed: int, out, np
     from kgrec.models.training import distributed
 
     cls = get_model_class(name)
-    ds.graph_inputs(cls(**hparams).requires)  # load once here; workers get the arrays (and a database address)
+    probe = cls(**hparams)
+    ds.graph_inputs(probe.requires)  # load once here; workers get the arrays (and a database address if they read it)
     tmp = None
     if out is None:
         tmp = tempfile.mkdtemp(prefix="kgrec-ddp-")
         out = os.path.join(tmp, "checkpoint")
-    parts = (ds.data, ds.split, dict(ds._graph_cache), _address(ds.backend))
+    address = _address(ds.backend) if getattr(probe, "reads_graph_store", False) else None
+    parts = (ds.data, ds.split, dict(ds._graph_cache), address)
     distributed.spawn(nproc, _ddp_entry, parts, name, hparams, seed, str(out), progress, nproc)
     ck = load_checkpoint(out, ds.snapshot_id)
     if tmp is not None:

@@ -31,8 +31,8 @@ from typing import Any, Callable
 
 from kgrec.errors import KgrecError
 from kgrec.models.base import Recommender, get_model_class, model_names
-from kgrec.models.kgbm4rec.config import ModalityStatus
 from kgrec.models.evaluation.ablation_table import CHANGE_METRIC, AblationRow, AblationTable
+from kgrec.models.kgbm4rec.config import ModalityStatus
 
 ABLATIONS_DIR = "ablations"
 MANIFEST = "ablations.json"

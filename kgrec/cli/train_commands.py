@@ -46,7 +46,9 @@ def _hparam_options(f):
     ]):
         f = click.option(f"--{name}", type=typ, default=None, help=text + " Default: the model's tuned value.")(f)
     return click.option("--param", "-p", "params", multiple=True, metavar="NAME=VALUE",
-                        help="Any other model hyperparameter, e.g. -p dropout=0.2; repeatable.")(f)
+                        help="Any other model hyperparameter, e.g. -p dropout=0.2; repeatable. kgbm4rec: -p gnn_sampler=cypher "
+                             "-p fanout=15,10 trains the GNN on subgraphs sampled from the database (for knowledge graphs "
+                             "too large to hold in memory); the default gnn_sampler=full is exact and faster where the graph fits.")(f)
 
 
 def _collect(epochs, lr, dim, layers, batch_size, patience, params) -> dict:

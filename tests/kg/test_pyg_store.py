@@ -76,3 +76,30 @@ def test_put_edges_serves_split_edges_from_memory(backend):
     assert torch.equal(gs.coo(("User", "INTERACTED", "Product")), edges)
     src, dst = gs.in_neighbors(("Product", "rev_INTERACTED", "User"), torch.tensor([1]))
     assert src.tolist() == [6] and dst.tolist() == [1]
+
+
+def test_subgraph_sampler_takes_seeds_of_several_labels_and_bounds_the_fanout(backend):
+    from kgrec.kg.pyg_store import CypherSubgraphSampler
+
+    build_tiny_graph(backend)
+    sampler = CypherSubgraphSampler(backend, [-1], seed=1)
+    # the interactions come from memory (a training split), never from the database
+    sampler.put_edges(("User", "INTERACTED", "Product"), ["u00", "u01"], ["p00", "p03"])
+    out = sampler.sample({"Product": ["p00", "p03"], "User": ["u00"]})
+    assert out.nodes["Product"][:2] == ["p00", "p03"] and out.nodes["User"][0] == "u00"  # seeds first
+    src, dst = out.edges[("User", "INTERACTED", "Product")]
+    assert sorted((out.nodes["User"][s], out.nodes["Product"][d]) for s, d in zip(src, dst)) == [("u00", "p00"), ("u01", "p03")]
+    src, dst = out.edges[("Product", "rev_INTERACTED", "User")]
+    assert [(out.nodes["Product"][s], out.nodes["User"][d]) for s, d in zip(src, dst)] == [("p00", "u00")]
+    src, dst = out.edges[("Category", "rev_IN_CATEGORY", "Product")]
+    assert {out.nodes["Product"][d] for d in dst} == {"p00", "p03"}  # every product has its category
+    all_categories = sampler.sample({"Category": ["c0"]})
+    assert len(all_categories.edges[("Product", "IN_CATEGORY", "Category")][0]) == N_ITEMS // 3 + 1
+    capped = CypherSubgraphSampler(backend, [2], seed=1).sample({"Category": ["c0"]})
+    assert len(capped.edges[("Product", "IN_CATEGORY", "Category")][0]) == 2
+    again = CypherSubgraphSampler(backend, [2], seed=1).sample({"Category": ["c0"]})
+    assert again.nodes == capped.nodes  # seeded
+    # kg_min_degree: the leaf entity (one neighbour) is left out, as the full graph leaves it out
+    pruned = CypherSubgraphSampler(backend, [-1], min_degree=2).sample({"Product": ["p00"]})
+    assert "e_leaf" not in pruned.nodes.get("Entity", []) and "e0" in pruned.nodes["Entity"]
+    assert "e_leaf" in CypherSubgraphSampler(backend, [-1]).sample({"Product": ["p00"]}).nodes["Entity"]

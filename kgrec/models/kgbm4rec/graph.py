@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+import zlib
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import scipy.sparse as sp
 import torch
 
@@ -217,3 +220,116 @@ def subgraph_from_hetero_batch(
     structure = RelationalCSR.build(src[ok], dst[ok], rel[ok], count, ckg.n_relations)
     # unknown nodes get any valid row of the embedding table: they have no edges into known nodes
     return torch.tensor(np.where(known, globals_, 0), dtype=torch.long), structure, positions
+
+
+# ====================================================================== sampled subgraphs
+ENTITY_INDEX_LIMIT = 1 << 17  # gnn_entity_rows="auto": one row per KG node up to this many nodes, hashed rows beyond
+
+
+@dataclasses.dataclass
+class NodeRows:
+    """Rows of the GNN embedding table of a model trained on sampled subgraphs: items
+    ``0..n_items-1``, users ``n_items..n_items+n_users-1``, then the knowledge graph's other nodes,
+    either one row each (``entity_ids``: per label, the sorted ids, read once) or, with
+    ``buckets > 0``, hashed into that many shared rows (CRC-32 of label and id), so that the table
+    and the process do not grow with the knowledge graph."""
+
+    item_ids: pa.Array
+    user_ids: pa.Array
+    buckets: int = 0
+    entity_ids: dict[str, pa.Array] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.offsets: dict[str, int] = {}
+        at = len(self.item_ids) + len(self.user_ids)
+        for label, ids in self.entity_ids.items():
+            self.offsets[label] = at
+            at += len(ids)
+        self._n_rows = at + self.buckets
+
+    @property
+    def n_rows(self) -> int:
+        return self._n_rows
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    def rows(self, label: str, ids: list[str]) -> np.ndarray:
+        """Table row of each node (-1: a node the model has no row for, e.g. a product without
+        training interactions; its edges are dropped)."""
+        if not ids:
+            return np.zeros(0, np.int64)
+        if label in ("Product", "User"):
+            vocab = self.item_ids if label == "Product" else self.user_ids
+            found = pc.index_in(pa.array(ids, pa.string()), value_set=vocab).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+            return np.where(found >= 0, found + (0 if label == "Product" else self.n_items), -1)
+        if self.buckets:
+            base = len(self.item_ids) + len(self.user_ids)
+            return np.fromiter((base + zlib.crc32(f"{label}\x1f{i}".encode()) % self.buckets for i in ids), np.int64, len(ids))
+        if label not in self.entity_ids:
+            return np.full(len(ids), -1, np.int64)
+        found = pc.index_in(pa.array(ids, pa.string()), value_set=self.entity_ids[label]).fill_null(-1)
+        found = found.to_numpy(zero_copy_only=False).astype(np.int64)
+        return np.where(found >= 0, found + self.offsets[label], -1)
+
+
+@dataclasses.dataclass
+class SubgraphBatch:
+    """What one training or inference step's GNN runs on: the subgraph's table rows and
+    structure, and where its items and users are (``items``: item indices, ``item_positions``:
+    their local positions; the same for users)."""
+
+    node_rows: torch.Tensor
+    structure: RelationalCSR
+    items: torch.Tensor
+    item_positions: torch.Tensor
+    users: torch.Tensor
+    user_positions: torch.Tensor
+    database_seconds: float = 0.0
+
+    def to(self, device) -> SubgraphBatch:
+        return dataclasses.replace(self, node_rows=self.node_rows.to(device), structure=self.structure.to(device),
+                                   items=self.items.to(device), item_positions=self.item_positions.to(device),
+                                   users=self.users.to(device), user_positions=self.user_positions.to(device))
+
+    @property
+    def n_nodes(self) -> int:
+        return int(self.node_rows.numel())
+
+
+def subgraph_batch(sampled, rows: NodeRows, relation_index: dict[str, int], n_relations: int) -> SubgraphBatch:
+    """A ``kgrec.kg.pyg_store.SampledGraph`` as the model's ``SubgraphBatch``: nodes the model has
+    no row for and edge types it has no relation for are dropped."""
+    offsets, parts, count = {}, [], 0
+    for label, ids in sampled.nodes.items():
+        offsets[label] = count
+        parts.append(rows.rows(label, ids))
+        count += len(ids)
+    node_rows = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+    src, dst, rel = [], [], []
+    for (s_label, name, d_label), (s, d) in sampled.edges.items():
+        if name not in relation_index:
+            continue
+        src.append(s + offsets[s_label])
+        dst.append(d + offsets[d_label])
+        rel.append(np.full(len(s), relation_index[name], np.int64))
+    cat = (lambda p: np.concatenate(p) if p else np.zeros(0, np.int64))
+    src, dst, rel = cat(src), cat(dst), cat(rel)
+    known = node_rows >= 0
+    ok = known[src] & known[dst] if len(src) else np.zeros(0, bool)
+    structure = RelationalCSR.build(src[ok], dst[ok], rel[ok], count, n_relations)
+    item_pos = np.flatnonzero((node_rows >= 0) & (node_rows < rows.n_items))
+    if "Product" in offsets:
+        item_pos = item_pos[(item_pos >= offsets["Product"]) & (item_pos < offsets["Product"] + len(sampled.nodes["Product"]))]
+    else:
+        item_pos = item_pos[:0]
+    if "User" in offsets:
+        lo = offsets["User"]
+        user_pos = np.arange(lo, lo + len(sampled.nodes["User"]))
+        user_pos = user_pos[node_rows[user_pos] >= 0]
+    else:
+        user_pos = np.zeros(0, np.int64)
+    t = torch.from_numpy
+    return SubgraphBatch(t(np.where(known, node_rows, 0)), structure, t(node_rows[item_pos].copy()), t(item_pos.copy()),
+                         t(node_rows[user_pos] - rows.n_items), t(user_pos.copy()), float(getattr(sampled, "database_seconds", 0.0)))

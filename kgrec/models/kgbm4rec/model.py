@@ -35,33 +35,28 @@ import torch
 from kgrec.errors import KgrecError
 from kgrec.models.base import register
 from kgrec.models.data.interactions import InteractionData
-from kgrec.models.kgbm4rec.graph import CollaborativeKG, RelationalCSR, subgraph_from_hetero_batch
+from kgrec.models.kgbm4rec.config import KGBMConfig, ModalityStatus
+from kgrec.models.kgbm4rec.graph import (
+    CollaborativeKG,
+    RelationalCSR,
+    subgraph_from_hetero_batch,
+)
 from kgrec.models.kgbm4rec.inputs import KGBMInputs
 from kgrec.models.kgbm4rec.network import KGBMNetwork
+from kgrec.models.kgbm4rec.sampling import Prefetcher, SampledGraphSource
 from kgrec.models.nn.transformer import windows
-from kgrec.models.trainable import TRAINER_DEFAULTS, TrainableRecommender
+from kgrec.models.trainable import TrainableRecommender
 
-SEQ_OBJECTIVES = ("cloze", "next")
-NEGATIVE_SAMPLERS = ("popularity", "uniform")
+INFERENCE_SEEDS = 512  # seed nodes per sampled subgraph when the tables are computed for scoring
 
-DEFAULTS: dict[str, Any] = {
-    # chosen on ML-100k validation NDCG@10 (docs/design/model.md, benchmarks/results/kgbm4rec-ml100k.md)
-    "dim": 64, "max_len": 50, "n_layers": 2, "n_heads": 2, "inner": 256, "dropout": 0.5, "attn_dropout": 0.5,
-    "seq_objective": "next", "mask_prob": 0.2, "last_mask_prob": 0.25,
-    "gnn_layers": 2, "conv": "compgcn", "n_bases": 4, "gnn_dropout": 0.1, "kg_min_degree": 2,
-    "lr": 1e-3, "weight_decay": 0.0, "batch_size": 128, "epochs": 200, "patience": 8, "eval_every": 3,
-    "clip_grad_norm": 5.0,
-    "rating_weight": 0.1, "like_weight": 0.1, "num_negatives": 0, "negative_sampler": "popularity",
-    "category_weight": 0.0, "gnn_every": 1,
-    "no_kg": False, "no_seq": False, "no_text": False, "no_image": False,
-    "seed": 2024, "verbose": True,
-}
+DEFAULTS: dict[str, Any] = KGBMConfig().as_dict()  # the registry's view of the defaults (kgctl train --help, tune)
 
 
 @register
 class KGBM4Rec(TrainableRecommender):
     name = "kgbm4rec"
     predicts_rating = True
+    uses_history = True
     requires = ("kg", "text_emb", "image_emb")
     defaults = DEFAULTS
     search_space = {"seq_objective": ["cloze", "next"], "dropout": [0.2, 0.5], "lr": [1e-3, 3e-3]}
@@ -70,25 +65,19 @@ class KGBM4Rec(TrainableRecommender):
     ablations = {"no_kg": "kg", "no_seq": "sequence", "no_text": "text", "no_image": "image"}
 
     def __init__(self, **hparams: Any):
-        super().__init__(**hparams)
-        self.hparams = {**TRAINER_DEFAULTS, **DEFAULTS, **{k: v for k, v in hparams.items() if v is not None}}
-        unknown = set(self.hparams) - set(DEFAULTS) - set(TRAINER_DEFAULTS)
-        if unknown:
-            raise KgrecError(
-                f"unknown kgbm4rec hyperparameters: {', '.join(sorted(unknown))}", f"known: {', '.join(DEFAULTS)}"
-            )
-        if self.hparams["negative_sampler"] not in NEGATIVE_SAMPLERS:
-            raise KgrecError(
-                f"unknown negative_sampler {self.hparams['negative_sampler']!r}",
-                f"choose from {', '.join(NEGATIVE_SAMPLERS)}",
-            )
-        if self.hparams["seq_objective"] not in SEQ_OBJECTIVES:
-            raise KgrecError(
-                f"unknown seq_objective {self.hparams['seq_objective']!r}", f"choose from {', '.join(SEQ_OBJECTIVES)}"
-            )
-        self.modalities: dict[str, str] = {}
+        self.config = KGBMConfig.from_hparams(hparams)  # its defaults include the trainer's keys
+        super().__init__(**self.config.as_dict())
+        self.hparams = self.config.as_dict()  # the same keys, for the trainer and model.json
+        # what the pipeline loads for fit(graph=...): the sampled GNN reads the KG from the database per batch
+        needs_kg = not self.config.sampled or self.config.category_weight > 0
+        self.requires = tuple(r for r in type(self).requires if r != "kg" or needs_kg)
+        self._backend = None
+        self._source: SampledGraphSource | None = None
+        self._prefetcher: Prefetcher | None = None
+        self.sampling_stats: list[dict[str, float]] = []
+        self.modalities: dict[str, ModalityStatus] = {}
         self.ckg: CollaborativeKG | None = None
-        self._config: dict[str, Any] = {}
+        self._network_args: dict[str, Any] = {}
         self._inputs: KGBMInputs | None = None
         self._structure: RelationalCSR | None = None
         self._features: dict[str, torch.Tensor] = {}
@@ -96,12 +85,23 @@ class KGBM4Rec(TrainableRecommender):
         self.category_ids = np.asarray([], dtype=object)  # class order of predict_category's probabilities
         self.category_head_summary = "off (category_weight=0)"
         self._category_cache: torch.Tensor | None = None  # (n_items, n_categories) logits of the trained model
-        self.history = np.zeros((0, int(self.hparams["max_len"])), np.int64)
+        self.history = np.zeros((0, int(self.config.max_len)), np.int64)
         self._negative_p: np.ndarray | None = None  # the sampled softmax's proposal, when not uniform
 
     @property
+    def sampled(self) -> bool:
+        """The GNN trains and infers on subgraphs sampled from the graph store (``gnn_sampler=cypher``)."""
+        return self.config.gnn_sampler == "cypher"
+
+    @property
+    def reads_graph_store(self) -> bool:
+        """Training reads the graph store itself (not only what ``requires`` preloads): each DDP
+        rank then opens the database read-only."""
+        return self.sampled and not self.config.no_kg
+
+    @property
     def causal(self) -> bool:
-        return self.hparams["seq_objective"] == "next"
+        return self.config.seq_objective == "next"
 
     # ================================================================== setup
     def _resolve_inputs(self, train: InteractionData, kwargs: dict) -> KGBMInputs:
@@ -110,35 +110,24 @@ class KGBM4Rec(TrainableRecommender):
         if kwargs.get("graph") is not None:
             return KGBMInputs.from_graph_inputs(kwargs["graph"])
         if kwargs.get("backend") is not None:
-            # category labels live in the KG
-            needs_kg = not self.hparams["no_kg"] or self.hparams["category_weight"] > 0
+            needs_kg = (not self.config.no_kg and not self.sampled) or self.config.category_weight > 0  # category labels live in the KG
             return KGBMInputs.from_backend(kwargs["backend"], train.item_ids, kg=needs_kg)
         return KGBMInputs()
 
-    def _choose_modalities(self, inputs: KGBMInputs) -> dict[str, str]:
-        hp = self.hparams
-        out = {}
-        out["kg"] = (
-            "off (no_kg)"
-            if hp["no_kg"]
-            else ("on" if inputs.has_kg() else "on (interaction graph only: no KG relations in the data)")
-        )
-        out["sequence"] = "off (no_seq)" if hp["no_seq"] else "on"
-        out["text"] = (
-            "off (no_text)"
-            if hp["no_text"]
-            else ("on" if inputs.has_text() else "off (no Product.text_emb in the graph; run `kgctl embed`)")
-        )
-        out["image"] = (
-            "off (no_image)"
-            if hp["no_image"]
-            else ("on" if inputs.has_image() else "off (no Product.image_emb in the graph; run `kgctl embed`)")
-        )
-        return out
+    def _choose_modalities(self, inputs: KGBMInputs) -> dict[str, ModalityStatus]:
+        hp = self.config
+        on, off = ModalityStatus.on, ModalityStatus.off
+        has_kg = self._source.has_kg if self._source is not None else inputs.has_kg()
+        return {
+            "kg": off("no_kg") if hp.no_kg else (on() if has_kg else on("interaction graph only: no KG relations in the data")),
+            "sequence": off("no_seq") if hp.no_seq else on(),
+            "text": off("no_text") if hp.no_text else (on() if inputs.has_text() else off("no Product.text_emb in the graph; run `kgctl embed`")),
+            "image": off("no_image") if hp.no_image else (on() if inputs.has_image() else off("no Product.image_emb in the graph; run `kgctl embed`")),
+        }
 
     def modality_summary(self) -> str:
-        used = [m for m, s in self.modalities.items() if s.startswith("on")]
-        off = [f"{m} {s[4:]}" for m, s in self.modalities.items() if not s.startswith("on")]
+        used = [m for m, s in self.modalities.items() if s.is_on]
+        off = [f"{m} ({s.note})" for m, s in self.modalities.items() if not s.is_on]
         return f"kgbm4rec modalities used: {', '.join(used) or 'none'}" + (f"; off: {'; '.join(off)}" if off else "")
 
     # ================================================================== training
@@ -150,23 +139,40 @@ class KGBM4Rec(TrainableRecommender):
         if len(train) == 0:
             raise KgrecError("no training interactions", "ingest interactions first (kgctl ingest)")
         self._inputs = self._resolve_inputs(train, kwargs)
+        self._backend = kwargs.get("backend")
+        if self.sampled and not self.config.no_kg and self._backend is None:
+            raise KgrecError("gnn_sampler=cypher samples the GNN's subgraphs from the graph store, and no graph store was given",
+                             "pass backend= to fit (kgctl train does), or use gnn_sampler=full")
         self._cache = self._category_cache = None
-        history = trainer.fit(self, train, valid)
-        self._inputs = None
-        self._cache = self._tables()
-        self._category_cache = self._category_logits()
-        history["modalities"] = dict(self.modalities)
-        if self.hparams["category_weight"] > 0:
+        self.sampling_stats = []
+        try:
+            history = trainer.fit(self, train, valid)
+            self._inputs = None
+            self._cache = self._tables()
+            self._category_cache = self._category_logits()
+        finally:
+            self._end_sampling()
+            self._backend = None
+        history["modalities"] = {m: str(s) for m, s in self.modalities.items()}  # the string form, for JSON
+        if self.sampling_stats:
+            history["sampling"] = self.sampling_stats
+        if self.config.category_weight > 0:
             history["category_head"] = self.category_head_summary
         return history
 
     def prepare(self, train: InteractionData, graph) -> None:
-        hp = self.hparams
+        hp = self.config
         inputs = self._inputs if self._inputs is not None else KGBMInputs.from_graph_inputs(graph)
+        self._end_sampling()
+        if self.sampled and not hp.no_kg:
+            rank = torch.distributed.get_rank() if torch.distributed.is_available() and torch.distributed.is_initialized() else 0
+            self._source = SampledGraphSource(self._backend, train, fanout=list(hp.fanout), min_degree=int(hp.kg_min_degree),
+                                              entity_buckets=hp.entity_buckets, seed=int(hp.seed) + 7919 * rank)
+            self._prefetcher = Prefetcher(self._source, enabled=bool(hp.prefetch))
         self.modalities = self._choose_modalities(inputs)
-        if hp["verbose"]:
+        if hp.verbose:
             print(self.modality_summary(), file=sys.stderr)
-        use = {m: s.startswith("on") for m, s in self.modalities.items()}
+        use = {m: s.is_on for m, s in self.modalities.items()}
         self._features = {}
         text_dim = image_dim = 0
         for name, on in (("text", use["text"]), ("image", use["image"])):
@@ -179,23 +185,28 @@ class KGBM4Rec(TrainableRecommender):
         text_dim = self._features["text"].shape[1] if "text" in self._features else 0
         image_dim = self._features["image"].shape[1] if "image" in self._features else 0
         self._prepare_categories(inputs, train.n_items)
-        if use["kg"]:
-            self.ckg = CollaborativeKG.build(train, inputs.kg, min_degree=hp["kg_min_degree"])
-            self._structure = self.ckg.propagation().to(self.device)
-        else:
+        if use["kg"] and self._source is not None:  # sampled subgraphs: no full graph in memory
             self.ckg, self._structure = None, None
-        self._config = dict(
-            n_items=train.n_items, n_users=train.n_users, dim=hp["dim"], max_len=hp["max_len"], n_layers=hp["n_layers"],
-            n_heads=hp["n_heads"], dropout=hp["dropout"], use_seq=use["sequence"], use_kg=use["kg"],
-            text_dim=text_dim, image_dim=image_dim,
-            n_nodes=self.ckg.n_nodes if self.ckg else 0, n_relations=self.ckg.n_relations if self.ckg else 0,
-            gnn_layers=hp["gnn_layers"], conv=hp["conv"], n_bases=hp["n_bases"], gnn_dropout=hp["gnn_dropout"],
-            causal=self.causal, inner=hp["inner"], attn_dropout=hp["attn_dropout"],
-            user_offset=self.ckg.user_offset if self.ckg else 0,
-            rating_weight=hp["rating_weight"], like_weight=hp["like_weight"],
-            n_categories=len(self.category_ids), category_weight=float(hp["category_weight"]),
-            gnn_every=int(hp["gnn_every"]),
-        )
+            n_nodes, n_relations = self._source.rows.n_rows, self._source.n_relations
+        elif use["kg"]:
+            self.ckg = CollaborativeKG.build(train, inputs.kg, min_degree=hp.kg_min_degree)
+            self._structure = self.ckg.propagation().to(self.device)
+            n_nodes, n_relations = self.ckg.n_nodes, self.ckg.n_relations
+        else:
+            self.ckg, self._structure, self._source = None, None, None
+            n_nodes = n_relations = 0
+        self._network_args = {
+            "n_items": train.n_items, "n_users": train.n_users, "dim": hp.dim, "max_len": hp.max_len, "n_layers": hp.n_layers,
+            "n_heads": hp.n_heads, "dropout": hp.dropout, "use_seq": use["sequence"], "use_kg": use["kg"],
+            "text_dim": text_dim, "image_dim": image_dim,
+            "n_nodes": n_nodes, "n_relations": n_relations,
+            "gnn_layers": hp.gnn_layers, "conv": hp.conv, "n_bases": hp.n_bases, "gnn_dropout": hp.gnn_dropout,
+            "causal": self.causal, "inner": hp.inner, "attn_dropout": hp.attn_dropout,
+            "user_offset": self.ckg.user_offset if self.ckg else 0,
+            "rating_weight": hp.rating_weight, "like_weight": hp.like_weight,
+            "n_categories": len(self.category_ids), "category_weight": float(hp.category_weight),
+            "gnn_every": int(hp.gnn_every),
+        }
         self._train_windows(train)
         self._negative_distribution(train)
         self.observe_history(train)
@@ -204,32 +215,30 @@ class KGBM4Rec(TrainableRecommender):
         """Category targets of the items the training graph labels (IN_CATEGORY), when the
         category head is on; items without a category in the graph get no target."""
         self.category_ids = np.asarray([], dtype=object)
-        if self.hparams["category_weight"] <= 0:
+        if self.config.category_weight <= 0:
             self.category_head_summary = "off (category_weight=0)"
             return
         categories, target = inputs.item_categories(n_items)
         labelled = np.flatnonzero(target.sum(1) > 0)
         if len(categories) < 2 or not len(labelled):
             self.category_head_summary = "off (the graph gives fewer than 2 categories to the items)"
-            if self.hparams["verbose"]:
+            if self.config.verbose:
                 print(f"kgbm4rec category head {self.category_head_summary}", file=sys.stderr)
             return
         self.category_ids = categories
         self._features["category_items"] = torch.from_numpy(labelled).to(self.device)
         self._features["category_target"] = torch.from_numpy(target[labelled]).to(self.device)
-        self.category_head_summary = (
-            f"on ({len(categories)} categories, {len(labelled)} of {n_items} items labelled by IN_CATEGORY)"
-        )
-        if self.hparams["verbose"]:
+        self.category_head_summary = f"on ({len(categories)} categories, {len(labelled)} of {n_items} items labelled by IN_CATEGORY)"
+        if self.config.verbose:
             print(f"kgbm4rec category head {self.category_head_summary}", file=sys.stderr)
 
     def build_network(self) -> KGBMNetwork:
-        return KGBMNetwork(**self._config).attach(self._structure, self._features)
+        return KGBMNetwork(**self._network_args).attach(self._structure, self._features)
 
     def _train_windows(self, train: InteractionData) -> None:
         """Every user's training sequence cut into windows (items and ratings, right-padded):
         ``max_len + 1`` long for next-item training (inputs [:-1], targets [1:]), ``max_len`` for cloze."""
-        step = int(self.hparams["max_len"])
+        step = int(self.config.max_len)
         length = step + (1 if self.causal else 0)
         bounds = np.searchsorted(train.user, np.arange(train.n_users + 1))
         positions = [np.arange(bounds[u], bounds[u + 1]) for u in range(train.n_users)]
@@ -254,7 +263,7 @@ class KGBM4Rec(TrainableRecommender):
         k = self._sampled_negatives()
         if not k:
             return
-        if self.hparams["negative_sampler"] == "popularity":
+        if self.config.negative_sampler == "popularity":
             weight = (np.bincount(train.item, minlength=self.n_items) + 1.0) ** 0.75
             self._negative_p = weight / weight.sum()
             self._features["negative_log_kq"] = torch.from_numpy(np.log(k * self._negative_p).astype(np.float32)).to(
@@ -264,48 +273,74 @@ class KGBM4Rec(TrainableRecommender):
     def _sampled_negatives(self) -> int:
         """Negatives per batch of the sampled softmax; 0 = full softmax (also when num_negatives
         is not below the number of items)."""
-        k = int(self.hparams["num_negatives"] or 0)
+        k = int(self.config.num_negatives or 0)
         return k if 0 < k < self.n_items else 0
 
     def batches(self, train: InteractionData, rng: np.random.Generator) -> list[tuple]:
-        hp = self.hparams
+        hp = self.config
         order = rng.permutation(len(self._win_items))
         tokens, ratings, users = self._win_items[order], self._win_ratings[order], self._win_users[order]
         if self.causal:
             inputs, targets, ratings = tokens[:, :-1], tokens[:, 1:], ratings[:, 1:]
         else:
             inputs, targets = self._cloze(tokens, rng)
-        size, k = int(hp["batch_size"]), self._sampled_negatives()
+        size, k = int(hp.batch_size), self._sampled_negatives()
         out = []
         for s in range(0, len(order), size):
             negatives = np.zeros(0, np.int64)
             if k:
                 negatives = rng.choice(self.n_items, k, replace=self._negative_p is not None, p=self._negative_p)
-            out.append(
-                tuple(
-                    torch.from_numpy(np.ascontiguousarray(a))
-                    for a in (
-                        inputs[s : s + size], targets[s : s + size], ratings[s : s + size], users[s : s + size],
-                        negatives,
-                    )
-                )
-            )
+            out.append(tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in
+                             (inputs[s:s + size], targets[s:s + size], ratings[s:s + size], users[s:s + size], negatives)))
+        if self._prefetcher is not None:
+            out = self._with_subgraphs(out)
         return out
+
+    def _with_subgraphs(self, batches: list[tuple]) -> list[tuple]:
+        """Each batch gets its subgraph (sampled in the background, see ``Prefetcher``): seeds are
+        the batch's users and every item its loss reads (history, targets, negatives; all items
+        under the full softmax, whose every item is a candidate)."""
+        if self._prefetcher.stats.batches:
+            self.sampling_stats.append(self._prefetcher.stats.as_dict())
+            self._prefetcher.stats = type(self._prefetcher.stats)()
+        seeds = [self.batch_seeds(*b) for b in batches]
+        dist = torch.distributed.is_available() and torch.distributed.is_initialized()
+        rank, world = (torch.distributed.get_rank(), torch.distributed.get_world_size()) if dist else (0, 1)
+        pending = self._prefetcher.epoch(seeds, rank, world)
+        return [(*b, p) for b, p in zip(batches, pending)]
+
+    def batch_seeds(self, tokens: torch.Tensor, targets: torch.Tensor, ratings: torch.Tensor, users: torch.Tensor,
+                    negatives: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """(users, items) a training batch's loss reads GNN rows of: its users, and the items of its
+        histories, targets and negatives (every item under the full softmax)."""
+        if not negatives.numel():
+            return np.unique(users.numpy()), np.arange(self.n_items)
+        t = torch.cat([tokens.flatten(), targets.flatten()])
+        items = np.concatenate([t[(t > 0) & (t <= self.n_items)].numpy() - 1, negatives.numpy()])
+        return np.unique(users.numpy()), np.unique(items)
+
+    def _end_sampling(self) -> None:
+        """Stop the prefetch thread and let go of the graph store (a trained model scores from its tables)."""
+        if self._prefetcher is not None:
+            if self._prefetcher.stats.batches:
+                self.sampling_stats.append(self._prefetcher.stats.as_dict())
+            self._prefetcher.close()
+        self._prefetcher, self._source = None, None
 
     def _cloze(self, tokens: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """BERT4Rec masking: each real item masked with ``mask_prob`` (at least one per window);
         a ``last_mask_prob`` share of windows masks only its last item (the inference situation)."""
-        hp = self.hparams
+        hp = self.config
         real = tokens > 0
         lengths = real.sum(1)
-        masked = real & (rng.random(tokens.shape) < float(hp["mask_prob"]))
-        only_last = rng.random(len(tokens)) < float(hp["last_mask_prob"])
+        masked = real & (rng.random(tokens.shape) < float(hp.mask_prob))
+        only_last = rng.random(len(tokens)) < float(hp.last_mask_prob)
         none = ~masked.any(1)
         masked[only_last] = False
         pick = only_last | none
         masked[np.nonzero(pick)[0], lengths[pick] - 1] = True
         targets = np.where(masked, tokens, 0)
-        inputs = np.where(masked, self.n_items + 1, tokens) if not self.hparams["no_seq"] else tokens
+        inputs = np.where(masked, self.n_items + 1, tokens) if not self.config.no_seq else tokens
         return inputs, targets
 
     # ================================================================== inference
@@ -313,44 +348,102 @@ class KGBM4Rec(TrainableRecommender):
     def _tables(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         was_training = self.net.training
         self.net.eval()
-        out = self.net.tables()
+        out = self._sampled_tables() if self._source is not None else self.net.tables()
         self.net.train(was_training)
         return out
+
+    def _sampled_tables(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The tables from GNN representations computed on sampled subgraphs, ``INFERENCE_SEEDS``
+        items or users at a time (the same fan-out as training, a fixed seed: the same weights
+        give the same tables); no full graph is built."""
+        rng = np.random.default_rng(int(self.config.seed))
+        dim = int(self.config.dim)
+        gnn_items = torch.zeros(self.n_items, dim, device=self.device)
+        gnn_users = torch.zeros(self.n_users, dim, device=self.device)
+        none = np.zeros(0, np.int64)
+        for n, target in ((self.n_items, gnn_items), (self.n_users, gnn_users)):
+            for start in range(0, n, INFERENCE_SEEDS):
+                chunk = np.arange(start, min(n, start + INFERENCE_SEEDS))
+                sub = self._source.sample(none if target is gnn_items else chunk, chunk if target is gnn_items else none, rng)
+                items, users = self.net.graph_embeddings(sub.to(self.device))
+                rows = torch.from_numpy(chunk).to(self.device)
+                target[rows] = (items if target is gnn_items else users)[rows]
+        return self.net.item_table(gnn_items), gnn_users
 
     def observe_history(self, known: InteractionData) -> None:
         """Use ``known`` (train, or train + validation for the test) as the users' histories:
         the last items as right-padded tokens, followed by [MASK] for the cloze objective."""
-        length = int(self.hparams["max_len"])
-        keep = length if self.causal else length - 1
-        self.history = np.zeros((known.n_users, length), np.int64)
-        for u, seq in enumerate(known.sequences()):
-            seq = seq[-keep:] if keep > 0 else seq[:0]
-            self.history[u, : len(seq)] = seq + 1
-            if not self.causal:
-                self.history[u, len(seq)] = self.n_items + 1
+        self.history = self._history_tokens(list(known.sequences()))
 
     def _current_tables(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The cached tables of a trained model; recomputed from the weights during training."""
         return self._cache if self._cache is not None else self._tables()
+
+    def _history_tokens(self, histories: list[np.ndarray]) -> np.ndarray:
+        """Right-padded tokens of histories (item indices, oldest first), as ``observe_history``
+        builds them: the last ``max_len`` items (``max_len - 1`` and a [MASK] for cloze)."""
+        length = int(self.config.max_len)
+        keep = length if self.causal else length - 1
+        tokens = np.zeros((len(histories), length), np.int64)
+        for row, seq in enumerate(histories):
+            seq = np.asarray(seq, dtype=np.int64)
+            seq = seq[-keep:] if keep > 0 else seq[:0]
+            tokens[row, : len(seq)] = seq + 1
+            if not self.causal:
+                tokens[row, len(seq)] = self.n_items + 1
+        return tokens
 
     @torch.no_grad()
     def user_states(self, users: np.ndarray | torch.Tensor, tables=None) -> torch.Tensor:
         """z_u for each user (eval mode): the state at the [MASK] after the history (cloze) or at
         the last history item (next)."""
         self._require_fitted()
-        items, gnn_users = tables if tables is not None else self._current_tables()
-        users = torch.as_tensor(users.cpu() if torch.is_tensor(users) else np.asarray(users), dtype=torch.long)
-        tokens = torch.from_numpy(self.history)[users].to(self.device)
-        users = users.to(self.device)
+        users = np.asarray(users.cpu() if torch.is_tensor(users) else users, dtype=np.int64)
+        return self._states(self.history[users], users, tables if tables is not None else self._current_tables())
+
+    @torch.no_grad()
+    def _states(self, tokens: np.ndarray, users: np.ndarray, tables) -> torch.Tensor:
+        """User states from history tokens; ``users[i] == -1`` (a user the model never saw) gets
+        what the history alone gives: the transformer's state without the per-user GNN term (and,
+        in the ``no_seq`` ablation, which has only per-user vectors, the mean user vector)."""
+        items, gnn_users = tables
+        tokens_t = torch.from_numpy(np.ascontiguousarray(tokens)).to(self.device)
+        known = users >= 0
         was_training = self.net.training
         self.net.eval()
-        z = self.net.encode(tokens, items, users, gnn_users)
+        z = torch.empty(len(users), tokens.shape[1], self.net.dim, device=self.device)
+        if known.any():
+            rows = torch.from_numpy(np.flatnonzero(known)).to(self.device)
+            z[rows] = self.net.encode(tokens_t[rows], items, torch.from_numpy(users[known]).to(self.device), gnn_users)
+        if not known.all():
+            rows = torch.from_numpy(np.flatnonzero(~known)).to(self.device)
+            if self.net.use_seq:
+                z[rows] = self.net.encode(tokens_t[rows], items, torch.zeros(len(rows), dtype=torch.long, device=self.device), None)
+            else:
+                mean = self.net.out_norm(self.net.user_embedding.weight.mean(0))
+                z[rows] = mean.expand(len(rows), tokens.shape[1], -1)
         self.net.train(was_training)
         if self.causal:
-            at = ((tokens > 0).sum(1) - 1).clamp(min=0)
+            at = ((tokens_t > 0).sum(1) - 1).clamp(min=0)
         else:
-            at = (tokens == self.n_items + 1).float().argmax(1)
+            at = (tokens_t == self.n_items + 1).float().argmax(1)
         return z[torch.arange(len(users), device=z.device), at]
+
+    @torch.no_grad()
+    def score_histories(self, histories: list[np.ndarray], users: np.ndarray | None = None) -> np.ndarray:
+        """Scores (len(histories), n_items) of users given by their current histories (item
+        indices, oldest first; the server passes what the graph holds now). ``users``: the model's
+        index of each user, -1 for a user it never saw, who is scored from the history alone: no
+        per-user GNN term (see ``_states``). Without ``users`` every user is treated as new."""
+        self._require_fitted()
+        users = np.full(len(histories), -1, np.int64) if users is None else np.asarray(users, dtype=np.int64)
+        if len(users) != len(histories):
+            raise KgrecError(f"{len(histories)} histories but {len(users)} users")
+        tables = self._current_tables()
+        tokens = self._history_tokens(histories)
+        out = [self.net.rank_logits(self._states(tokens[s:s + 512], users[s:s + 512], tables), tables[0]).float().cpu().numpy()
+               for s in range(0, len(users), 512)]
+        return np.concatenate(out) if out else np.zeros((0, self.n_items), np.float32)
 
     def score_users(self, users: torch.Tensor) -> torch.Tensor:
         tables = self._current_tables()
@@ -435,22 +528,19 @@ class KGBM4Rec(TrainableRecommender):
                    "relation_names": list(self.ckg.relation_names)}
         assert self._cache is not None  # filled by fit and load
         items, gnn_users = self._cache
-        return {
-            "config": self._config, "modalities": self.modalities, "history": self.history,
-            "category_ids": [str(c) for c in self.category_ids],
-            "category_logits": None if self._category_cache is None else self._category_cache.detach().cpu(),
-            "items": items.detach().cpu(), "gnn_users": None if gnn_users is None else gnn_users.detach().cpu(),
-            "ckg": ckg,
-        }
+        return {"config": self._network_args, "modalities": {m: str(s) for m, s in self.modalities.items()}, "history": self.history,
+                "category_ids": [str(c) for c in self.category_ids],
+                "category_logits": None if self._category_cache is None else self._category_cache.detach().cpu(),
+                "items": items.detach().cpu(), "gnn_users": None if gnn_users is None else gnn_users.detach().cpu(), "ckg": ckg}
 
     def load_state(self, state: dict[str, Any]) -> None:
-        self._config = dict(state["config"])
-        self.n_users, self.n_items = self._config["n_users"], self._config["n_items"]
+        self._network_args = dict(state["config"])
+        self.n_users, self.n_items = self._network_args["n_users"], self._network_args["n_items"]
         self._structure, self._features = None, {}
         self.net = self.build_network()
         self.net.load_state_dict(state["net"])
         self.net.eval()
-        self.modalities = dict(state["modalities"])
+        self.modalities = {m: ModalityStatus.parse(s) for m, s in state["modalities"].items()}
         self.category_ids = np.asarray(state.get("category_ids", []), dtype=object)
         self._category_cache = state.get("category_logits")
         self.history = np.asarray(state["history"])
@@ -474,6 +564,6 @@ class KGBM4Rec(TrainableRecommender):
                 "this kgbm4rec model has no graph branch", "train it without no_kg and with a knowledge graph"
             )
         if self._structure is None:
-            raise KgrecError(
-                "the full-graph structure is only available in the training process", "refit, or use the sampled path"
-            )
+            raise KgrecError("the full-graph structure is only available in the training process of a gnn_sampler=full model",
+                             "refit, or use the sampled path")
+

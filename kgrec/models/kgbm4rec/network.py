@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from kgrec.models.kgbm4rec.gnn import RelationalGNN
-from kgrec.models.kgbm4rec.graph import RelationalCSR
+from kgrec.models.kgbm4rec.graph import RelationalCSR, SubgraphBatch
 from kgrec.models.nn.dropout import use_fast_dropout
 from kgrec.models.nn.softmax import chunked_softmax_cross_entropy
 
@@ -123,12 +123,19 @@ class KGBMNetwork(nn.Module):
         """Fused representations of all items (n_items, dim)."""
         return self.add_graph(self.content_table(), gnn_items)
 
-    def graph_embeddings(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """(GNN item embeddings, GNN user embeddings) from the full-graph structure; (None, None)
-        without the graph branch."""
+    def graph_embeddings(self, subgraph: SubgraphBatch | None = None) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """(GNN item embeddings, GNN user embeddings) from the full-graph structure, or from a
+        sampled ``subgraph``; (None, None) without the graph branch. On a subgraph, the rows of the
+        items and users it holds are filled and the others are zero: a batch's loss reads only
+        the rows of its seeds (the batch's users and the items its loss touches)."""
         if not self.use_kg:
             return None, None
         assert self.gnn is not None  # built when use_kg
+        if subgraph is not None:
+            h = self.gnn(subgraph.structure, subgraph.node_rows)
+            items = h.new_zeros(self.n_items, h.shape[1]).index_copy(0, subgraph.items, h[subgraph.item_positions])
+            users = h.new_zeros(self.n_users, h.shape[1]).index_copy(0, subgraph.users, h[subgraph.user_positions])
+            return items, users
         if self.training and self.gnn_every > 1:
             if self._stale_gnn is None or self._gnn_steps % self.gnn_every == 0:
                 h = self.gnn(self.structure)
@@ -140,9 +147,9 @@ class KGBMNetwork(nn.Module):
             h = self.gnn(self.structure)
         return h[: self.n_items], h[self.user_offset : self.user_offset + self.n_users]
 
-    def tables(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(fused item table, GNN user embeddings) for the current weights."""
-        gnn_items, gnn_users = self.graph_embeddings()
+    def tables(self, subgraph: SubgraphBatch | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(fused item table, GNN user embeddings) for the current weights (on ``subgraph``: see ``graph_embeddings``)."""
+        gnn_items, gnn_users = self.graph_embeddings(subgraph)
         return self.item_table(gnn_items), gnn_users
 
     def encode(self, tokens: torch.Tensor, items: torch.Tensor, users: torch.Tensor,
@@ -187,7 +194,7 @@ class KGBMNetwork(nn.Module):
 
     # ------------------------------------------------------------------ training loss
     def forward(self, tokens: torch.Tensor, targets: torch.Tensor, ratings: torch.Tensor, users: torch.Tensor,
-                negatives: torch.Tensor) -> torch.Tensor:
+                negatives: torch.Tensor, subgraph: SubgraphBatch | None = None) -> torch.Tensor:
         """Ranking loss over the positions with a target (item index + 1; 0 = none), plus the
         weighted rating MSE and like/dislike BCE where the target's rating is known, plus (with the
         category head) the weighted cross-entropy of the categories of the items the training graph
@@ -195,14 +202,15 @@ class KGBMNetwork(nn.Module):
         ``negatives``: the batch's shared negatives (sampled softmax: each target against them, a
         negative equal to the target left out; drawn from q, with every candidate's logit
         corrected by -log(K q) when ``features["negative_log_kq"]`` gives it), or empty for the
-        full softmax over all items."""
+        full softmax over all items. ``subgraph``: the GNN runs on this sampled subgraph (whose
+        seeds are the batch's users and every item the loss reads) instead of the full graph."""
         if self.category_head is not None and "category_items" in self.features:
-            gnn_items, gnn_users = self.graph_embeddings()  # the same steps as tables(), keeping the content vectors
+            gnn_items, gnn_users = self.graph_embeddings(subgraph)  # the same steps as tables(), keeping the content vectors
             content = self.content_table()
             items = self.add_graph(content, gnn_items)
         else:
             content = None
-            items, gnn_users = self.tables()
+            items, gnn_users = self.tables(subgraph)
         z = self.encode(tokens, items, users, gnn_users)
         chosen = targets > 0
         z_t, t, r = z[chosen], targets[chosen] - 1, ratings[chosen]

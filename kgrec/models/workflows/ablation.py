@@ -32,6 +32,7 @@ from kgrec.errors import KgrecError
 from kgrec.models.base import Recommender, get_model_class, model_names
 from kgrec.models.evaluation.ablation_table import AblationRow, AblationTable
 from kgrec.models.training.checkpoint import write_json_atomic
+from kgrec.models.kgbm4rec.config import ModalityStatus
 
 ABLATIONS_DIR = "ablations"
 MANIFEST = "ablations.json"
@@ -60,9 +61,10 @@ def variant_label(modality: str | None) -> str:
 def skip_reason(switch: str, modality: str, full_status: str | None) -> str | None:
     """Why ``switch`` needs no training of its own, from the full model's modality status
     (``"on"``, ``"on (...)"``, ``"off (reason)"``); None when the variant must be trained."""
-    if full_status is None or full_status.startswith("on"):
+    status = None if full_status is None else ModalityStatus.parse(full_status)
+    if status is None or status.is_on:
         return None
-    if full_status == f"off ({switch})":
+    if status.switched_off_by(switch):
         return f"{modality}: switched off in the full model too ({switch})"
     return f"{modality}: not in the data (the full model ran without it)"
 

@@ -93,9 +93,9 @@ def _train_here(ds: Dataset, name: str, hparams: dict[str, Any], seed: int, prog
     if "seed" in cls.defaults:  # models with their own loop take the run's seed as a hyperparameter
         hparams = {**hparams, "seed": seed}
     model = cls(**hparams)
-    graph = ds.graph_inputs(cls.requires)
+    graph = ds.graph_inputs(model.requires)  # an instance may need less than its class (kgbm4rec's sampled GNN)
     seed_everything(seed)
-    kwargs: dict[str, Any] = {"graph": graph}
+    kwargs: dict[str, Any] = {"graph": graph, "backend": ds.backend}
     if isinstance(model, TrainableRecommender):
         kwargs["trainer"] = Trainer.for_model(model, seed=seed, progress=progress)
     history = model.fit(ds.split.train, ds.split.valid, **kwargs)
@@ -144,9 +144,18 @@ def train_model(
 def _ddp_entry(ds_parts: tuple, name: str, hparams: dict, seed: int, out: str, progress: bool, nproc: int) -> None:
     from kgrec.models.training import distributed
 
-    data, split, graph_cache = ds_parts
-    ds = Dataset(data, split, None, graph_cache)
-    model, history = _train_here(ds, name, hparams, seed, progress)
+    data, split, graph_cache, address = ds_parts
+    backend = None
+    if address is not None:  # models that read the graph store while training (kgbm4rec's sampled GNN) get one per rank
+        from kgrec.kg import open_backend
+
+        backend = open_backend(address, read_only=True, create=False)
+    ds = Dataset(data, split, backend, graph_cache)
+    try:
+        model, history = _train_here(ds, name, hparams, seed, progress)
+    finally:
+        if backend is not None:
+            backend.close()
     if distributed.rank() == 0:
         save_checkpoint(
             out, model, data.user_ids, data.item_ids, data.snapshot_id, config=_config(name, model, seed, nproc),
@@ -160,12 +169,14 @@ def _train_distributed(
     from kgrec.models.training import distributed
 
     cls = get_model_class(name)
-    ds.graph_inputs(cls.requires)  # load once here; workers get the arrays, not the database
+    probe = cls(**hparams)
+    ds.graph_inputs(probe.requires)  # load once here; workers get the arrays (and a database address if they read it)
     tmp = None
     if out is None:
         tmp = tempfile.mkdtemp(prefix="kgrec-ddp-")
         out = os.path.join(tmp, "checkpoint")
-    parts = (ds.data, ds.split, dict(ds._graph_cache))
+    address = _address(ds.backend) if getattr(probe, "reads_graph_store", False) else None
+    parts = (ds.data, ds.split, dict(ds._graph_cache), address)
     distributed.spawn(nproc, _ddp_entry, parts, name, hparams, seed, str(out), progress, nproc)
     ck = load_checkpoint(out, ds.snapshot_id)
     if tmp is not None:
@@ -175,6 +186,14 @@ def _train_distributed(
     return TrainResult(
         ck.model, ck.meta["metrics"].get("history", {}), ck.meta["metrics"].get("valid", {}), None if tmp else Path(out)
     )
+
+
+def _address(backend: Backend | None) -> str | None:
+    """What ``open_backend`` reopens ``backend`` from in another process: its file or its URI."""
+    if backend is None:
+        return None
+    path = getattr(backend, "path", None)
+    return str(path) if path is not None else getattr(backend, "uri", None)
 
 
 def load_trained(ds: Dataset, path: str | Path, force: bool = False) -> tuple[str, Recommender, dict]:

@@ -185,16 +185,24 @@ def create_app(
     @app.get("/health", summary="Liveness and the graph store's state")
     async def health():
         def work():
-            return recommender.reader.read(lambda b, g: {"db": b.describe(), "generation": g})
+            try:
+                return recommender.reader.read(lambda b, g: {"db": b.describe(), "generation": g}), None
+            except (DatabaseUnavailable, DatabaseLocked) as exc:
+                # the recommender answers from its last good graph index in this case: say so
+                if recommender.index_summary is None or not recommender.reader.is_open:
+                    raise
+                return {}, exc.message
 
         try:
-            info = await call(work)
+            info, unreadable = await call(work)
         except HTTPException as exc:
             return JSONResponse({"status": "unavailable", "detail": exc.detail}, status_code=503)
         index = recommender.index_summary or {}
         served = {"model": recommender.model_name, "model_snapshot": recommender.model_snapshot, **info,
                   "snapshot": index.get("snapshot"), "revision": index.get("revision"), "index": recommender.index_summary,
                   "weights": recommender.weights.as_dict()}
+        if unreadable is not None:
+            return {"status": "degraded", "detail": f"answering from the last good graph index: {unreadable}", **served}
         stale = getattr(recommender.reader, "stale", None)
         if stale is not None:  # answering from the last good snapshot: say so, still 200
             return {"status": "degraded", "detail": stale.reason, "stale": stale.to_dict(), **served}

@@ -9,7 +9,8 @@ those sentences in the order of the item's parts.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,10 +31,10 @@ def humanise_relation(relation: str | None) -> str:
 
 
 def explain(
-    context: "UserContext",
-    index: "GraphIndex",
-    sources: Mapping[str, "Source"],
-    found: Mapping[str, "Candidates"],
+    context: UserContext,
+    index: GraphIndex,
+    sources: Mapping[str, Source],
+    found: Mapping[str, Candidates],
     items: Sequence[Any],
     positions: Sequence[int],
 ) -> None:

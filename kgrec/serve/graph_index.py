@@ -180,7 +180,7 @@ class GraphIndex:
     # ----------------------------------------------------------------- build
     @classmethod
     def build(cls, backend: Backend, *, generation: int = 0, hub_degree: int = 200,
-              parts: frozenset[IndexPart] | None = None) -> "GraphIndex":
+              parts: frozenset[IndexPart] | None = None) -> GraphIndex:
         """Read the indices from one consistent state of the graph (call inside ``GraphReader.read``).
         ``parts``: what the active sources need (default: everything); interactions and embeddings
         (``/similar``) are always read, attributes and the knowledge graph only when asked for."""

@@ -220,12 +220,12 @@ def _sasrec_scores_histories() -> bool:
 
 @pytest.mark.skipif(not _sasrec_scores_histories(), reason="SASRec.score_histories is implemented on branch wip-hist (the model side)")
 def test_a_small_real_sasrec_is_served_with_the_current_history(graph_db, tmp_path):
+    import torch
+
     from kgrec.models.data.interactions import InteractionData
     from kgrec.models.sequential.sasrec import SASRec
     from kgrec.models.training.checkpoint import save_checkpoint
     from kgrec.models.training.trainer import fit
-
-    import torch
 
     torch.manual_seed(0)
     with open_backend(graph_db, read_only=True) as b:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -125,8 +126,7 @@ def main() -> None:
         snapshot = b.snapshot_id()
     if a.one_shot:
         run_one_shot(a, db, data, snapshot)
-        if tmp is not None:
-            tmp.cleanup()
+        graph.cleanup()
         return
     if a.model:
         ck = load_checkpoint(a.model, snapshot, force=True)

@@ -21,7 +21,7 @@ def param_problem(name: str, value: Any) -> str | None:
     text, numbers, booleans and null, and non-empty lists of one of these kinds; JSON objects,
     nested or mixed lists, non-finite or 64-bit-overflowing numbers are refused by name."""
     def scalar(v: Any, where: str) -> str | None:
-        if isinstance(v, bool) or isinstance(v, str):
+        if isinstance(v, bool | str):
             return None
         if isinstance(v, int):
             return None if -(2**63) <= v < 2**63 else f"{where}: the integer {v} does not fit in 64 bits"

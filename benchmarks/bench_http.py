@@ -168,9 +168,11 @@ def main() -> None:
         )
     print(f"/recommend statuses: {rec['statuses']}; target: >= 200 req/s, no errors over 60 s")
     if during:
-        print(f"during {a.ingests} ingests ({a.ingests * a.commits_per_ingest} commits): statuses {during['statuses']}; "
-              f"p99 {during['p99']:.1f} ms = {during['p99'] / rec['p99']:.2f}x the p99 without ingest (goal: <= 2x); "
-              f"index after: {during['index']}")
+        print(
+            f"during {a.ingests} ingests ({a.ingests * a.commits_per_ingest} commits): statuses {during['statuses']}; "
+            f"p99 {during['p99']:.1f} ms = {during['p99'] / rec['p99']:.2f}x the p99 without ingest (goal: <= 2x); "
+            f"index after: {during['index']}"
+        )
 
 
 if __name__ == "__main__":

@@ -40,7 +40,9 @@ def parse_weights(pairs: tuple[str, ...]):
         raise KgrecError(str(exc)) from None
 
 
-def build_recommender(obj, model_path: Path | None, force: bool, cache_size: int = 0, weights=None, background_rebuild: bool = False):
+def build_recommender(
+    obj, model_path: Path | None, force: bool, cache_size: int = 0, weights=None, background_rebuild: bool = False
+):
     """A FusedRecommender on a read-only graph reader, with the checkpoint loaded when given."""
     from kgrec.serve.recommend import open_recommender
 
@@ -63,8 +65,17 @@ def _value_error(exc: ValueError) -> KgrecError:
 @click.option("--timings", is_flag=True, help="Also report milliseconds per stage.")
 @_weight_option
 @click.pass_obj
-def recommend(obj, user: str, k: int, model_path: Path | None, force: bool, as_json: bool, no_explain: bool, timings: bool,
-              weights: tuple[str, ...]) -> None:
+def recommend(
+    obj,
+    user: str,
+    k: int,
+    model_path: Path | None,
+    force: bool,
+    as_json: bool,
+    no_explain: bool,
+    timings: bool,
+    weights: tuple[str, ...],
+) -> None:
     """Recommend K products to USER: Cypher candidates (co-interaction, shared attributes,
     knowledge-graph entities, embedding neighbours, popular), scored by the trained model, with
     each source's contribution and the paths that explain them.
@@ -182,8 +193,15 @@ def serve(obj, host: str, port: int, token: str | None, model_path: Path | None,
         finally:
             probe.reader.close()
         click.echo(f"kgrec API on http://{host}:{port} ({auth}; {workers} workers; docs at /docs)", err=True)
-        uvicorn.run("kgrec.serve.api:app_from_env", factory=True, host=host, port=port, workers=workers, log_level=log_level,
-                    log_config=log_config())
+        uvicorn.run(
+            "kgrec.serve.api:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            log_config=log_config(),
+        )
         return
     rec = build_recommender(obj, model_path, force, cache_size, weights=fusion, background_rebuild=True)
     rec.reader.describe()  # fail now, with a clear message, if the store is missing

@@ -45,10 +45,16 @@ def _hparam_options(f):
         ("patience", int, "Validations without improvement before stopping."),
     ]):
         f = click.option(f"--{name}", type=typ, default=None, help=text + " Default: the model's tuned value.")(f)
-    return click.option("--param", "-p", "params", multiple=True, metavar="NAME=VALUE",
-                        help="Any other model hyperparameter, e.g. -p dropout=0.2; repeatable. kgbm4rec: -p gnn_sampler=cypher "
-                             "-p fanout=15,10 trains the GNN on subgraphs sampled from the database (for knowledge graphs "
-                             "too large to hold in memory); the default gnn_sampler=full is exact and faster where the graph fits.")(f)
+    return click.option(
+        "--param",
+        "-p",
+        "params",
+        multiple=True,
+        metavar="NAME=VALUE",
+        help="Any other model hyperparameter, e.g. -p dropout=0.2; repeatable. kgbm4rec: -p gnn_sampler=cypher "
+        "-p fanout=15,10 trains the GNN on subgraphs sampled from the database (for knowledge graphs "
+        "too large to hold in memory); the default gnn_sampler=full is exact and faster where the graph fits.",
+    )(f)
 
 
 def _collect(epochs, lr, dim, layers, batch_size, patience, params) -> dict:
@@ -94,8 +100,24 @@ def _open_dataset(obj):
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_obj
-def train(obj, model_name, epochs, lr, dim, layers, batch_size, patience, params, seed, seed_list, out, nproc, ablations, quiet,
-          as_json) -> None:
+def train(
+    obj,
+    model_name,
+    epochs,
+    lr,
+    dim,
+    layers,
+    batch_size,
+    patience,
+    params,
+    seed,
+    seed_list,
+    out,
+    nproc,
+    ablations,
+    quiet,
+    as_json,
+) -> None:
     """Train a model on the graph's temporal leave-one-out training part and save a checkpoint.
 
     Validation (each user's second-last interaction) drives early stopping on full-ranking
@@ -131,7 +153,9 @@ def train(obj, model_name, epochs, lr, dim, layers, batch_size, patience, params
         if seed is not None:
             raise click.BadParameter("give either --seed or --seeds", param_hint="--seeds")
         if ablations:
-            raise click.BadParameter("--seeds and --ablations cannot be combined; train the ablations per seed", param_hint="--seeds")
+            raise click.BadParameter(
+                "--seeds and --ablations cannot be combined; train the ablations per seed", param_hint="--seeds"
+            )
         seeds = check_seeds(_seed_values(seed_list))
     hparams = _collect(epochs, lr, dim, layers, batch_size, patience, params)
     seed = obj.settings.seed if seed is None else seed
@@ -142,7 +166,9 @@ def train(obj, model_name, epochs, lr, dim, layers, batch_size, patience, params
     run = None
     with backend:
         if seeds is not None:
-            _train_seeds(ds, model_name, hparams, seeds, out if lead else None, 1 if torchrun else nproc, quiet, as_json, lead)
+            _train_seeds(
+                ds, model_name, hparams, seeds, out if lead else None, 1 if torchrun else nproc, quiet, as_json, lead
+            )
             return
         kwargs = dict(seed=seed, out=out if lead else None, nproc=1 if torchrun else nproc, progress=not quiet)
         if ablations:
@@ -178,7 +204,9 @@ def _seed_values(text: str) -> list[int]:
     try:
         return [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise click.BadParameter(f"expected whole numbers separated by commas, got {text!r}", param_hint="--seeds") from None
+        raise click.BadParameter(
+            f"expected whole numbers separated by commas, got {text!r}", param_hint="--seeds"
+        ) from None
 
 
 def _train_seeds(ds, model_name, hparams, seeds, out, nproc, quiet, as_json, lead) -> None:
@@ -195,8 +223,18 @@ def _train_seeds(ds, model_name, hparams, seeds, out, nproc, quiet, as_json, lea
                      "best_epoch": result.history.get("best_epoch"), "epochs_run": result.history.get("epochs_run"),
                      "seconds": record.seconds, "valid": result.valid})
     if as_json:
-        click.echo(json.dumps({"model": model_name, "seeds": seeds, "manifest": str(run.manifest) if run.manifest else None,
-                               "hparams": run.results[seeds[0]].model.hparams, "runs": rows}, default=str))
+        click.echo(
+            json.dumps(
+                {
+                    "model": model_name,
+                    "seeds": seeds,
+                    "manifest": str(run.manifest) if run.manifest else None,
+                    "hparams": run.results[seeds[0]].model.hparams,
+                    "runs": rows,
+                },
+                default=str,
+            )
+        )
         return
     click.echo(f"trained {model_name} with seeds {', '.join(map(str, seeds))}:")
     for row in rows:
@@ -259,8 +297,22 @@ def _ablation_lines(run) -> str:
 )
 @click.option("--force", is_flag=True, help="Use checkpoints trained on an older snapshot of the graph (warns).")
 @click.pass_obj
-def evaluate(obj, checkpoints, train_models, epochs, seed, protocol, negative_seed, baseline, resamples, bootstrap_seed, fmt, csv_out,
-             plots, force) -> None:
+def evaluate(
+    obj,
+    checkpoints,
+    train_models,
+    epochs,
+    seed,
+    protocol,
+    negative_seed,
+    baseline,
+    resamples,
+    bootstrap_seed,
+    fmt,
+    csv_out,
+    plots,
+    force,
+) -> None:
     """Evaluate checkpoints (and/or freshly trained --model NAMEs) on the test interactions.
 
     Temporal leave-one-out: each user's last interaction is the test item, the second-last the
@@ -293,8 +345,18 @@ def evaluate(obj, checkpoints, train_models, epochs, seed, protocol, negative_se
     bootstrap = BootstrapSettings(resamples, bootstrap_seed) if resamples else None
     backend, ds = _open_dataset(obj)
     with backend, _echo_warnings():
-        run = evaluate_run(ds, checkpoints, train_models, epochs=epochs, seed=obj.settings.seed if seed is None else seed,
-                           protocols=protocols, negative_seed=negative_seed, baseline=baseline, bootstrap=bootstrap, force=force)
+        run = evaluate_run(
+            ds,
+            checkpoints,
+            train_models,
+            epochs=epochs,
+            seed=obj.settings.seed if seed is None else seed,
+            protocols=protocols,
+            negative_seed=negative_seed,
+            baseline=baseline,
+            bootstrap=bootstrap,
+            force=force,
+        )
     report, tables, stats = run.report, run.tables, run.statistics
     csv_text = reporting.render_csv(report, tables, stats)
     if csv_out:

@@ -101,7 +101,9 @@ class CypherRunner:
         if not self._turn.acquire(timeout=self.timeout_s):
             raise DatabaseUnavailable(f"another /cypher query is still running (each may run {self.timeout_s:g} s)")
         try:
-            return self.reader.read(lambda b, g: b.execute(query, params, write=False, timeout_s=self.timeout_s).to_pylist())
+            return self.reader.read(
+                lambda b, g: b.execute(query, params, write=False, timeout_s=self.timeout_s).to_pylist()
+            )
         finally:
             self._turn.release()
 

@@ -42,7 +42,9 @@ def explain(
     sentence per part in the order of ``item.sources``."""
     sentences: dict[str, dict[int, str]] = {}
     for name, source in sources.items():
-        mine = [(p, part["evidence"]) for it, p in zip(items, positions) for part in it.sources if part["source"] == name]
+        mine = [
+            (p, part["evidence"]) for it, p in zip(items, positions) for part in it.sources if part["source"] == name
+        ]
         if mine:
             where = np.asarray([p for p, _ in mine], dtype=np.int64)
             evidence = np.asarray([e for _, e in mine], dtype=np.float64)

@@ -262,11 +262,18 @@ class NodeRows:
             return np.zeros(0, np.int64)
         if label in ("Product", "User"):
             vocab = self.item_ids if label == "Product" else self.user_ids
-            found = pc.index_in(pa.array(ids, pa.string()), value_set=vocab).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+            found = (
+                pc.index_in(pa.array(ids, pa.string()), value_set=vocab)
+                .fill_null(-1)
+                .to_numpy(zero_copy_only=False)
+                .astype(np.int64)
+            )
             return np.where(found >= 0, found + (0 if label == "Product" else self.n_items), -1)
         if self.buckets:
             base = len(self.item_ids) + len(self.user_ids)
-            return np.fromiter((base + zlib.crc32(f"{label}\x1f{i}".encode()) % self.buckets for i in ids), np.int64, len(ids))
+            return np.fromiter(
+                (base + zlib.crc32(f"{label}\x1f{i}".encode()) % self.buckets for i in ids), np.int64, len(ids)
+            )
         if label not in self.entity_ids:
             return np.full(len(ids), -1, np.int64)
         found = pc.index_in(pa.array(ids, pa.string()), value_set=self.entity_ids[label]).fill_null(-1)
@@ -321,7 +328,9 @@ def subgraph_batch(sampled, rows: NodeRows, relation_index: dict[str, int], n_re
     structure = RelationalCSR.build(src[ok], dst[ok], rel[ok], count, n_relations)
     item_pos = np.flatnonzero((node_rows >= 0) & (node_rows < rows.n_items))
     if "Product" in offsets:
-        item_pos = item_pos[(item_pos >= offsets["Product"]) & (item_pos < offsets["Product"] + len(sampled.nodes["Product"]))]
+        item_pos = item_pos[
+            (item_pos >= offsets["Product"]) & (item_pos < offsets["Product"] + len(sampled.nodes["Product"]))
+        ]
     else:
         item_pos = item_pos[:0]
     if "User" in offsets:
@@ -331,5 +340,12 @@ def subgraph_batch(sampled, rows: NodeRows, relation_index: dict[str, int], n_re
     else:
         user_pos = np.zeros(0, np.int64)
     t = torch.from_numpy
-    return SubgraphBatch(t(np.where(known, node_rows, 0)), structure, t(node_rows[item_pos].copy()), t(item_pos.copy()),
-                         t(node_rows[user_pos] - rows.n_items), t(user_pos.copy()), float(getattr(sampled, "database_seconds", 0.0)))
+    return SubgraphBatch(
+        t(np.where(known, node_rows, 0)),
+        structure,
+        t(node_rows[item_pos].copy()),
+        t(item_pos.copy()),
+        t(node_rows[user_pos] - rows.n_items),
+        t(user_pos.copy()),
+        float(getattr(sampled, "database_seconds", 0.0)),
+    )

@@ -99,7 +99,10 @@ class Candidates:
         return len(self.positions)
 
     def as_list(self, index: GraphIndex) -> list[Candidate]:
-        return [Candidate(self.source, index.product_ids[p], float(e)) for p, e in zip(self.positions.tolist(), self.evidence.tolist())]
+        return [
+            Candidate(self.source, index.product_ids[p], float(e))
+            for p, e in zip(self.positions.tolist(), self.evidence.tolist())
+        ]
 
 
 class Source(abc.ABC):

@@ -89,7 +89,8 @@ for n in range(ingests):
             b.insert_nodes("User", pa.table({"id": users}))
             src = [u for u in users for _ in range(10)]
             dst = [items[(i * 7 + n) % len(items)] for i in range(len(src))]
-            b.insert_relationships("INTERACTED", pa.table({"src": src, "dst": dst, "timestamp": [stamp] * len(src), "rating": [4.0] * len(src)}))
+            b.insert_relationships("INTERACTED", pa.table({"src": src, "dst": dst, "timestamp": [stamp] * len(src),
+                                                           "rating": [4.0] * len(src)}))
             b.set_meta("revision", f"bench-{stamp}-{n}-{c}")
     print(f"ingest {n + 1}: {commits} commits of {rows} interactions in {time.perf_counter() - t0:.2f} s", flush=True)
 """

@@ -218,7 +218,8 @@ def run_one_shot(a, db: str, data, snapshot: str) -> None:
             r = one_shot(db, users, a.one_shot, tree, model, clear)
             results.append((label + (" --model pop" if model else ""), r))
             print(
-                f"  {results[-1][0]}: wall median {r['wall']:.2f} s (first {r['first_wall']:.2f} s), CPU median {r['cpu']:.2f} s",
+                f"  {results[-1][0]}: wall median {r['wall']:.2f} s (first {r['first_wall']:.2f} s), "
+                f"CPU median {r['cpu']:.2f} s",
                 flush=True,
             )
     print(

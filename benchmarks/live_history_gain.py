@@ -81,10 +81,12 @@ def convergence(meta: dict) -> str:
         return "no training loop (fitted in one pass)"
     if history.get("stopped_by_time"):
         return (
-            f"NOT converged: stopped by the time limit (max_seconds) after {run} of {budget} epochs, best epoch {best} "
-            f"(validation {history.get('valid_metric')} {float(history.get('best_valid') or 0):.4f}, still rising at the last epoch)"
+            f"NOT converged: stopped by the time limit (max_seconds) after {run} of {budget} epochs, "
+            f"best epoch {best} (validation {history.get('valid_metric')} "
+            f"{float(history.get('best_valid') or 0):.4f}, still rising at the last epoch)"
             if best == run
-            else f"NOT converged: stopped by the time limit (max_seconds) after {run} of {budget} epochs (best epoch {best})"
+            else f"NOT converged: stopped by the time limit (max_seconds) after {run} of {budget} epochs "
+            f"(best epoch {best})"
         )
     if budget is not None and run >= int(budget):
         return (
@@ -138,7 +140,8 @@ def report(runs: list[tuple[str, dict, str, dict]], ds) -> list[str]:
         "graph holds before the test item, as the server now reads it; *kgctl evaluate*: the ordinary test "
         "evaluation (`observe_history` with train + validation), which the live figure must equal.",
         "",
-        "| checkpoint | model | variant | full NDCG@10 | full HR@10 | full MRR | sampled NDCG@10 | NDCG@10 vs served today |",
+        "| checkpoint | model | variant | full NDCG@10 | full HR@10 | full MRR | sampled NDCG@10 "
+        "| NDCG@10 vs served today |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for path, result, _, meta in runs:
@@ -157,7 +160,8 @@ def report(runs: list[tuple[str, dict, str, dict]], ds) -> list[str]:
         same = live == result["kgctl evaluate (observe_history)"]["full"]
         lines += [
             f"**{meta.get('model')}** (`{path}`): test NDCG@10 {served['NDCG@10']:.4f} with the served-today history, "
-            f"{live['NDCG@10']:.4f} with the live one ({live['NDCG@10'] / served['NDCG@10']:.3f}x); HR@10 {served['HR@10']:.4f} -> "
+            f"{live['NDCG@10']:.4f} with the live one ({live['NDCG@10'] / served['NDCG@10']:.3f}x); "
+            f"HR@10 {served['HR@10']:.4f} -> "
             f"{live['HR@10']:.4f}. Live equals `kgctl evaluate`: {'yes' if same else 'NO'}. Training: {conv}. "
             f"Hyperparameters: `{ {k: hp[k] for k in sorted(hp)} }`; trained on snapshot `{meta.get('snapshot_id')}`.",
             "",

@@ -90,7 +90,8 @@ def _open_dataset(obj):
 @click.option("--seeds", "seed_list", default=None, metavar="S1,S2,...",
               help="Train once per seed (same hyperparameters): checkpoints OUT/seed-S1, OUT/seed-S2, ... and the "
                    "manifest OUT/seeds.json; `kgctl evaluate OUT` then shows the mean and spread over the seeds.")
-@click.option("--out", type=click.Path(file_okay=False), default=None, help="Checkpoint folder to write (default runs/NAME).")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Checkpoint folder to write (default runs/NAME).")
 @click.option("--nproc", type=click.IntRange(1, 256), default=1, show_default=True,
               help="Local DDP processes (gloo on CPU, NCCL on GPU). Multi-node: see docs/train-evaluate.md (torchrun).")
 @click.option("--ablations", is_flag=True,
@@ -277,18 +278,23 @@ def _ablation_lines(run) -> str:
 @click.option("--seed", type=int, default=None, help="Seed for models trained with --model.")
 @click.option("--protocol", type=click.Choice(["full", "sampled", "both"]), default="both", show_default=True,
               help="full: rank against all items; sampled: 1 positive + 99 fixed negatives.")
-@click.option("--negative-seed", type=int, default=2024, show_default=True, help="Seed of the sampled negatives (same for every model).")
+@click.option("--negative-seed", type=int, default=2024, show_default=True,
+              help="Seed of the sampled negatives (same for every model).")
 @click.option("--baseline", default=None, metavar="NAME",
-              help="Compare every model with NAME (a model label of the table, a --model name, or a checkpoint folder given "
-                   "here), paired over the same users: ratio of the metric, its 95%% CI (paired bootstrap) and a p-value "
+              help="Compare every model with NAME (a model label of the table, a --model name, or a checkpoint "
+                   "folder given here), paired over the same users: ratio of the metric, its 95%% CI "
+                   "(paired bootstrap) and a p-value "
                    "(paired sign-flip permutation test); better/worse only when the CI excludes 1.0.")
 @click.option("--resamples", type=click.IntRange(0, 1_000_000), default=1000, show_default=True,
               help="Bootstrap resamples of the users (also the permutations of the paired test); 0: no intervals.")
-@click.option("--bootstrap-seed", type=int, default=0, show_default=True, help="Seed of the resamples and permutations.")
-@click.option("--json", "fmt", flag_value="json", help='Print {"protocol": ..., "models": {name: {metric: value}}, "intervals": ..., '
-              '"seeds": ..., "comparison": ...} (a list of those with both protocols), plus "ablations": {name: {"checkpoint": ..., '
-              '"rows": [...]}} for checkpoints trained with --ablations.')
-@click.option("--csv", "fmt", flag_value="csv", help="Print CSV: protocol, model, one column per metric, the CI columns, seed-group "
+@click.option("--bootstrap-seed", type=int, default=0, show_default=True,
+              help="Seed of the resamples and permutations.")
+@click.option("--json", "fmt", flag_value="json",
+              help='Print {"protocol": ..., "models": {name: {metric: value}}, "intervals": ..., '
+              '"seeds": ..., "comparison": ...} (a list of those with both protocols), plus "ablations": '
+              '{name: {"checkpoint": ..., "rows": [...]}} for checkpoints trained with --ablations.')
+@click.option("--csv", "fmt", flag_value="csv",
+              help="Print CSV: protocol, model, one column per metric, the CI columns, seed-group "
               "rows and the comparison columns (ablation variants as MODEL/SWITCH rows).")
 @click.option("--csv-out", type=click.Path(dir_okay=False), default=None, help="Also write the CSV to this file.")
 @click.option(

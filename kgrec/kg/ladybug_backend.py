@@ -238,7 +238,8 @@ def recover_checkpoint(path: Path) -> None:
             ) from None
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DatabaseLocked(
-            f"{path} has a checkpoint that a writer left unfinished, and recovering it failed: {first}{disk_note(path)}",
+            f"{path} has a checkpoint that a writer left unfinished, and recovering it failed: "
+            f"{first}{disk_note(path)}",
             "free disk space, or open it once read-write (e.g. `kgctl init`) as a user who may write it",
         ) from None
     try:

@@ -113,7 +113,8 @@ class Recommender(abc.ABC):
             bad = history[(history < 0) | (history >= self.n_items)]
             if len(bad):
                 raise KgrecError(
-                    f"{self.name}: history {row} holds item index {int(bad[0])}, outside the model's {self.n_items} products",
+                    f"{self.name}: history {row} holds item index {int(bad[0])}, "
+                    f"outside the model's {self.n_items} products",
                     "map product ids to the checkpoint's item indices and leave out products it never saw",
                 )
         users = np.full(len(out), -1, np.int64) if users is None else np.asarray(users, dtype=np.int64).reshape(-1)

@@ -36,7 +36,8 @@ def param_problem(name: str, value: Any) -> str | None:
             return f"${name}: an empty list has no element type; leave the parameter out or give a value"
         kinds = {_json_kind(v) for v in value}
         if len(kinds) != 1 or kinds & {"object", "array", "null"}:
-            return f"${name}: a list must hold values of one kind (text, number or boolean), not {', '.join(sorted(kinds))}"
+            return (f"${name}: a list must hold values of one kind (text, number or boolean), "
+                    f"not {', '.join(sorted(kinds))}")
         for i, v in enumerate(value):
             problem = scalar(v, f"${name}[{i}]")
             if problem:

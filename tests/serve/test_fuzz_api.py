@@ -64,7 +64,8 @@ def test_fuzz_every_operation_from_the_openapi_document(fuzz_server, graph_db):
                 # call() runs within this iteration, so the loop variable is the current one
                 seen.setdefault(f"{op.method.upper()} {op.path}", set()).add(res.status_code)  # noqa: B023
                 assert res.status_code < 500, (
-                    f"{case.method} {case.formatted_path} {case.query} {case.body!r}: {res.status_code} {res.text[:300]}"
+                    f"{case.method} {case.formatted_path} {case.query} {case.body!r}: "
+                    f"{res.status_code} {res.text[:300]}"
                 )
 
             try:
@@ -83,8 +84,9 @@ def test_fuzz_every_operation_from_the_openapi_document(fuzz_server, graph_db):
 
     @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
               phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
-    @given(value=json_values, query=st.sampled_from(["RETURN $p AS x", "MATCH (u:User) WHERE u.id = $p RETURN u.id AS id",
-                                                     "UNWIND $p AS v RETURN v", "RETURN size($p) AS n"]))
+    @given(value=json_values,
+           query=st.sampled_from(["RETURN $p AS x", "MATCH (u:User) WHERE u.id = $p RETURN u.id AS id",
+                                  "UNWIND $p AS v RETURN v", "RETURN size($p) AS n"]))
     @example(value={"a": [1, {"b": None}]}, query="RETURN $p AS x")  # issue 14: a 500 before
     def parameters(value, query):
         body = json.dumps({"query": query, "params": {"p": value}}, allow_nan=True)  # NaN/Infinity literals too

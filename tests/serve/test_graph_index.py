@@ -166,7 +166,8 @@ def test_index_is_persisted_per_snapshot_and_mapped_by_the_next_process(graph_db
     # a commit gives a new key: rebuilt, stored, the old entry removed
     ingest_in_another_process(
         graph_db,
-        "b.insert_relationships('INTERACTED', pa.table({'src': ['u1'], 'dst': ['p3'], 'timestamp': [99], 'rating': [5.0]}))",
+        "b.insert_relationships('INTERACTED', "
+        "pa.table({'src': ['u1'], 'dst': ['p3'], 'timestamp': [99], 'rating': [5.0]}))",
     )
     after, third = answer()
     assert "loaded" not in third.stage_seconds and "p3" not in [it["id"] for it in after["items"]]

@@ -105,7 +105,8 @@ def test_a_new_user_gets_model_scores_and_a_user_without_interactions_graph_sour
         graph_db,
         (
             "b.insert_nodes('User', pa.table({'id': ['u6', 'u7']}))\n"
-            "b.insert_relationships('INTERACTED', pa.table({'src': ['u6', 'u6'], 'dst': ['p1', 'p4'], 'timestamp': [40, 41], 'rating': [5.0, 4.0]}))"
+            "b.insert_relationships('INTERACTED', "
+            "pa.table({'src': ['u6', 'u6'], 'dst': ['p1', 'p4'], 'timestamp': [40, 41], 'rating': [5.0, 4.0]}))"
         ),
     )
     res = CliRunner().invoke(
@@ -127,7 +128,8 @@ def test_a_model_without_history_scores_only_users_it_was_trained_on(graph_db, c
         graph_db,
         (
             "b.insert_nodes('User', pa.table({'id': ['u6']}))\n"
-            "b.insert_relationships('INTERACTED', pa.table({'src': ['u6'], 'dst': ['p1'], 'timestamp': [40], 'rating': [5.0]}))"
+            "b.insert_relationships('INTERACTED', "
+            "pa.table({'src': ['u6'], 'dst': ['p1'], 'timestamp': [40], 'rating': [5.0]}))"
         ),
     )
     rec = open_recommender(graph_db, cooc_checkpoint)
@@ -212,7 +214,8 @@ def test_requests_never_wait_for_an_index_rebuild(graph_db):
         assert "p8" in [it.id for it in first.items]
         ingest_in_another_process(
             graph_db,
-            "b.insert_relationships('INTERACTED', pa.table({'src': ['u2'], 'dst': ['p8'], 'timestamp': [77], 'rating': [5.0]}))",
+            "b.insert_relationships('INTERACTED', "
+            "pa.table({'src': ['u2'], 'dst': ['p8'], 'timestamp': [77], 'rating': [5.0]}))",
         )
 
         def slow_reader():
@@ -241,7 +244,8 @@ def _sasrec_scores_histories() -> bool:
     return SASRec.score_histories is not Recommender.score_histories
 
 
-@pytest.mark.skipif(not _sasrec_scores_histories(), reason="SASRec.score_histories is implemented on branch wip-hist (the model side)")
+@pytest.mark.skipif(not _sasrec_scores_histories(),
+                    reason="SASRec.score_histories is implemented on branch wip-hist (the model side)")
 def test_a_small_real_sasrec_is_served_with_the_current_history(graph_db, tmp_path):
     import torch
 

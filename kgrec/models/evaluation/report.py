@@ -82,7 +82,8 @@ def render_table(report: dict[str, dict[str, dict[str, float]]], users: int | No
         if "users" in some:
             note = f"({int(some['users'])} test users, temporal leave-one-out"
             if stats is not None:
-                note += f"; {_level(stats)} CI: percentile bootstrap over users, {stats.settings.resamples} resamples, seed {stats.settings.seed}"
+                note += (f"; {_level(stats)} CI: percentile bootstrap over users, "
+                         f"{stats.settings.resamples} resamples, seed {stats.settings.seed}")
             lines.append(note + ")")
         blocks.append("\n".join(lines))
         if pstats is not None and pstats.seeds:
@@ -271,7 +272,8 @@ def statistics_json(stats: Statistics, protocol: str) -> dict:
             "test": stats.p_value_test,
             "resamples": settings.resamples,
             "permutations": settings.resamples,
-            "verdict": f"better/worse when the interval excludes 1.0 and p < {1 - settings.level:.2g}, else inconclusive "
+            "verdict": f"better/worse when the interval excludes 1.0 and p < {1 - settings.level:.2g}, "
+            "else inconclusive "
             "(undefined when the baseline scores 0); MSE: lower is better",
             "models": {
                 label: {

@@ -150,7 +150,8 @@ class KGBMNetwork(nn.Module):
         return h[: self.n_items], h[self.user_offset : self.user_offset + self.n_users]
 
     def tables(self, subgraph: SubgraphBatch | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(fused item table, GNN user embeddings) for the current weights (on ``subgraph``: see ``graph_embeddings``)."""
+        """(fused item table, GNN user embeddings) for the current weights
+        (on ``subgraph``: see ``graph_embeddings``)."""
         gnn_items, gnn_users = self.graph_embeddings(subgraph)
         return self.item_table(gnn_items), gnn_users
 

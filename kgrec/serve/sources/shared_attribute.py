@@ -36,7 +36,8 @@ class SharedAttribute(CandidateSource):
                 anchor, a = via
                 name = index.attr_names[a] or index.attr_ids[a]
                 out[p] = (
-                    f"{context.chose(index, anchor)}; it shares {index.attr_label[a].lower()} {quote(name)} with {title(index, p)}"
+                    f"{context.chose(index, anchor)}; "
+                    f"it shares {index.attr_label[a].lower()} {quote(name)} with {title(index, p)}"
                 )
         return out
 

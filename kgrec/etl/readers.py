@@ -388,7 +388,8 @@ def _read_jsonl(path: Path, report: FileReport, quarantine: Quarantine) -> pd.Da
             frame[LINE] = np.arange(1, len(frame) + 1, dtype=np.int64)
             report.rows_read += len(frame)
             return frame
-    records, lines = [], []
+    records: list[dict[str, str | None]] = []
+    lines: list[int] = []
     nested: dict[str, list[int]] = {}
     for number, line in enumerate(raw.split(b"\n"), start=1):
         if not line.strip():

@@ -230,7 +230,9 @@ class GraphIndex:
         lap("interactions_index")
 
         # attributes
-        a_src, a_dst, attr_label, attr_ids, attr_names = [], [], [], [], []
+        a_src, a_dst, attr_label = [], [], []
+        attr_ids: list = []
+        attr_names: list = []
         for rel_type in ATTRIBUTE_RELATIONSHIPS if IndexPart.ATTRIBUTES in parts else ():
             rel = schema.rel(rel_type)
             with_name = "name" in schema.node(rel.dst).properties

@@ -86,9 +86,9 @@ def render_table(report: dict[str, dict[str, dict[str, float]]], users: int | No
                          f"{stats.settings.resamples} resamples, seed {stats.settings.seed}")
             lines.append(note + ")")
         blocks.append("\n".join(lines))
-        if pstats is not None and pstats.seeds:
+        if pstats is not None and stats is not None and pstats.seeds:  # pstats is one of stats.protocols
             blocks.append(_seed_block(protocol, pstats.seeds, pstats.intervals, cols, cell, stats))
-        if pstats is not None and stats.baseline is not None:
+        if pstats is not None and stats is not None and stats.baseline is not None:
             blocks.append(_comparison_block(protocol, pstats, cols, stats))
     return "\n\n".join(blocks)
 
@@ -296,7 +296,9 @@ def statistics_json(stats: Statistics, protocol: str) -> dict:
 
 def to_json_objects(report: dict[str, dict[str, dict[str, float]]], ablations: list[AblationTable] | None = None,
                     stats: Statistics | None = None) -> list[dict]:
-    objects = [{"protocol": p, "models": {n: _clean(m) for n, m in models.items()}} for p, models in report.items()]
+    objects: list[dict] = [
+        {"protocol": p, "models": {n: _clean(m) for n, m in models.items()}} for p, models in report.items()
+    ]
     if ablations:
         for obj in objects:
             obj["ablations"] = ablation_json(ablations, obj["protocol"])
@@ -360,8 +362,10 @@ def render_csv(report, ablations: list[AblationTable] | None = None, stats: Stat
             writer.writerow(row)
         if ps is None:
             continue
+        assert stats is not None  # ps is one of stats.protocols
+        no_row: dict[str, float] = {}
         for spread in ps.seeds:
-            users = int(next(iter(models.values()), {}).get("users", 0))
+            users = int(next(iter(models.values()), no_row).get("users", 0))
             for stat in SeedSpread.STATS:
                 values = spread.stat(stat)
                 row = [protocol, spread.group.label, *(_cell(values.get(c)) for c in cols), users,

@@ -314,15 +314,17 @@ def subgraph_batch(sampled, rows: NodeRows, relation_index: dict[str, int], n_re
         parts.append(rows.rows(label, ids))
         count += len(ids)
     node_rows = np.concatenate(parts) if parts else np.zeros(0, np.int64)
-    src, dst, rel = [], [], []
+    src_parts: list[np.ndarray] = []
+    dst_parts: list[np.ndarray] = []
+    rel_parts: list[np.ndarray] = []
     for (s_label, name, d_label), (s, d) in sampled.edges.items():
         if name not in relation_index:
             continue
-        src.append(s + offsets[s_label])
-        dst.append(d + offsets[d_label])
-        rel.append(np.full(len(s), relation_index[name], np.int64))
+        src_parts.append(s + offsets[s_label])
+        dst_parts.append(d + offsets[d_label])
+        rel_parts.append(np.full(len(s), relation_index[name], np.int64))
     cat = (lambda p: np.concatenate(p) if p else np.zeros(0, np.int64))
-    src, dst, rel = cat(src), cat(dst), cat(rel)
+    src, dst, rel = cat(src_parts), cat(dst_parts), cat(rel_parts)
     known = node_rows >= 0
     ok = known[src] & known[dst] if len(src) else np.zeros(0, bool)
     structure = RelationalCSR.build(src[ok], dst[ok], rel[ok], count, n_relations)

@@ -27,12 +27,13 @@ bars, DDP with ``kgctl train --nproc N``).
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from kgrec.errors import KgrecError
+from kgrec.kg.backend import Backend
 from kgrec.models.base import register
 from kgrec.models.data.interactions import InteractionData
 from kgrec.models.kgbm4rec.config import KGBMConfig, ModalityStatus
@@ -57,7 +58,7 @@ class KGBM4Rec(TrainableRecommender):
     name = "kgbm4rec"
     predicts_rating = True
     uses_history = True
-    requires = ("kg", "text_emb", "image_emb")
+    requires: ClassVar[tuple[str, ...]] = ("kg", "text_emb", "image_emb")
     defaults = DEFAULTS
     search_space = {"seq_objective": ["cloze", "next"], "dropout": [0.2, 0.5], "lr": [1e-3, 3e-3]}
     # hyperparameter -> the modality it switches off (keys of ``modalities``); ``kgctl train
@@ -70,8 +71,9 @@ class KGBM4Rec(TrainableRecommender):
         self.hparams = self.config.as_dict()  # the same keys, for the trainer and model.json
         # what the pipeline loads for fit(graph=...): the sampled GNN reads the KG from the database per batch
         needs_kg = not self.config.sampled or self.config.category_weight > 0
-        self.requires = tuple(r for r in type(self).requires if r != "kg" or needs_kg)
-        self._backend = None
+        # per instance on purpose (the config decides whether the KG is loaded up front)
+        self.requires = tuple(r for r in type(self).requires if r != "kg" or needs_kg)  # type: ignore[misc]
+        self._backend: Backend | None = None
         self._source: SampledGraphSource | None = None
         self._prefetcher: Prefetcher | None = None
         self.sampling_stats: list[dict[str, float]] = []
@@ -180,6 +182,7 @@ class KGBM4Rec(TrainableRecommender):
                 if torch.distributed.is_available() and torch.distributed.is_initialized()
                 else 0
             )
+            assert self._backend is not None  # checked in fit() before prepare()
             self._source = SampledGraphSource(
                 self._backend,
                 train,
@@ -348,6 +351,7 @@ class KGBM4Rec(TrainableRecommender):
         """Each batch gets its subgraph (sampled in the background, see ``Prefetcher``): seeds are
         the batch's users and every item its loss reads (history, targets, negatives; all items
         under the full softmax, whose every item is a candidate)."""
+        assert self._prefetcher is not None  # called only when sampling
         if self._prefetcher.stats.batches:
             self.sampling_stats.append(self._prefetcher.stats.as_dict())
             self._prefetcher.stats = type(self._prefetcher.stats)()
@@ -404,6 +408,7 @@ class KGBM4Rec(TrainableRecommender):
         """The tables from GNN representations computed on sampled subgraphs, ``INFERENCE_SEEDS``
         items or users at a time (the same fan-out as training, a fixed seed: the same weights
         give the same tables); no full graph is built."""
+        assert self._source is not None  # set by prepare() when sampling
         rng = np.random.default_rng(int(self.config.seed))
         dim = int(self.config.dim)
         gnn_items = torch.zeros(self.n_items, dim, device=self.device)

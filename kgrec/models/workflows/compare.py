@@ -100,6 +100,7 @@ def evaluate_run(
         histories[label] = meta.get("metrics", {}).get("history", {})
         label_of_path[entry.path.resolve()] = label
         if entry.seed_set is not None:
+            assert entry.seed is not None  # set together with seed_set (expand_checkpoints)
             members.setdefault(entry.seed_set.resolve(), []).append((entry.seed, label, name))
         found = find_ablations(entry.path)
         if found is not None:

@@ -71,7 +71,9 @@ def main() -> None:
     settings = BootstrapSettings(args.resamples, 0)
     timings: dict[str, float] = {}
     runs = {
-        "ours: describe (counts @ values, blocks)": lambda: describe(report, {"full": per_user}, baseline="m0", settings=settings),
+        "ours: describe (counts @ values, blocks)": lambda: describe(
+            report, {"full": per_user}, baseline="m0", settings=settings
+        ),
         "plain loop, one resample at a time": lambda: plain_loop(per_user, "m0", settings),
     }
     for _ in range(args.repeats):  # alternate the two, keep the best of each

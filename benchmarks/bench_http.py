@@ -89,7 +89,8 @@ for n in range(ingests):
             b.insert_nodes("User", pa.table({"id": users}))
             src = [u for u in users for _ in range(10)]
             dst = [items[(i * 7 + n) % len(items)] for i in range(len(src))]
-            b.insert_relationships("INTERACTED", pa.table({"src": src, "dst": dst, "timestamp": [stamp] * len(src), "rating": [4.0] * len(src)}))
+            b.insert_relationships("INTERACTED", pa.table({"src": src, "dst": dst, "timestamp": [stamp] * len(src),
+                                                           "rating": [4.0] * len(src)}))
             b.set_meta("revision", f"bench-{stamp}-{n}-{c}")
     print(f"ingest {n + 1}: {commits} commits of {rows} interactions in {time.perf_counter() - t0:.2f} s", flush=True)
 """
@@ -168,9 +169,11 @@ def main() -> None:
         )
     print(f"/recommend statuses: {rec['statuses']}; target: >= 200 req/s, no errors over 60 s")
     if during:
-        print(f"during {a.ingests} ingests ({a.ingests * a.commits_per_ingest} commits): statuses {during['statuses']}; "
-              f"p99 {during['p99']:.1f} ms = {during['p99'] / rec['p99']:.2f}x the p99 without ingest (goal: <= 2x); "
-              f"index after: {during['index']}")
+        print(
+            f"during {a.ingests} ingests ({a.ingests * a.commits_per_ingest} commits): statuses {during['statuses']}; "
+            f"p99 {during['p99']:.1f} ms = {during['p99'] / rec['p99']:.2f}x the p99 without ingest (goal: <= 2x); "
+            f"index after: {during['index']}"
+        )
 
 
 if __name__ == "__main__":

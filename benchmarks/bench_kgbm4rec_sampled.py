@@ -58,7 +58,9 @@ def build_graph(path: Path, kg_scale: float, user_fraction: float = 1.0, seed: i
         items = np.asarray([f"i{i}" for i in range(n_items)], dtype=object)
         popularity = 1.0 / np.arange(1, n_items + 1) ** 0.8
         popularity /= popularity.sum()
-        per_user = rng.multinomial(int(sg.N_INTER * user_fraction) - 20 * n_users, rng.dirichlet(np.ones(n_users) * 0.7)) + 20
+        per_user = (
+            rng.multinomial(int(sg.N_INTER * user_fraction) - 20 * n_users, rng.dirichlet(np.ones(n_users) * 0.7)) + 20
+        )
         src = np.repeat(np.arange(n_users), per_user)
         dst = rng.choice(n_items, size=len(src), p=popularity)
         ts = rng.integers(0, 10**8, size=len(src))
@@ -78,15 +80,28 @@ def build_graph(path: Path, kg_scale: float, user_fraction: float = 1.0, seed: i
     n_ent = int(N_ENTITIES * kg_scale)
     ents = np.asarray([f"m.e{k}" for k in range(n_ent)], dtype=object)
     with open_backend(str(path)) as b:
-        b.insert_nodes("Category", pa.table({"id": [f"genre:{g}" for g in range(N_GENRES)], "name": [f"Genre {g}" for g in range(N_GENRES)]}))
-        b.insert_relationships("IN_CATEGORY", pa.table({"src": items, "dst": [f"genre:{g}" for g in rng.integers(0, N_GENRES, n_items)]}))
+        b.insert_nodes(
+            "Category",
+            pa.table({"id": [f"genre:{g}" for g in range(N_GENRES)], "name": [f"Genre {g}" for g in range(N_GENRES)]}),
+        )
+        b.insert_relationships(
+            "IN_CATEGORY", pa.table({"src": items, "dst": [f"genre:{g}" for g in rng.integers(0, N_GENRES, n_items)]})
+        )
         b.insert_nodes("Entity", pa.table({"id": ents}))
         b.insert_relationships("LINKED_TO", pa.table({"src": items, "dst": ents[:n_items]}))
         n_tri = int(N_TRIPLES * kg_scale)
         for start in range(0, n_tri, 2_000_000):
             k = min(2_000_000, n_tri - start)
-            b.insert_relationships("RELATED_TO", pa.table({"src": ents[rng.integers(0, n_ent, k)], "dst": ents[rng.integers(0, n_ent, k)],
-                                                           "relation": [f"film.r{r}" for r in rng.integers(0, N_REL, k)]}))
+            b.insert_relationships(
+                "RELATED_TO",
+                pa.table(
+                    {
+                        "src": ents[rng.integers(0, n_ent, k)],
+                        "dst": ents[rng.integers(0, n_ent, k)],
+                        "relation": [f"film.r{r}" for r in rng.integers(0, N_REL, k)],
+                    }
+                ),
+            )
         b.set_meta("revision", f"synthetic-kg{kg_scale}")
         counts = b.counts()
     return {"seconds": time.perf_counter() - started, "counts": counts}
@@ -121,7 +136,9 @@ def child(args) -> dict:
         seed_everything(int(hp.get("seed", 2024)))
         started = time.perf_counter()
         trainer = Trainer.for_model(model, progress=False)
-        history = model.fit(ds.split.train, ds.split.valid if args.evaluate else None, trainer=trainer, graph=graph, backend=db)
+        history = model.fit(
+            ds.split.train, ds.split.valid if args.evaluate else None, trainer=trainer, graph=graph, backend=db
+        )
         out["fit_seconds"] = time.perf_counter() - started
         out["train_seconds"] = history["train_seconds"]
         out["epochs_run"] = history["epochs_run"]
@@ -132,11 +149,18 @@ def child(args) -> dict:
     return out
 
 
-def run_child(db: str, params: dict, *, batches: int = 0, evaluate: bool = False, cap_gb: float = 8.0, timeout: float = 600) -> dict:
+def run_child(
+    db: str, params: dict, *, batches: int = 0, evaluate: bool = False, cap_gb: float = 8.0, timeout: float = 600
+) -> dict:
     cmd = [sys.executable, __file__, "child", "--db", db, "--params", json.dumps(params), "--batches", str(batches)]
     if evaluate:
         cmd.append("--evaluate")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+    }
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     peak, killed = [0], [None]
 
@@ -164,11 +188,17 @@ def run_child(db: str, params: dict, *, batches: int = 0, evaluate: bool = False
         stdout, stderr = proc.communicate()
         killed[0] = f"killed after the {timeout:.0f} s time limit"
     watcher.join()
-    result = {"params": params, "peak_rss_gb": round(peak[0], 3), "wall_seconds": round(time.perf_counter() - started, 1)}
+    result = {
+        "params": params,
+        "peak_rss_gb": round(peak[0], 3),
+        "wall_seconds": round(time.perf_counter() - started, 1),
+    }
     if proc.returncode == 0 and stdout.strip():
         result.update(json.loads(stdout.strip().splitlines()[-1]))
     else:
-        result["failed"] = killed[0] or f"exit {proc.returncode}: {stderr.strip().splitlines()[-1] if stderr.strip() else ''}"
+        result["failed"] = (
+            killed[0] or f"exit {proc.returncode}: {stderr.strip().splitlines()[-1] if stderr.strip() else ''}"
+        )
     return result
 
 
@@ -179,7 +209,9 @@ def summary(r: dict) -> str:
     db = sum(x["database_seconds"] for x in s)
     wait = sum(x["wait_seconds"] for x in s)
     train = sum(r["train_seconds"])
-    extra = f", database {db:.1f} s ({db / train:.0%} of training), waited {wait:.1f} s ({wait / train:.0%})" if s else ""
+    extra = (
+        f", database {db:.1f} s ({db / train:.0%} of training), waited {wait:.1f} s ({wait / train:.0%})" if s else ""
+    )
     return f"peak {r['peak_rss_gb']:.2f} GB, training {train:.1f} s{extra}"
 
 

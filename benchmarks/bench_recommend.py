@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -107,9 +108,13 @@ def main() -> None:
     ap.add_argument("--users", type=int, default=300, help="users timed (seeded sample)")
     ap.add_argument("-k", type=int, default=10)
     ap.add_argument("--seed", type=int, default=42)
-    ap.add_argument("--one-shot", type=int, default=0, help="time N one-shot `kgctl recommend` processes per variant instead")
+    ap.add_argument(
+        "--one-shot", type=int, default=0, help="time N one-shot `kgctl recommend` processes per variant instead"
+    )
     ap.add_argument("--before", help="an earlier tree holding kgrec/ (the peer of --one-shot)")
-    ap.add_argument("--one-shot-model", action="store_true", help="also time the one-shot command with a MostPopular checkpoint")
+    ap.add_argument(
+        "--one-shot-model", action="store_true", help="also time the one-shot command with a MostPopular checkpoint"
+    )
     a = ap.parse_args()
 
     from synthetic_graph import given_or_synthetic
@@ -125,8 +130,7 @@ def main() -> None:
         snapshot = b.snapshot_id()
     if a.one_shot:
         run_one_shot(a, db, data, snapshot)
-        if tmp is not None:
-            tmp.cleanup()
+        graph.cleanup()
         return
     if a.model:
         ck = load_checkpoint(a.model, snapshot, force=True)
@@ -213,14 +217,22 @@ def run_one_shot(a, db: str, data, snapshot: str) -> None:
         for label, tree, clear in variants:
             r = one_shot(db, users, a.one_shot, tree, model, clear)
             results.append((label + (" --model pop" if model else ""), r))
-            print(f"  {results[-1][0]}: wall median {r['wall']:.2f} s (first {r['first_wall']:.2f} s), CPU median {r['cpu']:.2f} s", flush=True)
-    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; {a.one_shot} calls per variant, random users")
+            print(
+                f"  {results[-1][0]}: wall median {r['wall']:.2f} s (first {r['first_wall']:.2f} s), "
+                f"CPU median {r['cpu']:.2f} s",
+                flush=True,
+            )
+    print(
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; {a.one_shot} calls per variant, random users"
+    )
     print(f"{'kgctl recommend USER --json, fresh process':58} {'wall p50 s':>10} {'CPU p50 s':>10}")
     for label, r in results:
         print(f"{label:58} {r['wall']:10.2f} {r['cpu']:10.2f}")
     base = results[0][1]
     for label, r in results[1:]:
-        print(f"ratio {label} / {results[0][0]}: wall {r['wall'] / base['wall']:.1f}x, CPU {r['cpu'] / base['cpu']:.1f}x")
+        print(
+            f"ratio {label} / {results[0][0]}: wall {r['wall'] / base['wall']:.1f}x, CPU {r['cpu'] / base['cpu']:.1f}x"
+        )
 
 
 if __name__ == "__main__":

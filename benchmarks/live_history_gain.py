@@ -80,13 +80,19 @@ def convergence(meta: dict) -> str:
     if run is None:
         return "no training loop (fitted in one pass)"
     if history.get("stopped_by_time"):
-        return (f"NOT converged: stopped by the time limit (max_seconds) after {run} of {budget} epochs, best epoch {best} "
-                f"(validation {history.get('valid_metric')} {float(history.get('best_valid') or 0):.4f}, still rising at the last epoch)"
-                if best == run else
-                f"NOT converged: stopped by the time limit (max_seconds) after {run} of {budget} epochs (best epoch {best})")
+        return (
+            f"NOT converged: stopped by the time limit (max_seconds) after {run} of {budget} epochs, "
+            f"best epoch {best} (validation {history.get('valid_metric')} "
+            f"{float(history.get('best_valid') or 0):.4f}, still rising at the last epoch)"
+            if best == run
+            else f"NOT converged: stopped by the time limit (max_seconds) after {run} of {budget} epochs "
+            f"(best epoch {best})"
+        )
     if budget is not None and run >= int(budget):
-        return (f"NOT converged: ran the whole budget of {budget} epochs without early stopping "
-                f"(best epoch {best}, validation {history.get('valid_metric')} {float(history.get('best_valid') or 0):.4f})")
+        return (
+            f"NOT converged: ran the whole budget of {budget} epochs without early stopping "
+            f"(best epoch {best}, validation {history.get('valid_metric')} {float(history.get('best_valid') or 0):.4f})"
+        )
     return f"converged: early stopping after {run} epochs (patience {hparams.get('patience')}), best epoch {best}"
 
 
@@ -100,7 +106,9 @@ def _sh(*cmd: str) -> str:
 def header(command: str, load_before: str, setup: list[str]) -> list[str]:
     commit = _sh("git", "rev-parse", "--short", "HEAD")
     dirty = " (with uncommitted changes)" if _sh("git", "status", "--porcelain", "--untracked-files=no") else ""
-    mem = next((line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")), "0")
+    mem = next(
+        (line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")), "0"
+    )
     import torch
 
     return [
@@ -132,7 +140,8 @@ def report(runs: list[tuple[str, dict, str, dict]], ds) -> list[str]:
         "graph holds before the test item, as the server now reads it; *kgctl evaluate*: the ordinary test "
         "evaluation (`observe_history` with train + validation), which the live figure must equal.",
         "",
-        "| checkpoint | model | variant | full NDCG@10 | full HR@10 | full MRR | sampled NDCG@10 | NDCG@10 vs served today |",
+        "| checkpoint | model | variant | full NDCG@10 | full HR@10 | full MRR | sampled NDCG@10 "
+        "| NDCG@10 vs served today |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for path, result, _, meta in runs:
@@ -140,8 +149,10 @@ def report(runs: list[tuple[str, dict, str, dict]], ds) -> list[str]:
         for variant, metrics in result.items():
             full, sampled = metrics["full"], metrics["sampled"]
             ratio = full["NDCG@10"] / base if base else float("nan")
-            lines.append(f"| `{path}` | {meta.get('model')} | {variant} | {full['NDCG@10']:.4f} | {full['HR@10']:.4f} | "
-                         f"{full['MRR']:.4f} | {sampled['NDCG@10']:.4f} | {ratio:.3f}x |")
+            lines.append(
+                f"| `{path}` | {meta.get('model')} | {variant} | {full['NDCG@10']:.4f} | {full['HR@10']:.4f} | "
+                f"{full['MRR']:.4f} | {sampled['NDCG@10']:.4f} | {ratio:.3f}x |"
+            )
     lines.append("")
     for path, result, conv, meta in runs:
         hp = meta.get("config", {}).get("hparams", {})
@@ -149,7 +160,8 @@ def report(runs: list[tuple[str, dict, str, dict]], ds) -> list[str]:
         same = live == result["kgctl evaluate (observe_history)"]["full"]
         lines += [
             f"**{meta.get('model')}** (`{path}`): test NDCG@10 {served['NDCG@10']:.4f} with the served-today history, "
-            f"{live['NDCG@10']:.4f} with the live one ({live['NDCG@10'] / served['NDCG@10']:.3f}x); HR@10 {served['HR@10']:.4f} -> "
+            f"{live['NDCG@10']:.4f} with the live one ({live['NDCG@10'] / served['NDCG@10']:.3f}x); "
+            f"HR@10 {served['HR@10']:.4f} -> "
             f"{live['HR@10']:.4f}. Live equals `kgctl evaluate`: {'yes' if same else 'NO'}. Training: {conv}. "
             f"Hyperparameters: `{ {k: hp[k] for k in sorted(hp)} }`; trained on snapshot `{meta.get('snapshot_id')}`.",
             "",
@@ -159,7 +171,9 @@ def report(runs: list[tuple[str, dict, str, dict]], ds) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("checkpoints", nargs="+", help="checkpoint folders (kgctl train --out) of models with uses_history")
+    parser.add_argument(
+        "checkpoints", nargs="+", help="checkpoint folders (kgctl train --out) of models with uses_history"
+    )
     parser.add_argument("--db", required=True, help="the graph the checkpoints were trained on (file or bolt:// URI)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "live-history-gain.md"),
                         help="results file to write (default benchmarks/results/live-history-gain.md)")
@@ -181,8 +195,10 @@ def main(argv: list[str] | None = None) -> int:
             for path in args.checkpoints:
                 _, model, meta = load_trained(ds, path)
                 if not type(model).uses_history:
-                    raise KgrecError(f"{path}: {model.name} does not compute users from a history (uses_history is False)",
-                                     "give a checkpoint of sasrec, bert4rec, textknn or kgbm4rec")
+                    raise KgrecError(
+                        f"{path}: {model.name} does not compute users from a history (uses_history is False)",
+                        "give a checkpoint of sasrec, bert4rec, textknn or kgbm4rec",
+                    )
                 print(f"{path}: {model.name}, evaluating the test split twice ...", file=sys.stderr)
                 result = measure(model, ds)
                 runs.append((path, result, convergence(meta), meta))

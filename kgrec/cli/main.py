@@ -59,7 +59,8 @@ def os_error_line(exc: OSError) -> str:
     where = exc.filename or ""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         folder = os.path.dirname(os.path.abspath(where)) if where else os.getcwd()
-        return f"the disk is full: no space left to write {where or 'a file'} (in {folder}); free disk space and run it again"
+        return (f"the disk is full: no space left to write {where or 'a file'} (in {folder}); "
+                "free disk space and run it again")
     return f"{exc.strerror or type(exc).__name__}: {where}" if where else f"{exc.strerror or exc}"
 
 

@@ -40,7 +40,9 @@ def parse_weights(pairs: tuple[str, ...]):
         raise KgrecError(str(exc)) from None
 
 
-def build_recommender(obj, model_path: Path | None, force: bool, cache_size: int = 0, weights=None, background_rebuild: bool = False):
+def build_recommender(
+    obj, model_path: Path | None, force: bool, cache_size: int = 0, weights=None, background_rebuild: bool = False
+):
     """A FusedRecommender on a read-only graph reader, with the checkpoint loaded when given."""
     from kgrec.serve.recommend import open_recommender
 
@@ -63,8 +65,17 @@ def _value_error(exc: ValueError) -> KgrecError:
 @click.option("--timings", is_flag=True, help="Also report milliseconds per stage.")
 @_weight_option
 @click.pass_obj
-def recommend(obj, user: str, k: int, model_path: Path | None, force: bool, as_json: bool, no_explain: bool, timings: bool,
-              weights: tuple[str, ...]) -> None:
+def recommend(
+    obj,
+    user: str,
+    k: int,
+    model_path: Path | None,
+    force: bool,
+    as_json: bool,
+    no_explain: bool,
+    timings: bool,
+    weights: tuple[str, ...],
+) -> None:
     """Recommend K products to USER: Cypher candidates (co-interaction, shared attributes,
     knowledge-graph entities, embedding neighbours, popular), scored by the trained model, with
     each source's contribution and the paths that explain them.
@@ -141,17 +152,21 @@ def paths(obj, user: str, product: str, max_hops: int, limit: int, html_out: Pat
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 @click.option("--token", envvar="KGREC_API_TOKEN", default=None,
-              help="Require 'Authorization: Bearer TOKEN' (env KGREC_API_TOKEN); never taken from the URL, never logged "
+              help="Require 'Authorization: Bearer TOKEN' (env KGREC_API_TOKEN); never taken from the URL, "
+              "never logged "
               "(access logs redact token/password/key query parameters).")
 @_model_option
 @click.option("--enable-cypher", is_flag=True, help="Expose POST /cypher for read-only Cypher (off by default).")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(0.1, 600), default=10.0, show_default=True,
-              help="Seconds before a request that waits on the graph store gets 503; a /cypher query is stopped by the store then.")
+              help="Seconds before a request that waits on the graph store gets 503; "
+              "a /cypher query is stopped by the store then.")
 @click.option("--cache", "cache_size", type=click.IntRange(0, 10_000_000), default=10_000, show_default=True,
-              help="Recommendation answers kept per graph version (LRU; any commit to the graph starts afresh); 0 turns it off.")
+              help="Recommendation answers kept per graph version (LRU; any commit to the graph starts afresh); "
+              "0 turns it off.")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Server processes, each with its own read-only view of the graph (use up to the number of cores).")
-@click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="info", show_default=True)
+@click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="info",
+              show_default=True)
 @_weight_option
 @click.pass_obj
 def serve(obj, host: str, port: int, token: str | None, model_path: Path | None, force: bool, enable_cypher: bool,
@@ -182,8 +197,15 @@ def serve(obj, host: str, port: int, token: str | None, model_path: Path | None,
         finally:
             probe.reader.close()
         click.echo(f"kgrec API on http://{host}:{port} ({auth}; {workers} workers; docs at /docs)", err=True)
-        uvicorn.run("kgrec.serve.api:app_from_env", factory=True, host=host, port=port, workers=workers, log_level=log_level,
-                    log_config=log_config())
+        uvicorn.run(
+            "kgrec.serve.api:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            log_config=log_config(),
+        )
         return
     rec = build_recommender(obj, model_path, force, cache_size, weights=fusion, background_rebuild=True)
     rec.reader.describe()  # fail now, with a clear message, if the store is missing

@@ -45,10 +45,16 @@ def _hparam_options(f):
         ("patience", int, "Validations without improvement before stopping."),
     ]):
         f = click.option(f"--{name}", type=typ, default=None, help=text + " Default: the model's tuned value.")(f)
-    return click.option("--param", "-p", "params", multiple=True, metavar="NAME=VALUE",
-                        help="Any other model hyperparameter, e.g. -p dropout=0.2; repeatable. kgbm4rec: -p gnn_sampler=cypher "
-                             "-p fanout=15,10 trains the GNN on subgraphs sampled from the database (for knowledge graphs "
-                             "too large to hold in memory); the default gnn_sampler=full is exact and faster where the graph fits.")(f)
+    return click.option(
+        "--param",
+        "-p",
+        "params",
+        multiple=True,
+        metavar="NAME=VALUE",
+        help="Any other model hyperparameter, e.g. -p dropout=0.2; repeatable. kgbm4rec: -p gnn_sampler=cypher "
+        "-p fanout=15,10 trains the GNN on subgraphs sampled from the database (for knowledge graphs "
+        "too large to hold in memory); the default gnn_sampler=full is exact and faster where the graph fits.",
+    )(f)
 
 
 def _collect(epochs, lr, dim, layers, batch_size, patience, params) -> dict:
@@ -84,7 +90,8 @@ def _open_dataset(obj):
 @click.option("--seeds", "seed_list", default=None, metavar="S1,S2,...",
               help="Train once per seed (same hyperparameters): checkpoints OUT/seed-S1, OUT/seed-S2, ... and the "
                    "manifest OUT/seeds.json; `kgctl evaluate OUT` then shows the mean and spread over the seeds.")
-@click.option("--out", type=click.Path(file_okay=False), default=None, help="Checkpoint folder to write (default runs/NAME).")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Checkpoint folder to write (default runs/NAME).")
 @click.option("--nproc", type=click.IntRange(1, 256), default=1, show_default=True,
               help="Local DDP processes (gloo on CPU, NCCL on GPU). Multi-node: see docs/train-evaluate.md (torchrun).")
 @click.option("--ablations", is_flag=True,
@@ -94,8 +101,24 @@ def _open_dataset(obj):
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_obj
-def train(obj, model_name, epochs, lr, dim, layers, batch_size, patience, params, seed, seed_list, out, nproc, ablations, quiet,
-          as_json) -> None:
+def train(
+    obj,
+    model_name,
+    epochs,
+    lr,
+    dim,
+    layers,
+    batch_size,
+    patience,
+    params,
+    seed,
+    seed_list,
+    out,
+    nproc,
+    ablations,
+    quiet,
+    as_json,
+) -> None:
     """Train a model on the graph's temporal leave-one-out training part and save a checkpoint.
 
     Validation (each user's second-last interaction) drives early stopping on full-ranking
@@ -131,7 +154,9 @@ def train(obj, model_name, epochs, lr, dim, layers, batch_size, patience, params
         if seed is not None:
             raise click.BadParameter("give either --seed or --seeds", param_hint="--seeds")
         if ablations:
-            raise click.BadParameter("--seeds and --ablations cannot be combined; train the ablations per seed", param_hint="--seeds")
+            raise click.BadParameter(
+                "--seeds and --ablations cannot be combined; train the ablations per seed", param_hint="--seeds"
+            )
         seeds = check_seeds(_seed_values(seed_list))
     hparams = _collect(epochs, lr, dim, layers, batch_size, patience, params)
     seed = obj.settings.seed if seed is None else seed
@@ -142,7 +167,9 @@ def train(obj, model_name, epochs, lr, dim, layers, batch_size, patience, params
     run = None
     with backend:
         if seeds is not None:
-            _train_seeds(ds, model_name, hparams, seeds, out if lead else None, 1 if torchrun else nproc, quiet, as_json, lead)
+            _train_seeds(
+                ds, model_name, hparams, seeds, out if lead else None, 1 if torchrun else nproc, quiet, as_json, lead
+            )
             return
         kwargs = dict(seed=seed, out=out if lead else None, nproc=1 if torchrun else nproc, progress=not quiet)
         if ablations:
@@ -178,7 +205,9 @@ def _seed_values(text: str) -> list[int]:
     try:
         return [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise click.BadParameter(f"expected whole numbers separated by commas, got {text!r}", param_hint="--seeds") from None
+        raise click.BadParameter(
+            f"expected whole numbers separated by commas, got {text!r}", param_hint="--seeds"
+        ) from None
 
 
 def _train_seeds(ds, model_name, hparams, seeds, out, nproc, quiet, as_json, lead) -> None:
@@ -195,8 +224,18 @@ def _train_seeds(ds, model_name, hparams, seeds, out, nproc, quiet, as_json, lea
                      "best_epoch": result.history.get("best_epoch"), "epochs_run": result.history.get("epochs_run"),
                      "seconds": record.seconds, "valid": result.valid})
     if as_json:
-        click.echo(json.dumps({"model": model_name, "seeds": seeds, "manifest": str(run.manifest) if run.manifest else None,
-                               "hparams": run.results[seeds[0]].model.hparams, "runs": rows}, default=str))
+        click.echo(
+            json.dumps(
+                {
+                    "model": model_name,
+                    "seeds": seeds,
+                    "manifest": str(run.manifest) if run.manifest else None,
+                    "hparams": run.results[seeds[0]].model.hparams,
+                    "runs": rows,
+                },
+                default=str,
+            )
+        )
         return
     click.echo(f"trained {model_name} with seeds {', '.join(map(str, seeds))}:")
     for row in rows:
@@ -239,18 +278,23 @@ def _ablation_lines(run) -> str:
 @click.option("--seed", type=int, default=None, help="Seed for models trained with --model.")
 @click.option("--protocol", type=click.Choice(["full", "sampled", "both"]), default="both", show_default=True,
               help="full: rank against all items; sampled: 1 positive + 99 fixed negatives.")
-@click.option("--negative-seed", type=int, default=2024, show_default=True, help="Seed of the sampled negatives (same for every model).")
+@click.option("--negative-seed", type=int, default=2024, show_default=True,
+              help="Seed of the sampled negatives (same for every model).")
 @click.option("--baseline", default=None, metavar="NAME",
-              help="Compare every model with NAME (a model label of the table, a --model name, or a checkpoint folder given "
-                   "here), paired over the same users: ratio of the metric, its 95%% CI (paired bootstrap) and a p-value "
+              help="Compare every model with NAME (a model label of the table, a --model name, or a checkpoint "
+                   "folder given here), paired over the same users: ratio of the metric, its 95%% CI "
+                   "(paired bootstrap) and a p-value "
                    "(paired sign-flip permutation test); better/worse only when the CI excludes 1.0.")
 @click.option("--resamples", type=click.IntRange(0, 1_000_000), default=1000, show_default=True,
               help="Bootstrap resamples of the users (also the permutations of the paired test); 0: no intervals.")
-@click.option("--bootstrap-seed", type=int, default=0, show_default=True, help="Seed of the resamples and permutations.")
-@click.option("--json", "fmt", flag_value="json", help='Print {"protocol": ..., "models": {name: {metric: value}}, "intervals": ..., '
-              '"seeds": ..., "comparison": ...} (a list of those with both protocols), plus "ablations": {name: {"checkpoint": ..., '
-              '"rows": [...]}} for checkpoints trained with --ablations.')
-@click.option("--csv", "fmt", flag_value="csv", help="Print CSV: protocol, model, one column per metric, the CI columns, seed-group "
+@click.option("--bootstrap-seed", type=int, default=0, show_default=True,
+              help="Seed of the resamples and permutations.")
+@click.option("--json", "fmt", flag_value="json",
+              help='Print {"protocol": ..., "models": {name: {metric: value}}, "intervals": ..., '
+              '"seeds": ..., "comparison": ...} (a list of those with both protocols), plus "ablations": '
+              '{name: {"checkpoint": ..., "rows": [...]}} for checkpoints trained with --ablations.')
+@click.option("--csv", "fmt", flag_value="csv",
+              help="Print CSV: protocol, model, one column per metric, the CI columns, seed-group "
               "rows and the comparison columns (ablation variants as MODEL/SWITCH rows).")
 @click.option("--csv-out", type=click.Path(dir_okay=False), default=None, help="Also write the CSV to this file.")
 @click.option(
@@ -259,8 +303,22 @@ def _ablation_lines(run) -> str:
 )
 @click.option("--force", is_flag=True, help="Use checkpoints trained on an older snapshot of the graph (warns).")
 @click.pass_obj
-def evaluate(obj, checkpoints, train_models, epochs, seed, protocol, negative_seed, baseline, resamples, bootstrap_seed, fmt, csv_out,
-             plots, force) -> None:
+def evaluate(
+    obj,
+    checkpoints,
+    train_models,
+    epochs,
+    seed,
+    protocol,
+    negative_seed,
+    baseline,
+    resamples,
+    bootstrap_seed,
+    fmt,
+    csv_out,
+    plots,
+    force,
+) -> None:
     """Evaluate checkpoints (and/or freshly trained --model NAMEs) on the test interactions.
 
     Temporal leave-one-out: each user's last interaction is the test item, the second-last the
@@ -293,8 +351,18 @@ def evaluate(obj, checkpoints, train_models, epochs, seed, protocol, negative_se
     bootstrap = BootstrapSettings(resamples, bootstrap_seed) if resamples else None
     backend, ds = _open_dataset(obj)
     with backend, _echo_warnings():
-        run = evaluate_run(ds, checkpoints, train_models, epochs=epochs, seed=obj.settings.seed if seed is None else seed,
-                           protocols=protocols, negative_seed=negative_seed, baseline=baseline, bootstrap=bootstrap, force=force)
+        run = evaluate_run(
+            ds,
+            checkpoints,
+            train_models,
+            epochs=epochs,
+            seed=obj.settings.seed if seed is None else seed,
+            protocols=protocols,
+            negative_seed=negative_seed,
+            baseline=baseline,
+            bootstrap=bootstrap,
+            force=force,
+        )
     report, tables, stats = run.report, run.tables, run.statistics
     csv_text = reporting.render_csv(report, tables, stats)
     if csv_out:

@@ -106,7 +106,9 @@ def _utf16_to_utf8(raw: bytes) -> bytes:
             lines.append(chunk.decode(encoding).encode("utf-8"))
         except UnicodeDecodeError:
             newline = chunk.endswith("\n".encode(encoding))
-            lines.append(b"\xff" + (chunk[:-2] if newline else chunk).replace(b"\n", b" ") + (b"\n" if newline else b""))
+            lines.append(
+                b"\xff" + (chunk[:-2] if newline else chunk).replace(b"\n", b" ") + (b"\n" if newline else b"")
+            )
     if len(body) % 2:  # a dangling odd byte
         lines.append(b"\xff")
     return b"".join(lines)
@@ -290,7 +292,9 @@ def read_table_file(
         try:
             table = pq.read_table(path)
         except (pa.ArrowException, OSError) as exc:
-            raise SourceError(f"cannot read {path} as Parquet: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+            raise SourceError(
+                f"cannot read {path} as Parquet: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+            ) from None
         frame = _strings(table)
         frame[LINE] = np.arange(1, len(frame) + 1, dtype=np.int64)
         report.rows_read += len(frame)
@@ -356,7 +360,12 @@ def _float_strings(col: pa.Array) -> pa.Array:
         and bool(np.all(np.abs(values[finite]) < 2**53))
     if not whole:
         return col.cast(pa.string())  # Arrow prints nan, inf, -inf as such
-    text = pa.array(np.where(finite, values, 0).astype(np.int64)).cast(pa.string()).to_numpy(zero_copy_only=False).astype(object)
+    text = (
+        pa.array(np.where(finite, values, 0).astype(np.int64))
+        .cast(pa.string())
+        .to_numpy(zero_copy_only=False)
+        .astype(object)
+    )
     text[~finite] = np.where(np.isnan(values[~finite]), "nan", np.where(values[~finite] > 0, "inf", "-inf"))
     text[null] = None
     return pa.array(text, pa.string())
@@ -379,7 +388,8 @@ def _read_jsonl(path: Path, report: FileReport, quarantine: Quarantine) -> pd.Da
             frame[LINE] = np.arange(1, len(frame) + 1, dtype=np.int64)
             report.rows_read += len(frame)
             return frame
-    records, lines = [], []
+    records: list[dict[str, str | None]] = []
+    lines: list[int] = []
     nested: dict[str, list[int]] = {}
     for number, line in enumerate(raw.split(b"\n"), start=1):
         if not line.strip():

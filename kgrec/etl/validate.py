@@ -15,8 +15,8 @@ import pyarrow.compute as pc
 
 from kgrec.etl.keys import encode, group
 from kgrec.etl.readers import LINE, nested_mask
-from kgrec.ids import MAX_ID_LENGTH, RULE, bad_ids
 from kgrec.etl.report import FileReport, Quarantine
+from kgrec.ids import MAX_ID_LENGTH, RULE, bad_ids
 
 # Timestamps are Unix seconds; anything before 1970 or more than a day in the future is out of range.
 DEFAULT_TIMESTAMP_RANGE = (0, None)

@@ -28,7 +28,8 @@ class Store(Protocol):
 
     dialect: str
 
-    def run(self, name: str, params: Mapping[str, Any] | None = None, *, write: bool = False, **bind: Any) -> pa.Table: ...
+    def run(self, name: str, params: Mapping[str, Any] | None = None, *, write: bool = False,
+            **bind: Any) -> pa.Table: ...
 
 
 SEQ = "seq"

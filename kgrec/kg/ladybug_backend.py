@@ -178,7 +178,9 @@ class LadybugBackend(Backend):
 
 
 _RECOVERY_PENDING = "recovery is pending"
-_IO_ERROR = re.compile(r"(?i)read from file|write to file|no space|IO exception|could not (?:read|write)|cannot (?:read|write)")
+_IO_ERROR = re.compile(
+    r"(?i)read from file|write to file|no space|IO exception|could not (?:read|write)|cannot (?:read|write)"
+)
 
 
 def _pending_files(path: Path) -> bool:
@@ -231,10 +233,13 @@ def recover_checkpoint(path: Path) -> None:
     except RuntimeError as exc:
         err = _translate_open_error(exc, path)
         if isinstance(err, DatabaseLocked) and "locked" in err.message:
-            raise DatabaseLocked(f"{path} is being checkpointed by a writer{_holder(str(exc))}", "retry in a moment") from None
+            raise DatabaseLocked(
+                f"{path} is being checkpointed by a writer{_holder(str(exc))}", "retry in a moment"
+            ) from None
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DatabaseLocked(
-            f"{path} has a checkpoint that a writer left unfinished, and recovering it failed: {first}{disk_note(path)}",
+            f"{path} has a checkpoint that a writer left unfinished, and recovering it failed: "
+            f"{first}{disk_note(path)}",
             "free disk space, or open it once read-write (e.g. `kgctl init`) as a user who may write it",
         ) from None
     try:
@@ -284,20 +289,31 @@ def _translate_open_error(exc: RuntimeError, path: Path) -> KgrecError:
     full = disk_note(path)
     if full:
         return DatabaseNotFound(f"cannot open {path}{full}: {text.splitlines()[0]}", "free disk space there")
-    return DatabaseNotFound(f"cannot open {path} as a LadybugDB database: {text.splitlines()[0]}", "check the --db path")
+    return DatabaseNotFound(
+        f"cannot open {path} as a LadybugDB database: {text.splitlines()[0]}", "check the --db path"
+    )
 
 
-def _translate_query_error(exc: Exception, cypher: str, timeout_s: float | None = None, path: Path | None = None) -> KgrecError:
+def _translate_query_error(
+    exc: Exception, cypher: str, timeout_s: float | None = None, path: Path | None = None
+) -> KgrecError:
     text = str(exc).strip()
     first = text.splitlines()[0] if text else "query failed"
     if first.startswith("Interrupted"):
         limit = f"its {timeout_s:g} s limit" if timeout_s else "its time limit"
-        return QueryTimeout(f"the query ran past {limit} and was stopped", "narrow it: a label, a WHERE on an id, a LIMIT")
+        return QueryTimeout(
+            f"the query ran past {limit} and was stopped", "narrow it: a label, a WHERE on an id, a LIMIT"
+        )
     if not isinstance(exc, RuntimeError):
-        return CypherError(f"unsupported parameter value: {first}", "parameters are text, numbers, booleans, null or lists of one of these")
+        return CypherError(
+            f"unsupported parameter value: {first}",
+            "parameters are text, numbers, booleans, null or lists of one of these",
+        )
     full = disk_note(path) if path is not None and _IO_ERROR.search(text) else ""
     if full:
-        return DiskFull(f"{full.lstrip('; ')}; the database said: {first}", "free disk space there and run the command again")
+        return DiskFull(
+            f"{full.lstrip('; ')}; the database said: {first}", "free disk space there and run the command again"
+        )
     if "read-only" in text.lower() or "read only" in text.lower():
         from kgrec.errors import ReadOnlyViolation
 

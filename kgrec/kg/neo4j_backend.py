@@ -359,7 +359,9 @@ def translate_error(exc: Exception, *, where: str, database: str | None = None, 
     if isinstance(exc, nx.ConstraintError):
         return CypherError(f"Neo4j constraint violated: {message}")
     if code.startswith("Neo.ClientError.Transaction.TransactionTimedOut"):
-        return QueryTimeout(f"{where} stopped the query at its time limit", "narrow it: a label, a WHERE on an id, a LIMIT")
+        return QueryTimeout(
+            f"{where} stopped the query at its time limit", "narrow it: a label, a WHERE on an id, a LIMIT"
+        )
     if isinstance(exc, nx.TransientError):
         return ConnectionFailed(f"{where} is busy or unavailable: {message}", "try again")
     if isinstance(exc, nx.Neo4jError):

@@ -480,7 +480,10 @@ class _MemoryEdges:
 
     @classmethod
     def build(cls, src_ids: Sequence[str], dst_ids: Sequence[str]) -> _MemoryEdges:
-        src_arr, dst_arr = pa.array(list(map(str, src_ids)), pa.string()), pa.array(list(map(str, dst_ids)), pa.string())
+        src_arr, dst_arr = (
+            pa.array(list(map(str, src_ids)), pa.string()),
+            pa.array(list(map(str, dst_ids)), pa.string()),
+        )
         src_vocab, dst_vocab = pc.unique(src_arr), pc.unique(dst_arr)
         s = pc.index_in(src_arr, value_set=src_vocab).to_numpy().astype(np.int64)
         d = pc.index_in(dst_arr, value_set=dst_vocab).to_numpy().astype(np.int64)
@@ -492,7 +495,9 @@ class _MemoryEdges:
     def in_neighbors(self, dst: list[str]) -> tuple[list[str], list[str]]:
         """(src ids, dst ids) of every edge into ``dst``, grouped by destination in the order of
         ``dst``, sources in vocabulary order (deterministic)."""
-        where = pc.index_in(pa.array(dst, pa.string()), value_set=self.dst_ids).fill_null(-1).to_numpy(zero_copy_only=False)
+        where = (
+            pc.index_in(pa.array(dst, pa.string()), value_set=self.dst_ids).fill_null(-1).to_numpy(zero_copy_only=False)
+        )
         where = where.astype(np.int64)
         found = np.flatnonzero(where >= 0)
         starts, stops = self.indptr[where[found]], self.indptr[where[found] + 1]
@@ -560,7 +565,9 @@ class CypherSubgraphSampler:
         return [name for (_, name, _), source in self.sources.items() if not source.reverse] + \
             [name for (_, name, _) in self.memory if not name.startswith(REVERSE_PREFIX)]
 
-    def put_edges(self, edge_type: EdgeType, src_ids: Sequence[str], dst_ids: Sequence[str], reverse: bool = True) -> None:
+    def put_edges(
+        self, edge_type: EdgeType, src_ids: Sequence[str], dst_ids: Sequence[str], reverse: bool = True
+    ) -> None:
         """Hold ``edge_type``'s edges (given by node ids) in memory, and its reverse type by default."""
         self.memory[edge_type] = _MemoryEdges.build(src_ids, dst_ids)
         if reverse:
@@ -600,7 +607,11 @@ class CypherSubgraphSampler:
                 if self.min_degree > 1 and src_type not in self.keep_labels:
                     started = time.perf_counter()
                     known = degrees.setdefault(src_type, {})
-                    self._degrees(src_type, [s for s in dict.fromkeys(src) if s not in known and s not in position.get(src_type, {})], known)
+                    self._degrees(
+                        src_type,
+                        [s for s in dict.fromkeys(src) if s not in known and s not in position.get(src_type, {})],
+                        known,
+                    )
                     db += time.perf_counter() - started
                     ok = [s in position.get(src_type, {}) or known.get(s, 0) >= self.min_degree for s in src]
                     src = [s for s, k in zip(src, ok) if k]
@@ -632,7 +643,9 @@ class CypherSubgraphSampler:
             key = (query, rel.name)
             if key not in memo:
                 returns = ", r.relation AS relation" if "relation" in rel.properties else ""
-                text = self.backend.cypher.render(query, src_label=rel.src, rel_type=rel.name, dst_label=rel.dst, return_list=returns)
+                text = self.backend.cypher.render(
+                    query, src_label=rel.src, rel_type=rel.name, dst_label=rel.dst, return_list=returns
+                )
                 memo[key] = self.backend.execute(text, {"ids": dst})
             table = memo[key]
             if source.relation is not None:

@@ -101,7 +101,9 @@ class Recommender(abc.ABC):
         history alone gives). Implemented by models with ``uses_history = True``."""
         raise NotImplementedError(f"{self.name} does not score users from a history")
 
-    def checked_histories(self, histories: list[np.ndarray], users: np.ndarray | None = None) -> tuple[list[np.ndarray], np.ndarray]:
+    def checked_histories(
+        self, histories: list[np.ndarray], users: np.ndarray | None = None
+    ) -> tuple[list[np.ndarray], np.ndarray]:
         """``score_histories``'s arguments checked: each history as int64 item indices the model
         knows, and ``users`` (-1 for every user when not given), one per history."""
         from kgrec.errors import KgrecError
@@ -110,11 +112,16 @@ class Recommender(abc.ABC):
         for row, history in enumerate(out):
             bad = history[(history < 0) | (history >= self.n_items)]
             if len(bad):
-                raise KgrecError(f"{self.name}: history {row} holds item index {int(bad[0])}, outside the model's {self.n_items} products",
-                                 "map product ids to the checkpoint's item indices and leave out products it never saw")
+                raise KgrecError(
+                    f"{self.name}: history {row} holds item index {int(bad[0])}, "
+                    f"outside the model's {self.n_items} products",
+                    "map product ids to the checkpoint's item indices and leave out products it never saw",
+                )
         users = np.full(len(out), -1, np.int64) if users is None else np.asarray(users, dtype=np.int64).reshape(-1)
         if len(users) != len(out):
-            raise KgrecError(f"{self.name}: {len(out)} histories but {len(users)} users", "give one user index (or -1) per history")
+            raise KgrecError(
+                f"{self.name}: {len(out)} histories but {len(users)} users", "give one user index (or -1) per history"
+            )
         return out, users
 
     @abc.abstractmethod

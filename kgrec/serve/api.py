@@ -155,8 +155,11 @@ def create_app(
         if token is None:
             return
         if creds is None and any(SECRET_PARAMS.search(k) for k in request.query_params):
-            raise HTTPException(401, "the token is accepted only in the 'Authorization: Bearer' header, never in the URL",
-                                headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                401,
+                "the token is accepted only in the 'Authorization: Bearer' header, never in the URL",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         given = creds.credentials if creds is not None else ""
         if not hmac.compare_digest(given.encode(), token.encode()):
             raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
@@ -198,9 +201,15 @@ def create_app(
         except HTTPException as exc:
             return JSONResponse({"status": "unavailable", "detail": exc.detail}, status_code=503)
         index = recommender.index_summary or {}
-        served = {"model": recommender.model_name, "model_snapshot": recommender.model_snapshot, **info,
-                  "snapshot": index.get("snapshot"), "revision": index.get("revision"), "index": recommender.index_summary,
-                  "weights": recommender.weights.as_dict()}
+        served = {
+            "model": recommender.model_name,
+            "model_snapshot": recommender.model_snapshot,
+            **info,
+            "snapshot": index.get("snapshot"),
+            "revision": index.get("revision"),
+            "index": recommender.index_summary,
+            "weights": recommender.weights.as_dict(),
+        }
         if unreadable is not None:
             return {"status": "degraded", "detail": f"answering from the last good graph index: {unreadable}", **served}
         stale = getattr(recommender.reader, "stale", None)
@@ -255,7 +264,10 @@ def create_app(
                 raise HTTPException(422, _validation_errors(exc)) from None
             refused = refused_http_clauses(body.query)
             if refused:
-                raise HTTPException(400, f"refused over HTTP: {', '.join(refused)} (files, procedures and other databases are off limits)")
+                raise HTTPException(
+                    400,
+                    f"refused over HTTP: {', '.join(refused)} (files, procedures and other databases are off limits)",
+                )
             for name, value in body.params.items():
                 problem = param_problem(name, value)
                 if problem:

@@ -21,7 +21,7 @@ def param_problem(name: str, value: Any) -> str | None:
     text, numbers, booleans and null, and non-empty lists of one of these kinds; JSON objects,
     nested or mixed lists, non-finite or 64-bit-overflowing numbers are refused by name."""
     def scalar(v: Any, where: str) -> str | None:
-        if isinstance(v, bool) or isinstance(v, str):
+        if isinstance(v, bool | str):
             return None
         if isinstance(v, int):
             return None if -(2**63) <= v < 2**63 else f"{where}: the integer {v} does not fit in 64 bits"
@@ -36,7 +36,8 @@ def param_problem(name: str, value: Any) -> str | None:
             return f"${name}: an empty list has no element type; leave the parameter out or give a value"
         kinds = {_json_kind(v) for v in value}
         if len(kinds) != 1 or kinds & {"object", "array", "null"}:
-            return f"${name}: a list must hold values of one kind (text, number or boolean), not {', '.join(sorted(kinds))}"
+            return (f"${name}: a list must hold values of one kind (text, number or boolean), "
+                    f"not {', '.join(sorted(kinds))}")
         for i, v in enumerate(value):
             problem = scalar(v, f"${name}[{i}]")
             if problem:
@@ -101,7 +102,9 @@ class CypherRunner:
         if not self._turn.acquire(timeout=self.timeout_s):
             raise DatabaseUnavailable(f"another /cypher query is still running (each may run {self.timeout_s:g} s)")
         try:
-            return self.reader.read(lambda b, g: b.execute(query, params, write=False, timeout_s=self.timeout_s).to_pylist())
+            return self.reader.read(
+                lambda b, g: b.execute(query, params, write=False, timeout_s=self.timeout_s).to_pylist()
+            )
         finally:
             self._turn.release()
 

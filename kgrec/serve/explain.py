@@ -9,7 +9,8 @@ those sentences in the order of the item's parts.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,10 +31,10 @@ def humanise_relation(relation: str | None) -> str:
 
 
 def explain(
-    context: "UserContext",
-    index: "GraphIndex",
-    sources: Mapping[str, "Source"],
-    found: Mapping[str, "Candidates"],
+    context: UserContext,
+    index: GraphIndex,
+    sources: Mapping[str, Source],
+    found: Mapping[str, Candidates],
     items: Sequence[Any],
     positions: Sequence[int],
 ) -> None:
@@ -41,7 +42,9 @@ def explain(
     sentence per part in the order of ``item.sources``."""
     sentences: dict[str, dict[int, str]] = {}
     for name, source in sources.items():
-        mine = [(p, part["evidence"]) for it, p in zip(items, positions) for part in it.sources if part["source"] == name]
+        mine = [
+            (p, part["evidence"]) for it, p in zip(items, positions) for part in it.sources if part["source"] == name
+        ]
         if mine:
             where = np.asarray([p for p, _ in mine], dtype=np.int64)
             evidence = np.asarray([e for _, e in mine], dtype=np.float64)

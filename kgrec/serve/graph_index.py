@@ -180,11 +180,13 @@ class GraphIndex:
     # ----------------------------------------------------------------- build
     @classmethod
     def build(cls, backend: Backend, *, generation: int = 0, hub_degree: int = 200,
-              parts: frozenset[IndexPart] | None = None) -> "GraphIndex":
+              parts: frozenset[IndexPart] | None = None) -> GraphIndex:
         """Read the indices from one consistent state of the graph (call inside ``GraphReader.read``).
         ``parts``: what the active sources need (default: everything); interactions and embeddings
         (``/similar``) are always read, attributes and the knowledge graph only when asked for."""
-        parts = frozenset(IndexPart) if parts is None else frozenset(parts) | {IndexPart.INTERACTIONS, IndexPart.EMBEDDINGS}
+        parts = (
+            frozenset(IndexPart) if parts is None else frozenset(parts) | {IndexPart.INTERACTIONS, IndexPart.EMBEDDINGS}
+        )
         t_all = time.perf_counter()
         stages: dict[str, float] = {}
         t = time.perf_counter()
@@ -228,7 +230,9 @@ class GraphIndex:
         lap("interactions_index")
 
         # attributes
-        a_src, a_dst, attr_label, attr_ids, attr_names = [], [], [], [], []
+        a_src, a_dst, attr_label = [], [], []
+        attr_ids: list = []
+        attr_names: list = []
         for rel_type in ATTRIBUTE_RELATIONSHIPS if IndexPart.ATTRIBUTES in parts else ():
             rel = schema.rel(rel_type)
             with_name = "name" in schema.node(rel.dst).properties
@@ -253,7 +257,9 @@ class GraphIndex:
 
         # knowledge graph
         with_kg = IndexPart.KNOWLEDGE_GRAPH in parts
-        entity_ids, entities = _sorted_ids(backend.export_nodes("Entity", ["name"]) if with_kg else _no_rows("id", "name"))
+        entity_ids, entities = _sorted_ids(
+            backend.export_nodes("Entity", ["name"]) if with_kg else _no_rows("id", "name")
+        )
         entity_names = entities.column("name").to_pylist()
         n_entities = len(entity_ids)
         e = backend.export_relationships("LINKED_TO") if with_kg else _no_rows("src", "dst")
@@ -288,16 +294,46 @@ class GraphIndex:
         revision = backend.get_meta("revision")
         lap("snapshot")
         index = cls(
-            generation=generation, snapshot=snapshot, user_ids=user_ids, user_pos=user_pos,
-            product_ids=product_ids, product_pos=product_pos, titles=titles,
-            hist_ptr=hist_ptr, hist_item=hist_item, hist_rating=hist_rating, owned=owned, item_ptr=item_ptr,
-            item_user=item_user, popularity=popularity, popular_order=popular_order,
-            attr_ptr=attr_ptr, attr_of=attr_of, members_ptr=members_ptr, members=members,
-            attr_label=attr_label, attr_ids=attr_ids, attr_names=attr_names, attr_degree=attr_degree,
-            link_ptr=link_ptr, link_entity=link_entity, linked_ptr=linked_ptr, linked_product=linked_product,
-            rel_ptr=rel_ptr, rel_nbr=rel_nbr, rel_type=rel_type, relation_names=relation_names,
-            entity_ids=entity_ids, entity_names=entity_names, entity_degree=entity_degree, hub=hub,
-            embeddings=embeddings, build_seconds=time.perf_counter() - t_all, stage_seconds=stages, parts=parts, revision=revision,
+            generation=generation,
+            snapshot=snapshot,
+            user_ids=user_ids,
+            user_pos=user_pos,
+            product_ids=product_ids,
+            product_pos=product_pos,
+            titles=titles,
+            hist_ptr=hist_ptr,
+            hist_item=hist_item,
+            hist_rating=hist_rating,
+            owned=owned,
+            item_ptr=item_ptr,
+            item_user=item_user,
+            popularity=popularity,
+            popular_order=popular_order,
+            attr_ptr=attr_ptr,
+            attr_of=attr_of,
+            members_ptr=members_ptr,
+            members=members,
+            attr_label=attr_label,
+            attr_ids=attr_ids,
+            attr_names=attr_names,
+            attr_degree=attr_degree,
+            link_ptr=link_ptr,
+            link_entity=link_entity,
+            linked_ptr=linked_ptr,
+            linked_product=linked_product,
+            rel_ptr=rel_ptr,
+            rel_nbr=rel_nbr,
+            rel_type=rel_type,
+            relation_names=relation_names,
+            entity_ids=entity_ids,
+            entity_names=entity_names,
+            entity_degree=entity_degree,
+            hub=hub,
+            embeddings=embeddings,
+            build_seconds=time.perf_counter() - t_all,
+            stage_seconds=stages,
+            parts=parts,
+            revision=revision,
         )
         log.info("graph index built in %.2f s (%s): %s", index.build_seconds, stages, index.summary())
         return index

@@ -35,7 +35,20 @@ log = logging.getLogger("kgrec.serve.index")
 FORMAT = 2
 _IDS = ("user_ids", "product_ids", "entity_ids")
 _LISTS = ("titles", "attr_label", "attr_ids", "attr_names", "relation_names", "entity_names")
-_SKIP = {"generation", "snapshot", "revision", "user_pos", "product_pos", "embeddings", "build_seconds", "stage_seconds", "parts", "change_token", *_LISTS, *_IDS}
+_SKIP = {
+    "generation",
+    "snapshot",
+    "revision",
+    "user_pos",
+    "product_pos",
+    "embeddings",
+    "build_seconds",
+    "stage_seconds",
+    "parts",
+    "change_token",
+    *_LISTS,
+    *_IDS,
+}
 
 
 def index_dir(db: str) -> Path:
@@ -49,7 +62,10 @@ def index_key(backend: Backend, parts: frozenset[IndexPart], hub_degree: int) ->
     few ``stat`` calls), else the snapshot id (counting queries)."""
     token = backend.change_token()
     state = repr(token) if token is not None else backend.snapshot_id()
-    payload = json.dumps({"format": FORMAT, "state": state, "parts": sorted(p.value for p in parts), "hub_degree": hub_degree}, sort_keys=True)
+    payload = json.dumps(
+        {"format": FORMAT, "state": state, "parts": sorted(p.value for p in parts), "hub_degree": hub_degree},
+        sort_keys=True,
+    )
     return hashlib.sha256(payload.encode()).hexdigest()[:20]
 
 
@@ -76,8 +92,12 @@ def save(index: GraphIndex, directory: Path, key: str) -> Path | None:
             for part in ("matrix", "pos", "row_of"):
                 np.save(tmp / f"emb_{name}_{part}.npy", getattr(m, part), allow_pickle=False)
         meta = {
-            "format": FORMAT, "snapshot": index.snapshot, "revision": index.revision, "parts": sorted(p.value for p in index.parts),
-            "modalities": sorted(index.embeddings.modalities), **{name: list(getattr(index, name)) for name in _LISTS},
+            "format": FORMAT,
+            "snapshot": index.snapshot,
+            "revision": index.revision,
+            "parts": sorted(p.value for p in index.parts),
+            "modalities": sorted(index.embeddings.modalities),
+            **{name: list(getattr(index, name)) for name in _LISTS},
         }
         (tmp / "meta.json").write_text(json.dumps(meta, ensure_ascii=False))
         try:
@@ -112,7 +132,8 @@ def load(directory: Path, key: str, generation: int) -> GraphIndex | None:
         values: dict[str, Any] = {f.name: array(f.name) for f in dataclasses.fields(GraphIndex) if f.name not in _SKIP}
         ids: dict[str, Any] = {name: array(name) for name in _IDS}
         modalities = {
-            m: _Modality(array(f"emb_{m}_matrix"), array(f"emb_{m}_pos"), array(f"emb_{m}_row_of")) for m in meta["modalities"]
+            m: _Modality(array(f"emb_{m}_matrix"), array(f"emb_{m}_pos"), array(f"emb_{m}_row_of"))
+            for m in meta["modalities"]
         }
     except (OSError, ValueError, KeyError) as exc:
         log.info("stored graph index %s unreadable, rebuilding: %s", folder, exc)

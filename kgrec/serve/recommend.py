@@ -143,8 +143,12 @@ class FusedRecommender:
         self.checkpoint = checkpoint
         self.weights = weights or FusionWeights()
         self.limits = limits or Limits()
-        self.sources: list[CandidateSource] = [cls(self.limits) for cls in CANDIDATE_SOURCES if self.weights.of(cls.name) > 0]
-        self.model_source = ModelScores(self.limits, checkpoint) if checkpoint is not None and self.weights.model > 0 else None
+        self.sources: list[CandidateSource] = [
+            cls(self.limits) for cls in CANDIDATE_SOURCES if self.weights.of(cls.name) > 0
+        ]
+        self.model_source = (
+            ModelScores(self.limits, checkpoint) if checkpoint is not None and self.weights.model > 0 else None
+        )
         self._index: GraphIndex | None = None
         self._checked_at = 0.0
         self._hubs: tuple[int, list[str]] | None = None
@@ -229,7 +233,9 @@ class FusedRecommender:
             self.reader.read(self._current_index)
         except Exception as exc:  # keep serving the previous index; the next request retries
             self._rebuild_failed_at = time.monotonic()
-            log.warning("graph index rebuild failed, answering from the previous version: %s", getattr(exc, "message", exc))
+            log.warning(
+                "graph index rebuild failed, answering from the previous version: %s", getattr(exc, "message", exc)
+            )
         finally:
             self._build_lock.release()
 
@@ -253,7 +259,9 @@ class FusedRecommender:
                 return index
         elif index is not None and index.generation == generation:
             return index
-        fresh = load_or_build(backend, self.index_dir, generation=generation, hub_degree=self.limits.hub_degree, parts=self.index_parts)
+        fresh = load_or_build(
+            backend, self.index_dir, generation=generation, hub_degree=self.limits.hub_degree, parts=self.index_parts
+        )
         fresh.change_token = token
         self._index = fresh  # the swap: requests read self._index once, so each sees one whole index
         with self._answers_lock:
@@ -316,7 +324,9 @@ class FusedRecommender:
     def _context(self, gi: GraphIndex, user: str) -> UserContext:
         u = gi.user_pos.get(user)
         if u is None:
-            raise NotFound(f"unknown user {user!r}", "check the id; `kgctl cypher \"MATCH (u:User) RETURN u.id LIMIT 5\"` lists some")
+            raise NotFound(
+                f"unknown user {user!r}", 'check the id; `kgctl cypher "MATCH (u:User) RETURN u.id LIMIT 5"` lists some'
+            )
         return UserContext.of(gi, user, u, self.limits)
 
     def _recommend(self, gi: GraphIndex, user: str, k: int, explain: bool) -> Recommendation:
@@ -344,7 +354,9 @@ class FusedRecommender:
         return found
 
     # ----------------------------------------------------------------- fusion
-    def _fuse(self, gi: GraphIndex, context: UserContext, found: dict[str, Candidates], k: int) -> list[tuple[int, float, list[dict]]]:
+    def _fuse(
+        self, gi: GraphIndex, context: UserContext, found: dict[str, Candidates], k: int
+    ) -> list[tuple[int, float, list[dict]]]:
         """Weighted sum of the scaled parts, vectorised over candidates; parts listed for the top k only."""
         present_sources = [c for c in found.values() if len(c)]
         if not present_sources:
@@ -425,17 +437,30 @@ def open_recommender(settings, model_path=None, *, force: bool = False, cache_si
 
         checkpoint = load_for_serving(model_path)
     db = settings if isinstance(settings, str) else settings.db
-    is_server = isinstance(settings, str) and db.startswith(NEO4J_SCHEMES) or not isinstance(settings, str) and settings.is_neo4j
-    rec = FusedRecommender(reader, checkpoint, cache_size=cache_size, weights=weights, background_rebuild=background_rebuild,
-                           index_dir=None if is_server else index_dir_of(db))
+    is_server = (
+        isinstance(settings, str)
+        and db.startswith(NEO4J_SCHEMES)
+        or not isinstance(settings, str)
+        and settings.is_neo4j
+    )
+    rec = FusedRecommender(
+        reader,
+        checkpoint,
+        cache_size=cache_size,
+        weights=weights,
+        background_rebuild=background_rebuild,
+        index_dir=None if is_server else index_dir_of(db),
+    )
     if background_rebuild:
         rec.graph_index()  # a server builds (or maps) its first index before it answers
     if checkpoint is not None and rec.model_source is not None:
         index = rec.graph_index()
         if len(checkpoint.item_ids) and not (rec.model_source.item_positions(index) >= 0).any():
             reader.close()
-            raise KgrecError(f"checkpoint {model_path} knows none of the graph's products: it was trained on another graph",
-                             "pass the checkpoint trained on this graph, or retrain with `kgctl train`")
+            raise KgrecError(
+                f"checkpoint {model_path} knows none of the graph's products: it was trained on another graph",
+                "pass the checkpoint trained on this graph, or retrain with `kgctl train`",
+            )
     return rec
 
 

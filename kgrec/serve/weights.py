@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,7 +36,7 @@ class FusionWeights:
         return self.as_dict()[source]
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, float] | None) -> "FusionWeights":
+    def from_dict(cls, values: Mapping[str, float] | None) -> FusionWeights:
         """From ``{source: weight}`` (missing keys keep their defaults); unknown keys are refused."""
         values = dict(values or {})
         unknown = sorted(set(values) - set(cls.keys()))
@@ -45,7 +45,7 @@ class FusionWeights:
         return cls(**{k: float(v) for k, v in values.items()})
 
     @classmethod
-    def parse(cls, pairs: Iterable[str]) -> "FusionWeights":
+    def parse(cls, pairs: Iterable[str]) -> FusionWeights:
         """From ``SOURCE=WEIGHT`` strings, as given on the command line."""
         values: dict[str, float] = {}
         for pair in pairs:

@@ -156,7 +156,10 @@ def test_train_seeds_then_evaluate_shows_spread_intervals_and_the_baseline(tiny_
     assert "seed 1:" in r.output and "seed 2:" in r.output
     manifest = json.loads((out / "seeds.json").read_text())
     assert manifest["model"] == "bpr" and manifest["seeds"] == [1, 2]
-    assert [(run["seed"], run["folder"], run["status"]) for run in manifest["runs"]] == [(1, "seed-1", "trained"), (2, "seed-2", "trained")]
+    assert [(run["seed"], run["folder"], run["status"]) for run in manifest["runs"]] == [
+        (1, "seed-1", "trained"),
+        (2, "seed-2", "trained"),
+    ]
     for seed in (1, 2):
         assert json.loads((out / f"seed-{seed}" / "checkpoint.json").read_text())["config"]["seed"] == seed
 
@@ -188,11 +191,17 @@ def test_train_seeds_then_evaluate_shows_spread_intervals_and_the_baseline(tiny_
         assert (c["verdict"] != "inconclusive") == ((c["low"] > 1 or c["high"] < 1) and c["p"] < 0.05)
 
     rows = list(csv.DictReader(io.StringIO((tmp_path / "m.csv").read_text())))
-    assert [(row["model"], row["row"]) for row in rows] == [("bpr/seed-1", "model"), ("bpr/seed-2", "model"), ("pop", "model"),
-                                                           *(("bpr", f"seed_{s}") for s in ("mean", "std", "min", "max"))]
+    assert [(row["model"], row["row"]) for row in rows] == [
+        ("bpr/seed-1", "model"),
+        ("bpr/seed-2", "model"),
+        ("pop", "model"),
+        *(("bpr", f"seed_{s}") for s in ("mean", "std", "min", "max")),
+    ]
     by_kind = {(row["model"], row["row"]): row for row in rows}
     mean_row = by_kind[("bpr", "seed_mean")]
-    assert mean_row["seeds"] == "1;2" and float(mean_row["NDCG@10"]) == pytest.approx(spread["mean"]["NDCG@10"], abs=1e-6)
+    assert mean_row["seeds"] == "1;2" and float(mean_row["NDCG@10"]) == pytest.approx(
+        spread["mean"]["NDCG@10"], abs=1e-6
+    )
     assert float(mean_row["NDCG@10_ci_low"]) == pytest.approx(low, abs=1e-6)
     seed_row = by_kind[("bpr/seed-1", "model")]
     assert seed_row["seeds"] == "1" and seed_row["baseline"] == "pop"
@@ -219,8 +228,11 @@ def test_train_seeds_then_evaluate_shows_spread_intervals_and_the_baseline(tiny_
 
 def test_seed_and_baseline_mistakes_give_one_clear_line(tiny_db, tmp_path):
     out = str(tmp_path / "pop")
-    for args, message in ((["--seeds", "1,x"], "expected whole numbers"), (["--seeds", "1,2,1"], "seed 1 is given twice"),
-                          (["--seeds", "1,2", "--seed", "3"], "either --seed or --seeds")):
+    for args, message in (
+        (["--seeds", "1,x"], "expected whole numbers"),
+        (["--seeds", "1,2,1"], "seed 1 is given twice"),
+        (["--seeds", "1,2", "--seed", "3"], "either --seed or --seeds"),
+    ):
         r = _run(tiny_db, "train", "--model", "pop", *args, "--out", out)
         assert r.exit_code != 0 and message in r.output and "Traceback" not in r.output, r.output
     r = _run(tiny_db, "evaluate", "--model", "pop", "--baseline", "nope")

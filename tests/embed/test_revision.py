@@ -20,7 +20,12 @@ from kgrec.models.training.checkpoint import StaleCheckpoint
 from kgrec.models.workflows.pipeline import load_dataset, load_trained, train_model
 from tests.models.conftest import build_tiny_graph
 
-TITLES = {"m1": "Toy Story (1995)", "m2": "GoldenEye (1995)", "m3": "Toy Story 2 (1999)", "m4": "Schindler's List (1993)"}
+TITLES = {
+    "m1": "Toy Story (1995)",
+    "m2": "GoldenEye (1995)",
+    "m3": "Toy Story 2 (1999)",
+    "m4": "Schindler's List (1993)",
+}
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +137,13 @@ def test_cli_embed_reports_the_revision(db_path):
 def test_next_revision():
     from kgrec.kg.revision import next_revision
 
-    assert [next_revision(r) for r in ("0", "9", "tiny-1", "v2.10", "hand-made")] == ["1", "10", "tiny-2", "v2.11", "hand-made-1"]
+    assert [next_revision(r) for r in ("0", "9", "tiny-1", "v2.10", "hand-made")] == [
+        "1",
+        "10",
+        "tiny-2",
+        "v2.11",
+        "hand-made-1",
+    ]
 
 
 def test_ingest_and_embed_share_the_revision_keys():

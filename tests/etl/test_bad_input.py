@@ -41,7 +41,9 @@ def test_an_oversized_row_is_quarantined_with_its_line_and_the_rest_loads(backen
 def test_an_oversized_json_line_is_quarantined(backend, tmp_path):
     path = tmp_path / "e.jsonl"
     good = [json.dumps({"u": "a", "i": "p1"}), json.dumps({"u": "b", "i": "p2"})]
-    path.write_text("\n".join([good[0], json.dumps({"u": "c", "i": "p3", "t": "x" * (MAX_ROW_BYTES + 10)}), good[1]]) + "\n")
+    path.write_text(
+        "\n".join([good[0], json.dumps({"u": "c", "i": "p3", "t": "x" * (MAX_ROW_BYTES + 10)}), good[1]]) + "\n"
+    )
     (tmp_path / "m.yaml").write_text("columns: {user: u, item: i}\n")
     report = ingest_table(backend, path, tmp_path / "m.yaml", quarantine=tmp_path / "q.jsonl")
     f = report.files[0]
@@ -109,7 +111,9 @@ def test_inf_and_nan_in_parquet_are_out_of_range_like_in_tsv(backend, tmp_path):
     assert parquet == [(2, "r", "out of range: not a finite number"), (3, "r", "out of range: not a finite number"),
                        (5, "r", "out of range: not a finite number")]
     # the same values written as text in a TSV give the same answers
-    (tmp_path / "e.tsv").write_text("u\ti\tr\tt\na2\tp1\t4\t1700000000\nb2\tp2\tinf\t1\nc2\tp3\tnan\t2\nd2\tp4\t\t3\ne2\tp5\t-inf\t4\n")
+    (tmp_path / "e.tsv").write_text(
+        "u\ti\tr\tt\na2\tp1\t4\t1700000000\nb2\tp2\tinf\t1\nc2\tp3\tnan\t2\nd2\tp4\t\t3\ne2\tp5\t-inf\t4\n"
+    )
     q2 = tmp_path / "q2.jsonl"
     report = ingest_table(backend, tmp_path / "e.tsv", tmp_path / "m.yaml", quarantine=q2)
     assert sorted((r["line"] - 1, r["field"], r["reason"]) for r in _quarantined(q2)) == parquet
@@ -129,14 +133,25 @@ def test_ids_the_api_would_refuse_are_quarantined(backend, tmp_path):
     from kgrec.ids import id_problem
 
     long_id = "x" * (MAX_ID_LENGTH + 1)
-    rows = [("u1", "p1"), ("u\x01bad", "p1"), ("u2", long_id), ("u3", "p\u2028x"), ("u4", "x" * MAX_ID_LENGTH), ("u5", "caf\u00e9")]
+    rows = [
+        ("u1", "p1"),
+        ("u\x01bad", "p1"),
+        ("u2", long_id),
+        ("u3", "p\u2028x"),
+        ("u4", "x" * MAX_ID_LENGTH),
+        ("u5", "caf\u00e9"),
+    ]
     (tmp_path / "e.csv").write_text("user,sku\n" + "".join(f"{u},{i}\n" for u, i in rows), encoding="utf-8")
     (tmp_path / "m.yaml").write_text("columns: {user: user, item: sku}\n")
     q = tmp_path / "q.jsonl"
     report = ingest_table(backend, tmp_path / "e.csv", tmp_path / "m.yaml", quarantine=q)
     f = report.files[0]
     assert (f.rows_read, f.rows_new, f.rows_rejected) == (6, 3, 3)
-    assert sorted((r["line"], r["reason"].split(":")[0]) for r in _quarantined(q)) == [(3, "bad id"), (4, "bad id"), (5, "bad id")]
+    assert sorted((r["line"], r["reason"].split(":")[0]) for r in _quarantined(q)) == [
+        (3, "bad id"),
+        (4, "bad id"),
+        (5, "bad id"),
+    ]
     for label in ("User", "Product"):  # every id that loaded passes the API's own check
         assert all(id_problem(i) is None for i in backend.export_nodes(label).column("id").to_pylist())
 
@@ -162,18 +177,41 @@ def test_a_json_line_nested_thousands_deep_is_quarantined_not_a_crash(tmp_path):
     import subprocess
     import sys
 
-    rows = [json.dumps({"u": "a", "name": "no item"}), '{"u": "b", "i": ' + "[" * 20000 + "]" * 20000 + "}", json.dumps({"u": "c", "i": "p2"})]
+    rows = [
+        json.dumps({"u": "a", "name": "no item"}),
+        '{"u": "b", "i": ' + "[" * 20000 + "]" * 20000 + "}",
+        json.dumps({"u": "c", "i": "p2"}),
+    ]
     (tmp_path / "e.jsonl").write_text("\n".join(rows) + "\n")
     (tmp_path / "m.yaml").write_text("columns: {user: u, item: i}\n")
     kgctl = [sys.executable, "-m", "kgrec.cli.main", "--db", str(tmp_path / "kg.db")]
     env = {**__import__("os").environ, "PYTHONPATH": __import__("os").getcwd()}
     subprocess.run([*kgctl, "init"], check=True, capture_output=True, env=env, timeout=120)
-    res = subprocess.run([*kgctl, "ingest", "table", str(tmp_path / "e.jsonl"), "--mapping", str(tmp_path / "m.yaml"),
-                          "--quarantine", str(tmp_path / "q.jsonl"), "-q", "--json"], capture_output=True, text=True, env=env, timeout=120)
+    res = subprocess.run(
+        [
+            *kgctl,
+            "ingest",
+            "table",
+            str(tmp_path / "e.jsonl"),
+            "--mapping",
+            str(tmp_path / "m.yaml"),
+            "--quarantine",
+            str(tmp_path / "q.jsonl"),
+            "-q",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert res.returncode == 0, (res.returncode, res.stderr[-2000:])
     f = json.loads(res.stdout.strip().splitlines()[-1])["files"][0]
     assert (f["rows_read"], f["rows_loaded"], f["rows_rejected"]) == (3, 1, 2)
-    assert sorted((r["line"], r["reason"].split(":")[0]) for r in _quarantined(tmp_path / "q.jsonl")) == [(1, "missing id"), (2, "wrong type")]
+    assert sorted((r["line"], r["reason"].split(":")[0]) for r in _quarantined(tmp_path / "q.jsonl")) == [
+        (1, "missing id"),
+        (2, "wrong type"),
+    ]
 
 
 def test_a_quarantine_that_cannot_be_written_is_one_line_not_a_traceback(tmp_path):
@@ -190,7 +228,14 @@ def test_a_quarantine_that_cannot_be_written_is_one_line_not_a_traceback(tmp_pat
     env = {**__import__("os").environ, "PYTHONPATH": __import__("os").getcwd()}
     kgctl = [sys.executable, "-m", "kgrec.cli.main", "--db", str(tmp_path / "kg.db")]
     subprocess.run([*kgctl, "init"], check=True, capture_output=True, env=env, timeout=120)
-    res = subprocess.run([*kgctl, "ingest", "recbole", str(folder), "-q", "--quarantine", str(tmp_path / "plain-file" / "q.jsonl")],
-                         capture_output=True, text=True, env=env, timeout=120)
+    res = subprocess.run(
+        [*kgctl, "ingest", "recbole", str(folder), "-q", "--quarantine", str(tmp_path / "plain-file" / "q.jsonl")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr
-    assert res.stderr.startswith("error: ") and "plain-file" in res.stderr and len(res.stderr.splitlines()) == 1, res.stderr
+    assert res.stderr.startswith("error: ") and "plain-file" in res.stderr and len(res.stderr.splitlines()) == 1, (
+        res.stderr
+    )

@@ -34,8 +34,16 @@ TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12
 TOKENS = st.sampled_from(["u1", "p1", "42", " 7 ", "", "nan", "inf", "-inf", "1e400", "-0", "1.5", "x" * 300, "\x00",
                           "caf\u00e9", "a\u2028b", '"q"', "a,b", "a\tb", "[1, 2]", "{}", "\ufeffbom", HUGE])
 FIELD = st.one_of(TEXT, TOKENS, st.integers(-2**70, 2**70).map(str), st.floats().map(repr))
-VALUE = st.one_of(st.none(), TEXT, TOKENS, st.integers(-2**63, 2**63 - 1), st.floats(), st.booleans(),
-                  st.lists(st.integers(0, 9), max_size=3), st.dictionaries(st.sampled_from("xy"), st.integers(0, 9), max_size=2))
+VALUE = st.one_of(
+    st.none(),
+    TEXT,
+    TOKENS,
+    st.integers(-(2**63), 2**63 - 1),
+    st.floats(),
+    st.booleans(),
+    st.lists(st.integers(0, 9), max_size=3),
+    st.dictionaries(st.sampled_from("xy"), st.integers(0, 9), max_size=2),
+)
 ENCODINGS = st.sampled_from(["utf-8", "utf-8-sig", "latin-1", "utf-16", "cp1252"])
 
 
@@ -115,7 +123,10 @@ def test_quoted_csv_and_tsv_tables(graphs, files, fmt):
         writer.writerows(rows)
         path = files / f"t.{fmt}"
         path.write_bytes(_encode(out.getvalue(), encoding))
-        report = _ingest(graphs(fmt), ["table", str(path), "--mapping", str(files / "m.yaml"), "--quarantine", str(files / "q.jsonl")])
+        report = _ingest(
+            graphs(fmt),
+            ["table", str(path), "--mapping", str(files / "m.yaml"), "--quarantine", str(files / "q.jsonl")],
+        )
         f = report["files"][0]
         if encoding != "utf-16" and all(not any(c in v for c in "\r\n") for r in rows for v in r):
             assert f["rows_read"] == len(rows), (rows, f)
@@ -126,8 +137,11 @@ def test_quoted_csv_and_tsv_tables(graphs, files, fmt):
 def test_json_lines_tables(graphs, files):
     (files / "mj.yaml").write_text("columns: {user: u, item: i, rating: r, timestamp: t}\n")
     record = st.dictionaries(st.sampled_from(["u", "i", "r", "t", "x"]), VALUE, max_size=5)
-    line = st.one_of(record.map(lambda d: json.dumps(d, allow_nan=True)), st.binary(max_size=30).map(lambda b: b.decode("latin-1")),
-                     st.sampled_from(["[1, 2]", "null", "{", '{"u": "a", "i": ' + "[" * 20000 + "]" * 20000 + "}"]))
+    line = st.one_of(
+        record.map(lambda d: json.dumps(d, allow_nan=True)),
+        st.binary(max_size=30).map(lambda b: b.decode("latin-1")),
+        st.sampled_from(["[1, 2]", "null", "{", '{"u": "a", "i": ' + "[" * 20000 + "]" * 20000 + "}"]),
+    )
 
     @FUZZ
     @given(lines=st.lists(line, max_size=20), encoding=ENCODINGS)
@@ -135,7 +149,10 @@ def test_json_lines_tables(graphs, files):
         path = files / "t.jsonl"
         data = _encode("\n".join(lines) + "\n", encoding)
         path.write_bytes(data)
-        report = _ingest(graphs("jsonl"), ["table", str(path), "--mapping", str(files / "mj.yaml"), "--quarantine", str(files / "q.jsonl")])
+        report = _ingest(
+            graphs("jsonl"),
+            ["table", str(path), "--mapping", str(files / "mj.yaml"), "--quarantine", str(files / "q.jsonl")],
+        )
         f = report["files"][0]
         if encoding != "utf-16":
             assert f["rows_read"] == sum(1 for x in data.split(b"\n") if x.strip()), f
@@ -147,10 +164,13 @@ def test_parquet_tables(graphs, files):
     (files / "mp.yaml").write_text("columns: {user: u, item: i, rating: r, timestamp: t}\n")
     column = st.one_of(
         st.lists(st.one_of(st.none(), TEXT, TOKENS), min_size=3, max_size=3).map(lambda v: pa.array(v, pa.string())),
-        st.lists(st.one_of(st.none(), st.integers(-2**63, 2**63 - 1)), min_size=3, max_size=3).map(lambda v: pa.array(v, pa.int64())),
+        st.lists(st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1)), min_size=3, max_size=3).map(
+            lambda v: pa.array(v, pa.int64())
+        ),
         st.lists(st.one_of(st.none(), st.floats()), min_size=3, max_size=3).map(lambda v: pa.array(v, pa.float64())),
-        st.lists(st.one_of(st.none(), st.lists(st.integers(0, 9), max_size=3)), min_size=3, max_size=3)
-          .map(lambda v: pa.array(v, pa.list_(pa.int64()))),
+        st.lists(st.one_of(st.none(), st.lists(st.integers(0, 9), max_size=3)), min_size=3, max_size=3).map(
+            lambda v: pa.array(v, pa.list_(pa.int64()))
+        ),
         st.lists(st.one_of(st.none(), st.booleans()), min_size=3, max_size=3).map(lambda v: pa.array(v, pa.bool_())),
     )
 
@@ -159,7 +179,10 @@ def test_parquet_tables(graphs, files):
     def run(u, i, r, t):
         path = files / "t.parquet"
         pq.write_table(pa.table({"u": u, "i": i, "r": r, "t": t}), path)
-        report = _ingest(graphs("parquet"), ["table", str(path), "--mapping", str(files / "mp.yaml"), "--quarantine", str(files / "q.jsonl")])
+        report = _ingest(
+            graphs("parquet"),
+            ["table", str(path), "--mapping", str(files / "mp.yaml"), "--quarantine", str(files / "q.jsonl")],
+        )
         assert report["files"][0]["rows_read"] == 3
 
     run()

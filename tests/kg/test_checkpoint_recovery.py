@@ -43,7 +43,9 @@ def catch_in_checkpoint(db_path: str, sig: int) -> subprocess.Popen:
     """Start a writer and send it ``sig`` the moment its checkpoint's shadow file exists."""
     shadow = Path(db_path + ".shadow")
     for n in (200_000, 400_000, 800_000):
-        proc = subprocess.Popen([sys.executable, "-c", WRITER, db_path, str(n)], env=_env(), stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", WRITER, db_path, str(n)], env=_env(), stdout=subprocess.PIPE, text=True
+        )
         while proc.poll() is None:
             if shadow.exists():
                 os.kill(proc.pid, sig)
@@ -145,7 +147,9 @@ def test_the_disk_fills_during_an_ingest_it_says_so_and_the_next_reader_recovers
     n = 120_000
     (data / "big.inter").write_text(
         "user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
-        + "".join(f"user-{i % 5000:06d}\titem-{(i * 7919) % 20000:06d}\t{1 + i % 5}\t{880000000 + i}\n" for i in range(n))
+        + "".join(
+            f"user-{i % 5000:06d}\titem-{(i * 7919) % 20000:06d}\t{1 + i % 5}\t{880000000 + i}\n" for i in range(n)
+        )
     )
     mnt = tmp_path / "small"
     kgctl = f"{sys.executable} -m kgrec.cli.main --db {mnt}/kg.db"
@@ -155,7 +159,9 @@ def test_the_disk_fills_during_an_ingest_it_says_so_and_the_next_reader_recovers
               f"{kgctl} stats; echo full_stats=$?\n"
               f"mount -o remount,size=64m {mnt} || exit 79\n"
               f"{kgctl} stats; echo stats=$?\n")
-    res = subprocess.run(["unshare", "-m", "bash", "-c", script], capture_output=True, text=True, env=_env(), timeout=300)
+    res = subprocess.run(
+        ["unshare", "-m", "bash", "-c", script], capture_output=True, text=True, env=_env(), timeout=300
+    )
     if res.returncode == 77:
         pytest.skip(f"could not mount a tmpfs here: {res.stderr.strip()[:200]}")
     out = res.stdout + res.stderr

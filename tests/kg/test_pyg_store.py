@@ -88,7 +88,10 @@ def test_subgraph_sampler_takes_seeds_of_several_labels_and_bounds_the_fanout(ba
     out = sampler.sample({"Product": ["p00", "p03"], "User": ["u00"]})
     assert out.nodes["Product"][:2] == ["p00", "p03"] and out.nodes["User"][0] == "u00"  # seeds first
     src, dst = out.edges[("User", "INTERACTED", "Product")]
-    assert sorted((out.nodes["User"][s], out.nodes["Product"][d]) for s, d in zip(src, dst)) == [("u00", "p00"), ("u01", "p03")]
+    assert sorted((out.nodes["User"][s], out.nodes["Product"][d]) for s, d in zip(src, dst)) == [
+        ("u00", "p00"),
+        ("u01", "p03"),
+    ]
     src, dst = out.edges[("Product", "rev_INTERACTED", "User")]
     assert [(out.nodes["Product"][s], out.nodes["User"][d]) for s, d in zip(src, dst)] == [("p00", "u00")]
     src, dst = out.edges[("Category", "rev_IN_CATEGORY", "Product")]

@@ -280,7 +280,9 @@ def test_verdict_needs_the_interval_to_exclude_one_and_knows_mse_is_lower_better
     assert verdict("MSE", sure) == "better" and verdict("NDCG@10", sure) == "worse"
     assert verdict("NDCG@10", PairedResult(1.2, 1.0, 1.2, Interval(0.99, 1.4), 0.001)) == "inconclusive"
     assert verdict("NDCG@10", PairedResult(1.2, 1.0, 1.2, Interval(1.05, 1.4), 0.2)) == "inconclusive"
-    assert verdict("HR@1", PairedResult(0.1, 0.0, float("nan"), Interval(float("nan"), float("nan")), 0.5)) == "undefined"
+    assert (
+        verdict("HR@1", PairedResult(0.1, 0.0, float("nan"), Interval(float("nan"), float("nan")), 0.5)) == "undefined"
+    )
 
 
 def test_seed_spread_and_group_intervals():

@@ -23,12 +23,41 @@ from tests.models._kgbm_graph import build_tiny_graph
 # model.json "hparams" as KGBM4Rec wrote it when its hyperparameters were a dict (before
 # gnn_sampler, fanout, entity_buckets and prefetch existed)
 OLD_HPARAMS = {
-    "epochs": 2, "lr": 0.005, "weight_decay": 0.0, "patience": 100, "eval_every": 1, "clip_grad_norm": 5.0, "max_seconds": None,
-    "dim": 16, "max_len": 8, "n_layers": 1, "n_heads": 2, "inner": 256, "dropout": 0.0, "attn_dropout": 0.5,
-    "seq_objective": "next", "mask_prob": 0.2, "last_mask_prob": 0.25, "gnn_layers": 2, "conv": "compgcn", "n_bases": 4,
-    "gnn_dropout": 0.0, "kg_min_degree": 2, "batch_size": 4, "rating_weight": 0.1, "like_weight": 0.1, "num_negatives": 0,
-    "negative_sampler": "popularity", "category_weight": 0.0, "gnn_every": 1, "no_kg": False, "no_seq": False,
-    "no_text": False, "no_image": False, "seed": 2024, "verbose": False,
+    "epochs": 2,
+    "lr": 0.005,
+    "weight_decay": 0.0,
+    "patience": 100,
+    "eval_every": 1,
+    "clip_grad_norm": 5.0,
+    "max_seconds": None,
+    "dim": 16,
+    "max_len": 8,
+    "n_layers": 1,
+    "n_heads": 2,
+    "inner": 256,
+    "dropout": 0.0,
+    "attn_dropout": 0.5,
+    "seq_objective": "next",
+    "mask_prob": 0.2,
+    "last_mask_prob": 0.25,
+    "gnn_layers": 2,
+    "conv": "compgcn",
+    "n_bases": 4,
+    "gnn_dropout": 0.0,
+    "kg_min_degree": 2,
+    "batch_size": 4,
+    "rating_weight": 0.1,
+    "like_weight": 0.1,
+    "num_negatives": 0,
+    "negative_sampler": "popularity",
+    "category_weight": 0.0,
+    "gnn_every": 1,
+    "no_kg": False,
+    "no_seq": False,
+    "no_text": False,
+    "no_image": False,
+    "seed": 2024,
+    "verbose": False,
 }
 
 
@@ -41,8 +70,13 @@ def test_command_line_values_become_typed_fields_with_the_same_keys():
     assert model.hparams["fanout"] == [15, 10] and json.loads(json.dumps(model.hparams)) == model.hparams
     assert KGBM4Rec(**model.hparams).config == c  # model.json round trip
     assert KGBM4Rec().config.fanout == (15, 10)  # default: one fan-out per GNN layer
-    for bad, match in (({"dim": "big"}, "dim='big' is not int"), ({"dropouts": 0.1}, "unknown kgbm4rec hyperparameters: dropouts"),
-                       ({"conv": "gat"}, "unknown conv"), ({"no_kg": "maybe"}, "no_kg"), ({"lr": 1e-3, "epochs": 2.5}, "epochs")):
+    for bad, match in (
+        ({"dim": "big"}, "dim='big' is not int"),
+        ({"dropouts": 0.1}, "unknown kgbm4rec hyperparameters: dropouts"),
+        ({"conv": "gat"}, "unknown conv"),
+        ({"no_kg": "maybe"}, "no_kg"),
+        ({"lr": 1e-3, "epochs": 2.5}, "epochs"),
+    ):
         with pytest.raises(KgrecError, match=match):
             KGBM4Rec(**bad)
 
@@ -55,7 +89,9 @@ def test_modality_status_is_typed_and_keeps_its_string_form():
     assert ModalityStatus.parse("on") == ModalityStatus.on() and ModalityStatus.parse(str(off)) == off
     assert skip_reason("no_text", "text", "on") is None
     assert skip_reason("no_text", "text", "off (no_text)") == "text: switched off in the full model too (no_text)"
-    assert skip_reason("no_image", "image", "off (no Product.image_emb in the graph; run `kgctl embed`)").startswith("image: not in the data")
+    assert skip_reason("no_image", "image", "off (no Product.image_emb in the graph; run `kgctl embed`)").startswith(
+        "image: not in the data"
+    )
 
 
 def test_a_checkpoint_with_the_old_dict_form_loads(backend, tmp_path):

@@ -43,7 +43,9 @@ def test_fuzz_every_operation_from_the_openapi_document(fuzz_server, graph_db):
     import httpx
 
     auth = {"Authorization": f"Bearer {TOKEN}"}
-    assert httpx.get(f"{base}/recommend", params={"user": "u1"}, headers=auth, timeout=60).status_code == 200  # index built
+    assert (
+        httpx.get(f"{base}/recommend", params={"user": "u1"}, headers=auth, timeout=60).status_code == 200
+    )  # index built
     schema = schemathesis.openapi.from_url(f"{base}/openapi.json", timeout=10)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert {op.path for op in operations} >= {"/health", "/recommend", "/paths", "/similar", "/cypher"}
@@ -59,23 +61,32 @@ def test_fuzz_every_operation_from_the_openapi_document(fuzz_server, graph_db):
             def call(case, with_token):
                 headers = {"Authorization": f"Bearer {TOKEN}"} if with_token else {}
                 res = case.call(base_url=base, session=session, headers=headers, timeout=15)
-                seen.setdefault(f"{op.method.upper()} {op.path}", set()).add(res.status_code)
-                assert res.status_code < 500, f"{case.method} {case.formatted_path} {case.query} {case.body!r}: {res.status_code} {res.text[:300]}"
+                # call() runs within this iteration, so the loop variable is the current one
+                seen.setdefault(f"{op.method.upper()} {op.path}", set()).add(res.status_code)  # noqa: B023
+                assert res.status_code < 500, (
+                    f"{case.method} {case.formatted_path} {case.query} {case.body!r}: "
+                    f"{res.status_code} {res.text[:300]}"
+                )
 
             try:
                 call()
             except Unsatisfiable:
-                assert mode == schemathesis.GenerationMode.NEGATIVE, op.path  # nothing to break (e.g. /health has no input)
+                assert mode == schemathesis.GenerationMode.NEGATIVE, (
+                    op.path
+                )  # nothing to break (e.g. /health has no input)
     # random queries rarely parse, so their parameters never reach the store: any JSON value as the
     # parameter of queries that do
-    json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
-                               lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
-                               max_leaves=6)
+    json_values = st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+        max_leaves=6,
+    )
 
     @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
               phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
-    @given(value=json_values, query=st.sampled_from(["RETURN $p AS x", "MATCH (u:User) WHERE u.id = $p RETURN u.id AS id",
-                                                     "UNWIND $p AS v RETURN v", "RETURN size($p) AS n"]))
+    @given(value=json_values,
+           query=st.sampled_from(["RETURN $p AS x", "MATCH (u:User) WHERE u.id = $p RETURN u.id AS id",
+                                  "UNWIND $p AS v RETURN v", "RETURN size($p) AS n"]))
     @example(value={"a": [1, {"b": None}]}, query="RETURN $p AS x")  # issue 14: a 500 before
     def parameters(value, query):
         body = json.dumps({"query": query, "params": {"p": value}}, allow_nan=True)  # NaN/Infinity literals too

@@ -164,7 +164,11 @@ def test_index_is_persisted_per_snapshot_and_mapped_by_the_next_process(graph_db
     assert mapped == built  # the same answer from the mapped index
     assert second.product_pos == first.product_pos and second.titles == first.titles
     # a commit gives a new key: rebuilt, stored, the old entry removed
-    ingest_in_another_process(graph_db, "b.insert_relationships('INTERACTED', pa.table({'src': ['u1'], 'dst': ['p3'], 'timestamp': [99], 'rating': [5.0]}))")
+    ingest_in_another_process(
+        graph_db,
+        "b.insert_relationships('INTERACTED', "
+        "pa.table({'src': ['u1'], 'dst': ['p3'], 'timestamp': [99], 'rating': [5.0]}))",
+    )
     after, third = answer()
     assert "loaded" not in third.stage_seconds and "p3" not in [it["id"] for it in after["items"]]
     assert [p.name for p in index_dir(graph_db).iterdir() if not p.name.startswith(".")] != [stored[0].name]

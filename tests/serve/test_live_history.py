@@ -65,7 +65,10 @@ def test_new_interactions_change_the_users_model_scores_without_retraining(graph
         ck = load_for_serving(hist_checkpoint)
         rec = FusedRecommender(reader, ck)
         before = model_parts(rec.recommend("u1", k=10))
-        assert before and all(v == pytest.approx(float(e)) for v, e in zip(before.values(), expected_scores(ck, ["p1", "p2"], list(before))))
+        assert before and all(
+            v == pytest.approx(float(e))
+            for v, e in zip(before.values(), expected_scores(ck, ["p1", "p2"], list(before)))
+        )
         # u1 chooses Toy Story, then p10, a product created after training (dropped from the model's history)
         ingest_in_another_process(graph_db, (
             "b.insert_nodes('Product', pa.table({'id': ['p10'], 'title': ['Brand new']}))\n"
@@ -98,11 +101,17 @@ def test_max_len_keeps_the_newest_items(graph_db, tmp_path):
 
 
 def test_a_new_user_gets_model_scores_and_a_user_without_interactions_graph_sources(graph_db, hist_checkpoint):
-    ingest_in_another_process(graph_db, (
-        "b.insert_nodes('User', pa.table({'id': ['u6', 'u7']}))\n"
-        "b.insert_relationships('INTERACTED', pa.table({'src': ['u6', 'u6'], 'dst': ['p1', 'p4'], 'timestamp': [40, 41], 'rating': [5.0, 4.0]}))"
-    ))
-    res = CliRunner().invoke(cli, ["--db", graph_db, "recommend", "u6", "--model", str(hist_checkpoint), "--json"])  # no --force
+    ingest_in_another_process(
+        graph_db,
+        (
+            "b.insert_nodes('User', pa.table({'id': ['u6', 'u7']}))\n"
+            "b.insert_relationships('INTERACTED', "
+            "pa.table({'src': ['u6', 'u6'], 'dst': ['p1', 'p4'], 'timestamp': [40, 41], 'rating': [5.0, 4.0]}))"
+        ),
+    )
+    res = CliRunner().invoke(
+        cli, ["--db", graph_db, "recommend", "u6", "--model", str(hist_checkpoint), "--json"]
+    )  # no --force
     assert res.exit_code == 0, res.output
     items = json.loads(res.output)["items"]
     assert any(p["source"] == "model" for it in items for p in it["sources"])
@@ -115,10 +124,14 @@ def test_a_new_user_gets_model_scores_and_a_user_without_interactions_graph_sour
 
 
 def test_a_model_without_history_scores_only_users_it_was_trained_on(graph_db, cooc_checkpoint):
-    ingest_in_another_process(graph_db, (
-        "b.insert_nodes('User', pa.table({'id': ['u6']}))\n"
-        "b.insert_relationships('INTERACTED', pa.table({'src': ['u6'], 'dst': ['p1'], 'timestamp': [40], 'rating': [5.0]}))"
-    ))
+    ingest_in_another_process(
+        graph_db,
+        (
+            "b.insert_nodes('User', pa.table({'id': ['u6']}))\n"
+            "b.insert_relationships('INTERACTED', "
+            "pa.table({'src': ['u6'], 'dst': ['p1'], 'timestamp': [40], 'rating': [5.0]}))"
+        ),
+    )
     rec = open_recommender(graph_db, cooc_checkpoint)
     try:
         assert model_parts(rec.recommend("u1", k=5))
@@ -164,7 +177,16 @@ def test_a_running_server_picks_up_new_interactions_and_new_users(graph_db, hist
         trained = load_for_serving(hist_checkpoint).trained_snapshot
         assert health["model_snapshot"] == trained == health["snapshot"] and health["revision"] == "test-1"
         first = client.get("/recommend", params={"user": "u1"}).json()
-        part = lambda answer, item: next((p["evidence"] for it in answer["items"] if it["id"] == item for p in it["sources"] if p["source"] == "model"), None)
+        part = lambda answer, item: next(
+            (
+                p["evidence"]
+                for it in answer["items"]
+                if it["id"] == item
+                for p in it["sources"]
+                if p["source"] == "model"
+            ),
+            None,
+        )
         assert part(first, "p7") is None or part(first, "p7") == 0
         ingest_in_another_process(graph_db, (
             "b.insert_nodes('User', pa.table({'id': ['u8']}))\n"
@@ -190,7 +212,11 @@ def test_requests_never_wait_for_an_index_rebuild(graph_db):
     try:
         first = rec.recommend("u2", k=10)
         assert "p8" in [it.id for it in first.items]
-        ingest_in_another_process(graph_db, "b.insert_relationships('INTERACTED', pa.table({'src': ['u2'], 'dst': ['p8'], 'timestamp': [77], 'rating': [5.0]}))")
+        ingest_in_another_process(
+            graph_db,
+            "b.insert_relationships('INTERACTED', "
+            "pa.table({'src': ['u2'], 'dst': ['p8'], 'timestamp': [77], 'rating': [5.0]}))",
+        )
 
         def slow_reader():
             reader.read(lambda b, g: (started.set(), hold.wait(10)))
@@ -218,20 +244,23 @@ def _sasrec_scores_histories() -> bool:
     return SASRec.score_histories is not Recommender.score_histories
 
 
-@pytest.mark.skipif(not _sasrec_scores_histories(), reason="SASRec.score_histories is implemented on branch wip-hist (the model side)")
+@pytest.mark.skipif(not _sasrec_scores_histories(),
+                    reason="SASRec.score_histories is implemented on branch wip-hist (the model side)")
 def test_a_small_real_sasrec_is_served_with_the_current_history(graph_db, tmp_path):
+    import torch
+
     from kgrec.models.data.interactions import InteractionData
     from kgrec.models.sequential.sasrec import SASRec
     from kgrec.models.training.checkpoint import save_checkpoint
     from kgrec.models.training.trainer import fit
 
-    import torch
-
     torch.manual_seed(0)
     with open_backend(graph_db, read_only=True) as b:
         data = InteractionData.from_backend(b)
         snapshot = b.snapshot_id()
-    model = SASRec(dim=8, layers=1, heads=1, inner=16, max_len=4, epochs=3, batch_size=8, patience=3, dropout=0.0, attn_dropout=0.0)
+    model = SASRec(
+        dim=8, layers=1, heads=1, inner=16, max_len=4, epochs=3, batch_size=8, patience=3, dropout=0.0, attn_dropout=0.0
+    )
     fit(model, data)
     ck_path = save_checkpoint(tmp_path / "sasrec", model, data.user_ids, data.item_ids, snapshot)
     rec = open_recommender(graph_db, ck_path)

@@ -71,14 +71,18 @@ def test_weights_change_the_fusion_and_zero_turns_a_source_off(graph_db, cooc_ch
         assert "popular" in {p["source"] for it in base.items for p in it.sources}
         assert not {"popular", "embedding"} & {p["source"] for it in off.items for p in it.sources}
         double = FusedRecommender(reader, weights=FusionWeights(co_interaction=1.0)).recommend("u1", k=5)
-        part = lambda rec: next(p for it in rec.items if it.id == "p3" for p in it.sources if p["source"] == "co_interaction")
+        part = lambda rec: next(
+            p for it in rec.items if it.id == "p3" for p in it.sources if p["source"] == "co_interaction"
+        )
         assert part(double)["contribution"] == pytest.approx(2 * part(base)["contribution"])
     finally:
         reader.close()
 
 
 def test_cli_weight_option_and_stored_serve_options(graph_db, monkeypatch):
-    res = CliRunner().invoke(cli, ["--db", graph_db, "recommend", "u1", "--json", "--weight", "popular=0", "--weight", "embedding=0"])
+    res = CliRunner().invoke(
+        cli, ["--db", graph_db, "recommend", "u1", "--json", "--weight", "popular=0", "--weight", "embedding=0"]
+    )
     assert res.exit_code == 0, res.output
     sources = {p["source"] for it in json.loads(res.output)["items"] for p in it["sources"]}
     assert sources and not {"popular", "embedding"} & sources

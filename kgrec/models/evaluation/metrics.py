@@ -82,7 +82,9 @@ def ranking_per_user(ranks: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def rating_per_user(predicted: np.ndarray, actual: np.ndarray, threshold: float = LIKE_THRESHOLD) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def rating_per_user(
+    predicted: np.ndarray, actual: np.ndarray, threshold: float = LIKE_THRESHOLD
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Each pair's share of the rating metrics as ``(numerator, denominator)`` arrays: the metric
     is ``sum(numerator) / sum(denominator)`` over the pairs (``rating_metrics``). MSE and like
     accuracy are averages (squared error or 0/1 correct over 1); like F1 is ``2 TP / (predicted

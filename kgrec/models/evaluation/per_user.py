@@ -44,7 +44,9 @@ class UserMetrics:
         (numerator, denominator) per user."""
         users = np.asarray(users, dtype=np.int64)
         parts = {m: (np.asarray(v, np.float64), np.ones(len(users))) for m, v in averages.items()}
-        parts.update({m: (np.asarray(a, np.float64), np.asarray(b, np.float64)) for m, (a, b) in (ratios or {}).items()})
+        parts.update(
+            {m: (np.asarray(a, np.float64), np.asarray(b, np.float64)) for m, (a, b) in (ratios or {}).items()}
+        )
         for m, (a, b) in parts.items():
             if a.shape != users.shape or b.shape != users.shape:
                 raise KgrecError(f"per-user values of {m} have shape {a.shape}/{b.shape}, expected {users.shape}")

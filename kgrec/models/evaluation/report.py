@@ -72,7 +72,9 @@ def render_table(report: dict[str, dict[str, dict[str, float]]], users: int | No
         head = "model".ljust(width) + "  " + "  ".join(c.rjust(max(cell, len(c))) for c in cols)
         lines = [f"{protocol}: {PROTOCOL_TITLES.get(protocol, protocol)}", head, "-" * len(head)]
         for n in names:
-            lines.append(n.ljust(width) + "  " + "  ".join(_fmt(models[n].get(c)).rjust(max(cell, len(c))) for c in cols))
+            lines.append(
+                n.ljust(width) + "  " + "  ".join(_fmt(models[n].get(c)).rjust(max(cell, len(c))) for c in cols)
+            )
             if pstats is not None and n in pstats.intervals:
                 lines.append(ci_label.ljust(width) + "  " + "  ".join(
                     _fmt_interval(pstats.intervals[n].get(c)).rjust(max(cell, len(c))) for c in cols))
@@ -80,12 +82,13 @@ def render_table(report: dict[str, dict[str, dict[str, float]]], users: int | No
         if "users" in some:
             note = f"({int(some['users'])} test users, temporal leave-one-out"
             if stats is not None:
-                note += f"; {_level(stats)} CI: percentile bootstrap over users, {stats.settings.resamples} resamples, seed {stats.settings.seed}"
+                note += (f"; {_level(stats)} CI: percentile bootstrap over users, "
+                         f"{stats.settings.resamples} resamples, seed {stats.settings.seed}")
             lines.append(note + ")")
         blocks.append("\n".join(lines))
-        if pstats is not None and pstats.seeds:
+        if pstats is not None and stats is not None and pstats.seeds:  # pstats is one of stats.protocols
             blocks.append(_seed_block(protocol, pstats.seeds, pstats.intervals, cols, cell, stats))
-        if pstats is not None and stats.baseline is not None:
+        if pstats is not None and stats is not None and stats.baseline is not None:
             blocks.append(_comparison_block(protocol, pstats, cols, stats))
     return "\n\n".join(blocks)
 
@@ -94,24 +97,47 @@ def _level(stats: Statistics | None) -> str:
     return f"{100 * stats.settings.level:g}%" if stats is not None else ""
 
 
-def _seed_block(protocol: str, spreads: list[SeedSpread], intervals: dict, cols: list[str], cell: int, stats: Statistics) -> str:
+def _seed_block(
+    protocol: str, spreads: list[SeedSpread], intervals: dict, cols: list[str], cell: int, stats: Statistics
+) -> str:
     width = max([5] + [len(s.group.label) for s in spreads])
     seeds_w = max([5] + [len(",".join(map(str, s.group.seeds))) for s in spreads])
     stat_w = max(6, len(f"{_level(stats)} CI"))
     head = "model".ljust(width) + "  " + "seeds".ljust(seeds_w) + "  " + "".ljust(stat_w) + "  " + \
         "  ".join(c.rjust(max(cell, len(c))) for c in cols)
-    lines = [f"{protocol}: mean and spread over seeds (std: sample standard deviation over the seeds)", head, "-" * len(head)]
+    lines = [
+        f"{protocol}: mean and spread over seeds (std: sample standard deviation over the seeds)",
+        head,
+        "-" * len(head),
+    ]
     for spread in spreads:
         g = spread.group
         first = True
         for stat in SeedSpread.STATS:
             values = spread.stat(stat)
-            prefix = (g.label if first else "").ljust(width) + "  " + (",".join(map(str, g.seeds)) if first else "").ljust(seeds_w)
-            lines.append(prefix + "  " + stat.ljust(stat_w) + "  " + "  ".join(_fmt(values.get(c)).rjust(max(cell, len(c))) for c in cols))
+            prefix = (
+                (g.label if first else "").ljust(width)
+                + "  "
+                + (",".join(map(str, g.seeds)) if first else "").ljust(seeds_w)
+            )
+            lines.append(
+                prefix
+                + "  "
+                + stat.ljust(stat_w)
+                + "  "
+                + "  ".join(_fmt(values.get(c)).rjust(max(cell, len(c))) for c in cols)
+            )
             first = False
             if stat == "mean" and g.label in intervals:
-                lines.append("".ljust(width) + "  " + "".ljust(seeds_w) + "  " + f"{_level(stats)} CI".ljust(stat_w) + "  " +
-                             "  ".join(_fmt_interval(intervals[g.label].get(c)).rjust(max(cell, len(c))) for c in cols))
+                lines.append(
+                    "".ljust(width)
+                    + "  "
+                    + "".ljust(seeds_w)
+                    + "  "
+                    + f"{_level(stats)} CI".ljust(stat_w)
+                    + "  "
+                    + "  ".join(_fmt_interval(intervals[g.label].get(c)).rjust(max(cell, len(c))) for c in cols)
+                )
     lines.append("(the CI of the mean resamples users, the seeds fixed: the seed-to-seed spread is std/min/max)")
     return "\n".join(lines)
 
@@ -133,15 +159,22 @@ def _comparison_block(protocol: str, pstats, cols: list[str], stats: Statistics)
     right = {2, 3, 4, 6}
 
     def line(values) -> str:
-        return "  ".join(v.rjust(w) if k in right else v.ljust(w) for k, (v, w) in enumerate(zip(values, widths))).rstrip()
+        return "  ".join(
+            v.rjust(w) if k in right else v.ljust(w) for k, (v, w) in enumerate(zip(values, widths))
+        ).rstrip()
 
     head = line(heads)
-    lines = [f"{protocol}: paired comparison with {baseline} (the same {pstats.users} users; ratio = value / baseline)", head,
-             "-" * len(head)]
+    lines = [
+        f"{protocol}: paired comparison with {baseline} (the same {pstats.users} users; ratio = value / baseline)",
+        head,
+        "-" * len(head),
+    ]
     lines += [line(row) for row in rows]
-    lines.append(f"({_level(stats)} CI: paired percentile bootstrap of the ratio, {stats.settings.resamples} resamples; "
-                 f"p: two-sided {stats.p_value_test}, {stats.settings.resamples} permutations; "
-                 f"better/worse only when the CI excludes 1.0 and p < {1 - stats.settings.level:.2g}; MSE: lower is better)")
+    lines.append(
+        f"({_level(stats)} CI: paired percentile bootstrap of the ratio, {stats.settings.resamples} resamples; "
+        f"p: two-sided {stats.p_value_test}, {stats.settings.resamples} permutations; "
+        f"better/worse only when the CI excludes 1.0 and p < {1 - stats.settings.level:.2g}; MSE: lower is better)"
+    )
     return "\n".join(lines)
 
 
@@ -212,11 +245,18 @@ def statistics_json(stats: Statistics, protocol: str) -> dict:
     one protocol object."""
     ps = stats.protocols[protocol]
     settings = stats.settings
-    out: dict = {"intervals": {
-        "level": settings.level, "method": stats.interval_method, "resamples": settings.resamples, "seed": settings.seed,
-        "users": ps.users,
-        "models": {label: {m: _pair(iv) for m, iv in by_metric.items()} for label, by_metric in ps.intervals.items()},
-    }}
+    out: dict = {
+        "intervals": {
+            "level": settings.level,
+            "method": stats.interval_method,
+            "resamples": settings.resamples,
+            "seed": settings.seed,
+            "users": ps.users,
+            "models": {
+                label: {m: _pair(iv) for m, iv in by_metric.items()} for label, by_metric in ps.intervals.items()
+            },
+        }
+    }
     if ps.seeds:
         out["seeds"] = {s.group.label: {
             "checkpoint": s.group.path, "seeds": list(s.group.seeds), "models": list(s.group.members),
@@ -225,23 +265,40 @@ def statistics_json(stats: Statistics, protocol: str) -> dict:
         } for s in ps.seeds}
     if stats.baseline is not None:
         out["comparison"] = {
-            "baseline": stats.baseline, "users": ps.users, "ratio": "value / baseline",
-            "interval": "paired percentile bootstrap of the ratio", "test": stats.p_value_test,
-            "resamples": settings.resamples, "permutations": settings.resamples,
-            "verdict": f"better/worse when the interval excludes 1.0 and p < {1 - settings.level:.2g}, else inconclusive "
-                       "(undefined when the baseline scores 0); MSE: lower is better",
-            "models": {label: {m: {"value": _num(c.result.model), "baseline": _num(c.result.baseline),
-                                   "ratio": _num(c.result.ratio), "low": _num(c.result.interval.low),
-                                   "high": _num(c.result.interval.high), "p": _num(c.result.p_value),
-                                   "verdict": c.verdict} for m, c in by_metric.items()}
-                       for label, by_metric in ps.comparisons.items()},
+            "baseline": stats.baseline,
+            "users": ps.users,
+            "ratio": "value / baseline",
+            "interval": "paired percentile bootstrap of the ratio",
+            "test": stats.p_value_test,
+            "resamples": settings.resamples,
+            "permutations": settings.resamples,
+            "verdict": f"better/worse when the interval excludes 1.0 and p < {1 - settings.level:.2g}, "
+            "else inconclusive "
+            "(undefined when the baseline scores 0); MSE: lower is better",
+            "models": {
+                label: {
+                    m: {
+                        "value": _num(c.result.model),
+                        "baseline": _num(c.result.baseline),
+                        "ratio": _num(c.result.ratio),
+                        "low": _num(c.result.interval.low),
+                        "high": _num(c.result.interval.high),
+                        "p": _num(c.result.p_value),
+                        "verdict": c.verdict,
+                    }
+                    for m, c in by_metric.items()
+                }
+                for label, by_metric in ps.comparisons.items()
+            },
         }
     return out
 
 
 def to_json_objects(report: dict[str, dict[str, dict[str, float]]], ablations: list[AblationTable] | None = None,
                     stats: Statistics | None = None) -> list[dict]:
-    objects = [{"protocol": p, "models": {n: _clean(m) for n, m in models.items()}} for p, models in report.items()]
+    objects: list[dict] = [
+        {"protocol": p, "models": {n: _clean(m) for n, m in models.items()}} for p, models in report.items()
+    ]
     if ablations:
         for obj in objects:
             obj["ablations"] = ablation_json(ablations, obj["protocol"])
@@ -305,8 +362,10 @@ def render_csv(report, ablations: list[AblationTable] | None = None, stats: Stat
             writer.writerow(row)
         if ps is None:
             continue
+        assert stats is not None  # ps is one of stats.protocols
+        no_row: dict[str, float] = {}
         for spread in ps.seeds:
-            users = int(next(iter(models.values()), {}).get("users", 0))
+            users = int(next(iter(models.values()), no_row).get("users", 0))
             for stat in SeedSpread.STATS:
                 values = spread.stat(stat)
                 row = [protocol, spread.group.label, *(_cell(values.get(c)) for c in cols), users,

@@ -80,7 +80,10 @@ class KGBMConfig:
                 raise KgrecError(f"unknown {name} {getattr(self, name)!r}", f"choose from {', '.join(choices)}")
         self.fanout = parse_fanout(self.fanout, self.gnn_layers)
         if self.gnn_sampler == "cypher" and self.gnn_every != 1:
-            raise KgrecError("gnn_every > 1 reuses one full-graph propagation; it does not apply to gnn_sampler=cypher", "drop gnn_every")
+            raise KgrecError(
+                "gnn_every > 1 reuses one full-graph propagation; it does not apply to gnn_sampler=cypher",
+                "drop gnn_every",
+            )
         if self.entity_buckets is not None and self.entity_buckets < 0:
             raise KgrecError(f"entity_buckets must be >= 0 (0: one row per node), got {self.entity_buckets}")
 
@@ -92,7 +95,9 @@ class KGBMConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(hparams) - known)
         if unknown:
-            raise KgrecError(f"unknown kgbm4rec hyperparameters: {', '.join(unknown)}", f"known: {', '.join(sorted(known))}")
+            raise KgrecError(
+                f"unknown kgbm4rec hyperparameters: {', '.join(unknown)}", f"known: {', '.join(sorted(known))}"
+            )
         values = {k: _convert(k, v, hints[k]) for k, v in hparams.items() if v is not None}
         return cls(**values)
 
@@ -119,7 +124,9 @@ def parse_fanout(value: Any, layers: int) -> tuple[int, ...]:
         try:
             parts = [int(v) for v in value.replace(" ", "").split(",") if v]
         except ValueError:
-            raise KgrecError(f"fanout {value!r} is not a comma-separated list of integers", "e.g. -p fanout=15,10") from None
+            raise KgrecError(
+                f"fanout {value!r} is not a comma-separated list of integers", "e.g. -p fanout=15,10"
+            ) from None
     else:
         parts = [int(v) for v in value]
     if len(parts) != layers:

@@ -262,11 +262,18 @@ class NodeRows:
             return np.zeros(0, np.int64)
         if label in ("Product", "User"):
             vocab = self.item_ids if label == "Product" else self.user_ids
-            found = pc.index_in(pa.array(ids, pa.string()), value_set=vocab).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+            found = (
+                pc.index_in(pa.array(ids, pa.string()), value_set=vocab)
+                .fill_null(-1)
+                .to_numpy(zero_copy_only=False)
+                .astype(np.int64)
+            )
             return np.where(found >= 0, found + (0 if label == "Product" else self.n_items), -1)
         if self.buckets:
             base = len(self.item_ids) + len(self.user_ids)
-            return np.fromiter((base + zlib.crc32(f"{label}\x1f{i}".encode()) % self.buckets for i in ids), np.int64, len(ids))
+            return np.fromiter(
+                (base + zlib.crc32(f"{label}\x1f{i}".encode()) % self.buckets for i in ids), np.int64, len(ids)
+            )
         if label not in self.entity_ids:
             return np.full(len(ids), -1, np.int64)
         found = pc.index_in(pa.array(ids, pa.string()), value_set=self.entity_ids[label]).fill_null(-1)
@@ -307,21 +314,25 @@ def subgraph_batch(sampled, rows: NodeRows, relation_index: dict[str, int], n_re
         parts.append(rows.rows(label, ids))
         count += len(ids)
     node_rows = np.concatenate(parts) if parts else np.zeros(0, np.int64)
-    src, dst, rel = [], [], []
+    src_parts: list[np.ndarray] = []
+    dst_parts: list[np.ndarray] = []
+    rel_parts: list[np.ndarray] = []
     for (s_label, name, d_label), (s, d) in sampled.edges.items():
         if name not in relation_index:
             continue
-        src.append(s + offsets[s_label])
-        dst.append(d + offsets[d_label])
-        rel.append(np.full(len(s), relation_index[name], np.int64))
+        src_parts.append(s + offsets[s_label])
+        dst_parts.append(d + offsets[d_label])
+        rel_parts.append(np.full(len(s), relation_index[name], np.int64))
     cat = (lambda p: np.concatenate(p) if p else np.zeros(0, np.int64))
-    src, dst, rel = cat(src), cat(dst), cat(rel)
+    src, dst, rel = cat(src_parts), cat(dst_parts), cat(rel_parts)
     known = node_rows >= 0
     ok = known[src] & known[dst] if len(src) else np.zeros(0, bool)
     structure = RelationalCSR.build(src[ok], dst[ok], rel[ok], count, n_relations)
     item_pos = np.flatnonzero((node_rows >= 0) & (node_rows < rows.n_items))
     if "Product" in offsets:
-        item_pos = item_pos[(item_pos >= offsets["Product"]) & (item_pos < offsets["Product"] + len(sampled.nodes["Product"]))]
+        item_pos = item_pos[
+            (item_pos >= offsets["Product"]) & (item_pos < offsets["Product"] + len(sampled.nodes["Product"]))
+        ]
     else:
         item_pos = item_pos[:0]
     if "User" in offsets:
@@ -331,5 +342,12 @@ def subgraph_batch(sampled, rows: NodeRows, relation_index: dict[str, int], n_re
     else:
         user_pos = np.zeros(0, np.int64)
     t = torch.from_numpy
-    return SubgraphBatch(t(np.where(known, node_rows, 0)), structure, t(node_rows[item_pos].copy()), t(item_pos.copy()),
-                         t(node_rows[user_pos] - rows.n_items), t(user_pos.copy()), float(getattr(sampled, "database_seconds", 0.0)))
+    return SubgraphBatch(
+        t(np.where(known, node_rows, 0)),
+        structure,
+        t(node_rows[item_pos].copy()),
+        t(item_pos.copy()),
+        t(node_rows[user_pos] - rows.n_items),
+        t(user_pos.copy()),
+        float(getattr(sampled, "database_seconds", 0.0)),
+    )

@@ -27,12 +27,13 @@ bars, DDP with ``kgctl train --nproc N``).
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from kgrec.errors import KgrecError
+from kgrec.kg.backend import Backend
 from kgrec.models.base import register
 from kgrec.models.data.interactions import InteractionData
 from kgrec.models.kgbm4rec.config import KGBMConfig, ModalityStatus
@@ -57,7 +58,7 @@ class KGBM4Rec(TrainableRecommender):
     name = "kgbm4rec"
     predicts_rating = True
     uses_history = True
-    requires = ("kg", "text_emb", "image_emb")
+    requires: ClassVar[tuple[str, ...]] = ("kg", "text_emb", "image_emb")
     defaults = DEFAULTS
     search_space = {"seq_objective": ["cloze", "next"], "dropout": [0.2, 0.5], "lr": [1e-3, 3e-3]}
     # hyperparameter -> the modality it switches off (keys of ``modalities``); ``kgctl train
@@ -70,8 +71,9 @@ class KGBM4Rec(TrainableRecommender):
         self.hparams = self.config.as_dict()  # the same keys, for the trainer and model.json
         # what the pipeline loads for fit(graph=...): the sampled GNN reads the KG from the database per batch
         needs_kg = not self.config.sampled or self.config.category_weight > 0
-        self.requires = tuple(r for r in type(self).requires if r != "kg" or needs_kg)
-        self._backend = None
+        # per instance on purpose (the config decides whether the KG is loaded up front)
+        self.requires = tuple(r for r in type(self).requires if r != "kg" or needs_kg)  # type: ignore[misc]
+        self._backend: Backend | None = None
         self._source: SampledGraphSource | None = None
         self._prefetcher: Prefetcher | None = None
         self.sampling_stats: list[dict[str, float]] = []
@@ -110,7 +112,9 @@ class KGBM4Rec(TrainableRecommender):
         if kwargs.get("graph") is not None:
             return KGBMInputs.from_graph_inputs(kwargs["graph"])
         if kwargs.get("backend") is not None:
-            needs_kg = (not self.config.no_kg and not self.sampled) or self.config.category_weight > 0  # category labels live in the KG
+            needs_kg = (
+                not self.config.no_kg and not self.sampled
+            ) or self.config.category_weight > 0  # category labels live in the KG
             return KGBMInputs.from_backend(kwargs["backend"], train.item_ids, kg=needs_kg)
         return KGBMInputs()
 
@@ -119,10 +123,16 @@ class KGBM4Rec(TrainableRecommender):
         on, off = ModalityStatus.on, ModalityStatus.off
         has_kg = self._source.has_kg if self._source is not None else inputs.has_kg()
         return {
-            "kg": off("no_kg") if hp.no_kg else (on() if has_kg else on("interaction graph only: no KG relations in the data")),
+            "kg": off("no_kg")
+            if hp.no_kg
+            else (on() if has_kg else on("interaction graph only: no KG relations in the data")),
             "sequence": off("no_seq") if hp.no_seq else on(),
-            "text": off("no_text") if hp.no_text else (on() if inputs.has_text() else off("no Product.text_emb in the graph; run `kgctl embed`")),
-            "image": off("no_image") if hp.no_image else (on() if inputs.has_image() else off("no Product.image_emb in the graph; run `kgctl embed`")),
+            "text": off("no_text")
+            if hp.no_text
+            else (on() if inputs.has_text() else off("no Product.text_emb in the graph; run `kgctl embed`")),
+            "image": off("no_image")
+            if hp.no_image
+            else (on() if inputs.has_image() else off("no Product.image_emb in the graph; run `kgctl embed`")),
         }
 
     def modality_summary(self) -> str:
@@ -141,8 +151,10 @@ class KGBM4Rec(TrainableRecommender):
         self._inputs = self._resolve_inputs(train, kwargs)
         self._backend = kwargs.get("backend")
         if self.sampled and not self.config.no_kg and self._backend is None:
-            raise KgrecError("gnn_sampler=cypher samples the GNN's subgraphs from the graph store, and no graph store was given",
-                             "pass backend= to fit (kgctl train does), or use gnn_sampler=full")
+            raise KgrecError(
+                "gnn_sampler=cypher samples the GNN's subgraphs from the graph store, and no graph store was given",
+                "pass backend= to fit (kgctl train does), or use gnn_sampler=full",
+            )
         self._cache = self._category_cache = None
         self.sampling_stats = []
         try:
@@ -165,9 +177,20 @@ class KGBM4Rec(TrainableRecommender):
         inputs = self._inputs if self._inputs is not None else KGBMInputs.from_graph_inputs(graph)
         self._end_sampling()
         if self.sampled and not hp.no_kg:
-            rank = torch.distributed.get_rank() if torch.distributed.is_available() and torch.distributed.is_initialized() else 0
-            self._source = SampledGraphSource(self._backend, train, fanout=list(hp.fanout), min_degree=int(hp.kg_min_degree),
-                                              entity_buckets=hp.entity_buckets, seed=int(hp.seed) + 7919 * rank)
+            rank = (
+                torch.distributed.get_rank()
+                if torch.distributed.is_available() and torch.distributed.is_initialized()
+                else 0
+            )
+            assert self._backend is not None  # checked in fit() before prepare()
+            self._source = SampledGraphSource(
+                self._backend,
+                train,
+                fanout=list(hp.fanout),
+                min_degree=int(hp.kg_min_degree),
+                entity_buckets=hp.entity_buckets,
+                seed=int(hp.seed) + 7919 * rank,
+            )
             self._prefetcher = Prefetcher(self._source, enabled=bool(hp.prefetch))
         self.modalities = self._choose_modalities(inputs)
         if hp.verbose:
@@ -196,15 +219,31 @@ class KGBM4Rec(TrainableRecommender):
             self.ckg, self._structure, self._source = None, None, None
             n_nodes = n_relations = 0
         self._network_args = {
-            "n_items": train.n_items, "n_users": train.n_users, "dim": hp.dim, "max_len": hp.max_len, "n_layers": hp.n_layers,
-            "n_heads": hp.n_heads, "dropout": hp.dropout, "use_seq": use["sequence"], "use_kg": use["kg"],
-            "text_dim": text_dim, "image_dim": image_dim,
-            "n_nodes": n_nodes, "n_relations": n_relations,
-            "gnn_layers": hp.gnn_layers, "conv": hp.conv, "n_bases": hp.n_bases, "gnn_dropout": hp.gnn_dropout,
-            "causal": self.causal, "inner": hp.inner, "attn_dropout": hp.attn_dropout,
+            "n_items": train.n_items,
+            "n_users": train.n_users,
+            "dim": hp.dim,
+            "max_len": hp.max_len,
+            "n_layers": hp.n_layers,
+            "n_heads": hp.n_heads,
+            "dropout": hp.dropout,
+            "use_seq": use["sequence"],
+            "use_kg": use["kg"],
+            "text_dim": text_dim,
+            "image_dim": image_dim,
+            "n_nodes": n_nodes,
+            "n_relations": n_relations,
+            "gnn_layers": hp.gnn_layers,
+            "conv": hp.conv,
+            "n_bases": hp.n_bases,
+            "gnn_dropout": hp.gnn_dropout,
+            "causal": self.causal,
+            "inner": hp.inner,
+            "attn_dropout": hp.attn_dropout,
             "user_offset": self.ckg.user_offset if self.ckg else 0,
-            "rating_weight": hp.rating_weight, "like_weight": hp.like_weight,
-            "n_categories": len(self.category_ids), "category_weight": float(hp.category_weight),
+            "rating_weight": hp.rating_weight,
+            "like_weight": hp.like_weight,
+            "n_categories": len(self.category_ids),
+            "category_weight": float(hp.category_weight),
             "gnn_every": int(hp.gnn_every),
         }
         self._train_windows(train)
@@ -228,7 +267,9 @@ class KGBM4Rec(TrainableRecommender):
         self.category_ids = categories
         self._features["category_items"] = torch.from_numpy(labelled).to(self.device)
         self._features["category_target"] = torch.from_numpy(target[labelled]).to(self.device)
-        self.category_head_summary = f"on ({len(categories)} categories, {len(labelled)} of {n_items} items labelled by IN_CATEGORY)"
+        self.category_head_summary = (
+            f"on ({len(categories)} categories, {len(labelled)} of {n_items} items labelled by IN_CATEGORY)"
+        )
         if self.config.verbose:
             print(f"kgbm4rec category head {self.category_head_summary}", file=sys.stderr)
 
@@ -290,8 +331,18 @@ class KGBM4Rec(TrainableRecommender):
             negatives = np.zeros(0, np.int64)
             if k:
                 negatives = rng.choice(self.n_items, k, replace=self._negative_p is not None, p=self._negative_p)
-            out.append(tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in
-                             (inputs[s:s + size], targets[s:s + size], ratings[s:s + size], users[s:s + size], negatives)))
+            out.append(
+                tuple(
+                    torch.from_numpy(np.ascontiguousarray(a))
+                    for a in (
+                        inputs[s : s + size],
+                        targets[s : s + size],
+                        ratings[s : s + size],
+                        users[s : s + size],
+                        negatives,
+                    )
+                )
+            )
         if self._prefetcher is not None:
             out = self._with_subgraphs(out)
         return out
@@ -300,6 +351,7 @@ class KGBM4Rec(TrainableRecommender):
         """Each batch gets its subgraph (sampled in the background, see ``Prefetcher``): seeds are
         the batch's users and every item its loss reads (history, targets, negatives; all items
         under the full softmax, whose every item is a candidate)."""
+        assert self._prefetcher is not None  # called only when sampling
         if self._prefetcher.stats.batches:
             self.sampling_stats.append(self._prefetcher.stats.as_dict())
             self._prefetcher.stats = type(self._prefetcher.stats)()
@@ -356,6 +408,7 @@ class KGBM4Rec(TrainableRecommender):
         """The tables from GNN representations computed on sampled subgraphs, ``INFERENCE_SEEDS``
         items or users at a time (the same fan-out as training, a fixed seed: the same weights
         give the same tables); no full graph is built."""
+        assert self._source is not None  # set by prepare() when sampling
         rng = np.random.default_rng(int(self.config.seed))
         dim = int(self.config.dim)
         gnn_items = torch.zeros(self.n_items, dim, device=self.device)
@@ -364,7 +417,9 @@ class KGBM4Rec(TrainableRecommender):
         for n, target in ((self.n_items, gnn_items), (self.n_users, gnn_users)):
             for start in range(0, n, INFERENCE_SEEDS):
                 chunk = np.arange(start, min(n, start + INFERENCE_SEEDS))
-                sub = self._source.sample(none if target is gnn_items else chunk, chunk if target is gnn_items else none, rng)
+                sub = self._source.sample(
+                    none if target is gnn_items else chunk, chunk if target is gnn_items else none, rng
+                )
                 items, users = self.net.graph_embeddings(sub.to(self.device))
                 rows = torch.from_numpy(chunk).to(self.device)
                 target[rows] = (items if target is gnn_items else users)[rows]
@@ -418,7 +473,9 @@ class KGBM4Rec(TrainableRecommender):
         if not known.all():
             rows = torch.from_numpy(np.flatnonzero(~known)).to(self.device)
             if self.net.use_seq:
-                z[rows] = self.net.encode(tokens_t[rows], items, torch.zeros(len(rows), dtype=torch.long, device=self.device), None)
+                z[rows] = self.net.encode(
+                    tokens_t[rows], items, torch.zeros(len(rows), dtype=torch.long, device=self.device), None
+                )
             else:
                 mean = self.net.out_norm(self.net.user_embedding.weight.mean(0))
                 z[rows] = mean.expand(len(rows), tokens.shape[1], -1)
@@ -441,8 +498,13 @@ class KGBM4Rec(TrainableRecommender):
             raise KgrecError(f"{len(histories)} histories but {len(users)} users")
         tables = self._current_tables()
         tokens = self._history_tokens(histories)
-        out = [self.net.rank_logits(self._states(tokens[s:s + 512], users[s:s + 512], tables), tables[0]).float().cpu().numpy()
-               for s in range(0, len(users), 512)]
+        out = [
+            self.net.rank_logits(self._states(tokens[s : s + 512], users[s : s + 512], tables), tables[0])
+            .float()
+            .cpu()
+            .numpy()
+            for s in range(0, len(users), 512)
+        ]
         return np.concatenate(out) if out else np.zeros((0, self.n_items), np.float32)
 
     def score_users(self, users: torch.Tensor) -> torch.Tensor:
@@ -528,10 +590,16 @@ class KGBM4Rec(TrainableRecommender):
                    "relation_names": list(self.ckg.relation_names)}
         assert self._cache is not None  # filled by fit and load
         items, gnn_users = self._cache
-        return {"config": self._network_args, "modalities": {m: str(s) for m, s in self.modalities.items()}, "history": self.history,
-                "category_ids": [str(c) for c in self.category_ids],
-                "category_logits": None if self._category_cache is None else self._category_cache.detach().cpu(),
-                "items": items.detach().cpu(), "gnn_users": None if gnn_users is None else gnn_users.detach().cpu(), "ckg": ckg}
+        return {
+            "config": self._network_args,
+            "modalities": {m: str(s) for m, s in self.modalities.items()},
+            "history": self.history,
+            "category_ids": [str(c) for c in self.category_ids],
+            "category_logits": None if self._category_cache is None else self._category_cache.detach().cpu(),
+            "items": items.detach().cpu(),
+            "gnn_users": None if gnn_users is None else gnn_users.detach().cpu(),
+            "ckg": ckg,
+        }
 
     def load_state(self, state: dict[str, Any]) -> None:
         self._network_args = dict(state["config"])
@@ -564,6 +632,8 @@ class KGBM4Rec(TrainableRecommender):
                 "this kgbm4rec model has no graph branch", "train it without no_kg and with a knowledge graph"
             )
         if self._structure is None:
-            raise KgrecError("the full-graph structure is only available in the training process of a gnn_sampler=full model",
-                             "refit, or use the sampled path")
+            raise KgrecError(
+                "the full-graph structure is only available in the training process of a gnn_sampler=full model",
+                "refit, or use the sampled path",
+            )
 

@@ -123,7 +123,9 @@ class KGBMNetwork(nn.Module):
         """Fused representations of all items (n_items, dim)."""
         return self.add_graph(self.content_table(), gnn_items)
 
-    def graph_embeddings(self, subgraph: SubgraphBatch | None = None) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    def graph_embeddings(
+        self, subgraph: SubgraphBatch | None = None
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """(GNN item embeddings, GNN user embeddings) from the full-graph structure, or from a
         sampled ``subgraph``; (None, None) without the graph branch. On a subgraph, the rows of the
         items and users it holds are filled and the others are zero: a batch's loss reads only
@@ -148,7 +150,8 @@ class KGBMNetwork(nn.Module):
         return h[: self.n_items], h[self.user_offset : self.user_offset + self.n_users]
 
     def tables(self, subgraph: SubgraphBatch | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(fused item table, GNN user embeddings) for the current weights (on ``subgraph``: see ``graph_embeddings``)."""
+        """(fused item table, GNN user embeddings) for the current weights
+        (on ``subgraph``: see ``graph_embeddings``)."""
         gnn_items, gnn_users = self.graph_embeddings(subgraph)
         return self.item_table(gnn_items), gnn_users
 
@@ -205,7 +208,9 @@ class KGBMNetwork(nn.Module):
         full softmax over all items. ``subgraph``: the GNN runs on this sampled subgraph (whose
         seeds are the batch's users and every item the loss reads) instead of the full graph."""
         if self.category_head is not None and "category_items" in self.features:
-            gnn_items, gnn_users = self.graph_embeddings(subgraph)  # the same steps as tables(), keeping the content vectors
+            gnn_items, gnn_users = self.graph_embeddings(
+                subgraph
+            )  # the same steps as tables(), keeping the content vectors
             content = self.content_table()
             items = self.add_graph(content, gnn_items)
         else:

@@ -59,7 +59,9 @@ class SampledGraphSource:
                                              min_degree=min_degree, seed=seed)
         item_ids, user_ids = train.item_ids.astype(str), train.user_ids.astype(str)
         pairs = np.unique(np.stack([train.user, train.item], 1), axis=0) if len(train) else np.zeros((0, 2), np.int64)
-        self.sampler.put_edges(("User", INTERACTED, "Product"), user_ids[pairs[:, 0]].tolist(), item_ids[pairs[:, 1]].tolist())
+        self.sampler.put_edges(
+            ("User", INTERACTED, "Product"), user_ids[pairs[:, 0]].tolist(), item_ids[pairs[:, 1]].tolist()
+        )
         self.relation_names = self.sampler.relation_names()
         k = len(self.relation_names)
         self.relation_index = {name: r for r, name in enumerate(self.relation_names)}

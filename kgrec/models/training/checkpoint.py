@@ -135,7 +135,8 @@ def _model_class(name: str) -> type[Recommender]:
 def _read_meta(path: Path) -> dict[str, Any]:
     if not (path / "checkpoint.json").exists():
         raise KgrecError(f"no checkpoint at {path}", "train one with `kgctl train`")
-    return json.loads((path / "checkpoint.json").read_text())
+    meta: dict[str, Any] = json.loads((path / "checkpoint.json").read_text())
+    return meta
 
 
 def _load(path: Path, meta: dict[str, Any], model_cls: type[Recommender] = Recommender) -> Checkpoint:

@@ -47,7 +47,9 @@ class EvaluationRun:
 def _unique(label: str, taken: set[str], path: Path | None = None) -> str:
     if label not in taken:
         return label
-    for candidate in ([f"{label} ({path.name})", f"{label} ({path})"] if path is not None else []) + [f"{label} (trained now)"]:
+    for candidate in ([f"{label} ({path.name})", f"{label} ({path})"] if path is not None else []) + [
+        f"{label} (trained now)"
+    ]:
         if candidate not in taken:
             return candidate
     k = 2
@@ -98,6 +100,7 @@ def evaluate_run(
         histories[label] = meta.get("metrics", {}).get("history", {})
         label_of_path[entry.path.resolve()] = label
         if entry.seed_set is not None:
+            assert entry.seed is not None  # set together with seed_set (expand_checkpoints)
             members.setdefault(entry.seed_set.resolve(), []).append((entry.seed, label, name))
         found = find_ablations(entry.path)
         if found is not None:
@@ -132,7 +135,9 @@ def evaluate_run(
               for label, found, meta in found_ablations]
     statistics = None
     if bootstrap is not None:
-        statistics = describe(evaluation.report, evaluation.per_user, groups=groups, baseline=baseline, settings=bootstrap)
+        statistics = describe(
+            evaluation.report, evaluation.per_user, groups=groups, baseline=baseline, settings=bootstrap
+        )
     return EvaluationRun(evaluation, statistics, tables, histories)
 
 

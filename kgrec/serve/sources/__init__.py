@@ -16,7 +16,13 @@ from kgrec.serve.sources.model import ModelScores
 from kgrec.serve.sources.popular import Popular
 from kgrec.serve.sources.shared_attribute import SharedAttribute
 
-CANDIDATE_SOURCES: tuple[type[CandidateSource], ...] = (CoInteraction, SharedAttribute, KnowledgeGraph, Embedding, Popular)
+CANDIDATE_SOURCES: tuple[type[CandidateSource], ...] = (
+    CoInteraction,
+    SharedAttribute,
+    KnowledgeGraph,
+    Embedding,
+    Popular,
+)
 SOURCE_NAMES: tuple[str, ...] = (ModelScores.name, *(s.name for s in CANDIDATE_SOURCES))
 
 __all__ = [

@@ -55,7 +55,7 @@ class UserContext:
         return not len(self.items)
 
     @classmethod
-    def of(cls, index: "GraphIndex", user: str, position: int, limits: Limits) -> "UserContext":
+    def of(cls, index: GraphIndex, user: str, position: int, limits: Limits) -> UserContext:
         items, ratings = index.history(position)
         seen = np.zeros(index.n_products, dtype=bool)
         seen[items] = True
@@ -64,7 +64,7 @@ class UserContext:
         anchors, anchor_ratings = _first_unique(items[pick], ratings[pick], limits.anchors)
         return cls(user, position, items, ratings, seen, anchors, anchor_ratings)
 
-    def chose(self, index: "GraphIndex", position: int) -> str:
+    def chose(self, index: GraphIndex, position: int) -> str:
         """``you rated 'Alien' (5★)`` / ``you chose 'Alien'``: the user's own step of a path."""
         rating = dict(zip(self.anchors.tolist(), self.anchor_ratings.tolist())).get(position)
         verb = "rated" if rating is not None and not _nan(rating) else "chose"
@@ -92,14 +92,17 @@ class Candidates:
     trace: Any = None
 
     @classmethod
-    def empty(cls, source: str) -> "Candidates":
+    def empty(cls, source: str) -> Candidates:
         return cls(source, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64))
 
     def __len__(self) -> int:
         return len(self.positions)
 
-    def as_list(self, index: "GraphIndex") -> list[Candidate]:
-        return [Candidate(self.source, index.product_ids[p], float(e)) for p, e in zip(self.positions.tolist(), self.evidence.tolist())]
+    def as_list(self, index: GraphIndex) -> list[Candidate]:
+        return [
+            Candidate(self.source, index.product_ids[p], float(e))
+            for p, e in zip(self.positions.tolist(), self.evidence.tolist())
+        ]
 
 
 class Source(abc.ABC):
@@ -119,7 +122,7 @@ class Source(abc.ABC):
         return column / hi if hi > 0 else np.where(present, 0.0, np.nan)
 
     @abc.abstractmethod
-    def explain(self, context: UserContext, index: "GraphIndex", found: Candidates | None,
+    def explain(self, context: UserContext, index: GraphIndex, found: Candidates | None,
                 positions: np.ndarray, evidence: np.ndarray) -> dict[int, str]:
         """One sentence per recommended product position this source took part in (``evidence``:
         its raw evidence for each); positions it cannot explain are left out."""
@@ -133,12 +136,12 @@ class CandidateSource(Source):
         return self.limits.per_source
 
     @abc.abstractmethod
-    def candidates(self, context: UserContext, index: "GraphIndex", k: int) -> Candidates | None:
+    def candidates(self, context: UserContext, index: GraphIndex, k: int) -> Candidates | None:
         """At most ``k`` unseen products with their evidence, best first; None when the source
         does not apply to this user (e.g. no anchors)."""
 
 
-def title(index: "GraphIndex", position: int) -> str:
+def title(index: GraphIndex, position: int) -> str:
     return quote(index.titles[position] or index.product_ids[position])
 
 

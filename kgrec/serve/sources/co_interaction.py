@@ -49,7 +49,8 @@ class CoInteraction(CandidateSource):
         best = np.argmax(tally, axis=1)  # first maximum: the most recent anchor among ties
         n = tally[np.arange(len(positions)), best]
         return {
-            int(p): f"{context.chose(index, int(context.anchors[b]))}; {c} people like you who chose it also chose {title(index, p)}"
+            int(p): f"{context.chose(index, int(context.anchors[b]))}; "
+                    f"{c} people like you who chose it also chose {title(index, p)}"
             for p, b, c in zip(positions.tolist(), best.tolist(), n.tolist())
             if c > 0
         }

@@ -50,7 +50,9 @@ class KnowledgeGraph(CandidateSource):
         starts = np.flatnonzero(new_y)
         ys, ys_via, ys_rel = y[starts], via[starts], rel1[starts]
         reach = np.add.reduceat(new_pair.astype(np.int64), starts)
-        pick = np.lexsort((ys, gi.entity_degree[ys], -reach))[: self.limits.shared_entities]  # most anchors, then most specific
+        pick = np.lexsort((ys, gi.entity_degree[ys], -reach))[
+            : self.limits.shared_entities
+        ]  # most anchors, then most specific
         shared, shared_via, shared_rel = ys[pick], ys_via[pick], ys_rel[pick]
         # stage 2: products c linked to an entity f related to a shared y
         sidx, sowner = gather(gi.rel_ptr, shared)

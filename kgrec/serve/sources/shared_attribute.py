@@ -35,7 +35,10 @@ class SharedAttribute(CandidateSource):
             if via is not None:
                 anchor, a = via
                 name = index.attr_names[a] or index.attr_ids[a]
-                out[p] = f"{context.chose(index, anchor)}; it shares {index.attr_label[a].lower()} {quote(name)} with {title(index, p)}"
+                out[p] = (
+                    f"{context.chose(index, anchor)}; "
+                    f"it shares {index.attr_label[a].lower()} {quote(name)} with {title(index, p)}"
+                )
         return out
 
     @staticmethod

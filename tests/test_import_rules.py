@@ -12,8 +12,8 @@ import kgrec
 
 ROOT = Path(kgrec.__file__).parent
 FAMILIES = ("general", "sequential", "content", "knowledge", "kgbm4rec")
-FAMILY_MAY_IMPORT = ("kgrec.models.base", "kgrec.models.trainable", "kgrec.models.nn", "kgrec.models.data",
-                     "kgrec.kg", "kgrec.errors", "kgrec.config")
+FAMILY_MAY_IMPORT = ("kgrec.models.base", "kgrec.models.trainable", "kgrec.models.modality", "kgrec.models.nn",
+                     "kgrec.models.data", "kgrec.kg", "kgrec.errors", "kgrec.config")
 
 
 def _module_name(path: Path) -> str:

@@ -4,6 +4,7 @@ Layout (one concern per package)::
 
     base.py       Recommender: the interface every model follows, and the registry
     trainable.py  TrainableRecommender: the hooks a neural model implements for the Trainer
+    modality.py   ModalityStatus: whether a model used a modality (KG, sequence, text, image) and why
     general/      popularity, BPR-MF, biased MF, LightGCN
     sequential/   SASRec, BERT4Rec
     content/      text kNN
@@ -19,7 +20,7 @@ Layout (one concern per package)::
 Import rules (checked by tests/test_import_rules.py):
 
 - model families (general, sequential, content, knowledge, kgbm4rec) import only ``nn``,
-  ``data``, ``base``, ``trainable`` and the layers below ``kgrec.models`` (``kgrec.kg``,
+  ``data``, ``base``, ``trainable``, ``modality`` and the layers below ``kgrec.models`` (``kgrec.kg``,
   ``kgrec.errors``, ``kgrec.config``); a family never imports another family;
 - models never import the training loop: a ``Trainer`` is handed to ``fit`` (RecBole's order:
   build the model, then the trainer);

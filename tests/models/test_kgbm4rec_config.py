@@ -14,8 +14,9 @@ from kgrec.models.base import Recommender
 from kgrec.models.data.interactions import InteractionData
 from kgrec.models.data.split import temporal_leave_one_out
 from kgrec.models.kgbm4rec import KGBM4Rec
-from kgrec.models.kgbm4rec.config import KGBMConfig, ModalityStatus
+from kgrec.models.kgbm4rec.config import KGBMConfig
 from kgrec.models.kgbm4rec.inputs import KGBMInputs
+from kgrec.models.modality import ModalityStatus
 from kgrec.models.training.trainer import fit
 from kgrec.models.workflows.ablation import skip_reason
 from tests.models._kgbm_graph import build_tiny_graph

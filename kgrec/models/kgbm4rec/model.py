@@ -36,7 +36,7 @@ from kgrec.errors import KgrecError
 from kgrec.kg.backend import Backend
 from kgrec.models.base import register
 from kgrec.models.data.interactions import InteractionData
-from kgrec.models.kgbm4rec.config import KGBMConfig, ModalityStatus
+from kgrec.models.kgbm4rec.config import KGBMConfig
 from kgrec.models.kgbm4rec.graph import (
     CollaborativeKG,
     RelationalCSR,
@@ -45,6 +45,7 @@ from kgrec.models.kgbm4rec.graph import (
 from kgrec.models.kgbm4rec.inputs import KGBMInputs
 from kgrec.models.kgbm4rec.network import KGBMNetwork
 from kgrec.models.kgbm4rec.sampling import Prefetcher, SampledGraphSource
+from kgrec.models.modality import ModalityStatus
 from kgrec.models.nn.transformer import windows
 from kgrec.models.trainable import TrainableRecommender
 

@@ -31,7 +31,7 @@ from typing import Any
 from kgrec.errors import KgrecError
 from kgrec.models.base import Recommender, get_model_class, model_names
 from kgrec.models.evaluation.ablation_table import AblationRow, AblationTable
-from kgrec.models.kgbm4rec.config import ModalityStatus
+from kgrec.models.modality import ModalityStatus
 from kgrec.models.training.checkpoint import write_json_atomic
 
 ABLATIONS_DIR = "ablations"

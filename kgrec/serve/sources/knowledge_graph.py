@@ -45,11 +45,8 @@ class KnowledgeGraph(CandidateSource):
         # per entity y: how many distinct anchors reach it, and the most recent one (with its relation)
         order = np.lexsort((rel1, via, y))
         y, rel1, via = y[order], rel1[order], via[order]
-        new_y = np.r_[True, y[1:] != y[:-1]]
-        new_pair = new_y | np.r_[True, via[1:] != via[:-1]]
-        starts = np.flatnonzero(new_y)
+        starts, reach = _distinct_per_group(y, via)
         ys, ys_via, ys_rel = y[starts], via[starts], rel1[starts]
-        reach = np.add.reduceat(new_pair.astype(np.int64), starts)
         pick = np.lexsort((ys, gi.entity_degree[ys], -reach))[
             : self.limits.shared_entities
         ]  # most anchors, then most specific
@@ -65,11 +62,9 @@ class KnowledgeGraph(CandidateSource):
             return Candidates.empty(self.name)
         order = np.lexsort((crel, rank, c))
         c, rank, crel = c[order], rank[order], crel[order]
-        new_c = np.r_[True, c[1:] != c[:-1]]
-        new_pair = new_c | np.r_[True, rank[1:] != rank[:-1]]
-        starts = np.flatnonzero(new_c)
+        starts, distinct = _distinct_per_group(c, rank)
         n = np.zeros(gi.n_products, dtype=np.float64)
-        n[c[starts]] = np.add.reduceat(new_pair.astype(np.int64), starts)  # distinct shared entities
+        n[c[starts]] = distinct  # distinct shared entities
         top = top_positions(n, k)
         best = dict(zip(c[starts].tolist(), zip(rank[starts].tolist(), crel[starts].tolist())))
         paths: dict[int, EntityPath] = {}
@@ -91,3 +86,12 @@ class KnowledgeGraph(CandidateSource):
             name = index.entity_names[path.entity] or index.entity_ids[path.entity]
             out[p] = f"{context.chose(index, path.anchor)}; it shares {quote(name)} ({role}) with {title(index, p)}"
         return out
+
+
+def _distinct_per_group(group: np.ndarray, other: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For rows sorted by (group, other): the index of each group's first row and how many
+    distinct ``other`` values the group holds."""
+    new_group = np.r_[True, group[1:] != group[:-1]]
+    new_pair = new_group | np.r_[True, other[1:] != other[:-1]]
+    starts = np.flatnonzero(new_group)
+    return starts, np.add.reduceat(new_pair.astype(np.int64), starts)

@@ -88,23 +88,28 @@ def one_shot(db: str, users: list[str], calls: int, tree: Path, model: str | Non
     from kgrec.serve.index_store import index_dir
 
     def command(user: str) -> list[str]:
-        if clear_index:
-            shutil.rmtree(index_dir(db), ignore_errors=True)
         cmd = [sys.executable, "-m", "kgrec.cli.main", "--db", db, "recommend", user, "--json"]
         if model:
             cmd += ["--model", model, "--force"]  # --force: the earlier tree refuses otherwise; this one ignores it
         return cmd
 
-    return timed_processes([command(u) for u in users[:calls]], tree, "kgctl recommend")
+    def before_each() -> None:
+        if clear_index:
+            shutil.rmtree(index_dir(db), ignore_errors=True)
+
+    return timed_processes([command(u) for u in users[:calls]], tree, "kgctl recommend", before_each)
 
 
-def timed_processes(commands: list[list[str]], tree: Path, what: str) -> dict:
-    """Median wall and CPU (user + system) seconds of each command run as a fresh process."""
+def timed_processes(commands: list[list[str]], tree: Path, what: str, before_each=None) -> dict:
+    """Median wall and CPU (user + system) seconds of each command run as a fresh process
+    (``before_each()`` runs before each, outside the timing)."""
     import resource
     import subprocess
 
     walls, cpus = [], []
     for cmd in commands:
+        if before_each is not None:
+            before_each()
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         res = subprocess.run(cmd, env={**os.environ, "PYTHONPATH": str(tree)}, capture_output=True, text=True)
@@ -265,7 +270,7 @@ def run_one_shot(a, db: str, data, snapshot: str) -> None:
 
         torch.set_num_threads(1)
         t0 = time.perf_counter()
-        sasrec = SASRec(epochs=1, seed=a.seed)
+        sasrec = SASRec(epochs=1, seed=a.seed, verbose=False)
         fit(sasrec, data.subset(data.user < data.n_users // 10))
         save_checkpoint(tmp / "sasrec", sasrec, data.user_ids, data.item_ids, snapshot)
         print(f"SASRec (1 epoch, a tenth of the users) trained in {time.perf_counter() - t0:.1f} s", flush=True)

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
 import kgrec
@@ -60,3 +61,15 @@ def test_one_shot_recommend_with_a_plain_array_checkpoint_imports_no_torch(graph
     old_answer, old_packages = one_shot(graph_db, "u3", pop_checkpoint)
     assert "torch" in old_packages
     assert old_answer == answer
+
+
+def test_product_positions_are_found_without_pyarrow():
+    # the model source maps the graph's products to the checkpoint's item indices with numpy (the
+    # pyarrow way imported pandas): first occurrence of a repeated id, -1 for unknown ones
+    from kgrec.serve.sources.model import positions_in
+
+    known = np.asarray(["p9", "p1", "p10", "p1", "p2"])
+    values = np.asarray(["p1", "p2", "p3", "p10", "p9", "p100", ""])
+    assert positions_in(values, known).tolist() == [1, 4, -1, 2, 0, -1, -1]
+    assert positions_in(values, np.asarray([], dtype=str)).tolist() == [-1] * len(values)
+    assert positions_in(np.asarray([], dtype=str), known).tolist() == []

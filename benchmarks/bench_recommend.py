@@ -24,7 +24,8 @@ checkpoints were written before (``state.pt``, a torch file: torch is imported t
 latter also for the ``--before`` tree. ``--one-shot-sequence`` adds a SASRec checkpoint (default
 network, one epoch on a seeded tenth of the users: serving cost, not quality), which needs torch
 to run its network over the user's history, and, as the peer for that, ``python -c "import
-torch"`` alone.
+torch"`` alone. ``--model CHECKPOINT`` with ``--one-shot`` times that checkpoint too (index kept;
+also for the ``--before`` tree).
 
     nice -n 10 python benchmarks/bench_recommend.py --db ML1M.db --one-shot 5 --before /tmp/before --one-shot-model
     python benchmarks/bench_recommend.py --db ML1M.db --one-shot 5 --one-shot-model --one-shot-sequence
@@ -85,6 +86,8 @@ def one_shot(db: str, users: list[str], calls: int, tree: Path, model: str | Non
     """Median wall and CPU seconds of ``kgctl recommend`` as a fresh process."""
     import shutil
 
+    db = str(Path(db).resolve())  # the children run in the tree's folder
+
     from kgrec.serve.index_store import index_dir
 
     def command(user: str) -> list[str]:
@@ -104,7 +107,6 @@ def timed_processes(commands: list[list[str]], tree: Path, what: str, before_eac
     """Median wall and CPU (user + system) seconds of each command run as a fresh process
     (``before_each()`` runs before each, outside the timing)."""
     import resource
-    import subprocess
 
     walls, cpus = [], []
     for cmd in commands:
@@ -112,7 +114,7 @@ def timed_processes(commands: list[list[str]], tree: Path, what: str, before_eac
             before_each()
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
-        res = subprocess.run(cmd, env={**os.environ, "PYTHONPATH": str(tree)}, capture_output=True, text=True)
+        res = run_in(tree, cmd)
         walls.append(time.perf_counter() - t0)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
@@ -121,13 +123,20 @@ def timed_processes(commands: list[list[str]], tree: Path, what: str, before_eac
     return {"wall": float(np.median(walls)), "cpu": float(np.median(cpus)), "first_wall": walls[0], "walls": walls}
 
 
-def imports_torch(db: str, user: str, tree: Path, model: str) -> bool:
-    """Whether ``kgctl recommend USER --model MODEL`` imports torch (``python -X importtime``)."""
+def run_in(tree: Path, cmd: list[str]):
+    """``cmd`` with ``tree``'s kgrec: on PYTHONPATH and as the working directory (``python -m``
+    puts the working directory first on the path, so from another tree's root that tree's kgrec
+    would be imported whatever PYTHONPATH says)."""
     import subprocess
 
-    cmd = [sys.executable, "-X", "importtime", "-m", "kgrec.cli.main", "--db", db, "recommend", user, "--json",
-           "--model", model, "--force"]
-    res = subprocess.run(cmd, env={**os.environ, "PYTHONPATH": str(tree)}, capture_output=True, text=True)
+    return subprocess.run(cmd, env={**os.environ, "PYTHONPATH": str(tree)}, cwd=tree, capture_output=True, text=True)
+
+
+def imports_torch(db: str, user: str, tree: Path, model: str) -> bool:
+    """Whether ``kgctl recommend USER --model MODEL`` imports torch (``python -X importtime``)."""
+    cmd = [sys.executable, "-X", "importtime", "-m", "kgrec.cli.main", "--db", str(Path(db).resolve()),
+           "recommend", user, "--json", "--model", model, "--force"]
+    res = run_in(tree, cmd)
     return any(line.rstrip().endswith("| torch") for line in res.stderr.splitlines())
 
 
@@ -276,16 +285,19 @@ def run_one_shot(a, db: str, data, snapshot: str) -> None:
         print(f"SASRec (1 epoch, a tenth of the users) trained in {time.perf_counter() - t0:.1f} s", flush=True)
         checkpoints.append(("--model sasrec (state.pt)", str(tmp / "sasrec"), False))
 
+    if a.model:  # a given checkpoint, e.g. a KGBM4Rec: for this tree and the --before one
+        checkpoints.append((f"--model {a.model}", str(Path(a.model).resolve()), True))
+
     runs: list[tuple[str, Path, str | None, bool]] = [
         ("this tree, index kept beside the database", root, None, False),
         ("this tree, index rebuilt every call", root, None, True),
     ]
     if a.before:
-        runs.append((f"before ({a.before})", Path(a.before), None, False))
+        runs.append((f"before ({a.before})", Path(a.before).resolve(), None, False))
     for label, folder, before_too in checkpoints:
         runs.append((f"this tree, index kept, {label}", root, folder, False))
         if a.before and before_too:
-            runs.append((f"before ({a.before}), {label}", Path(a.before), folder, False))
+            runs.append((f"before ({a.before}), {label}", Path(a.before).resolve(), folder, False))
     results = []
     for label, tree, model_dir, clear in runs:
         r = one_shot(db, users, a.one_shot, tree, model_dir, clear)

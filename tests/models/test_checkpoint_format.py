@@ -36,7 +36,8 @@ print(json.dumps({"heavy": heavy, "model": ck.model.name, "scores": ck.model.sco
 def serve_in_child(path: Path) -> dict:
     """load_for_serving(path) in a fresh interpreter: its scores and which heavy libraries it imported."""
     env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"}
-    out = subprocess.run([sys.executable, "-c", CHILD, str(path)], capture_output=True, text=True, env=env, timeout=300)
+    out = subprocess.run([sys.executable, "-c", CHILD, str(path)], capture_output=True, text=True, env=env, cwd=REPO,
+                         timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     return json.loads(out.stdout)
 

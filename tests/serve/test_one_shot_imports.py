@@ -35,7 +35,7 @@ def one_shot(db: str, user: str, checkpoint: Path) -> tuple[dict, set[str]]:
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-X", "importtime", "-m", "kgrec.cli.main", "--db", db,
            "recommend", user, "--json", "--model", str(checkpoint)]
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     packages = {m.group(1).split(".")[0] for line in out.stderr.splitlines() if (m := IMPORTED.match(line))}
     assert "kgrec" in packages and "numpy" in packages  # the report was read

@@ -283,7 +283,7 @@ def run_one_shot(a, db: str, data, snapshot: str) -> None:
         fit(sasrec, data.subset(data.user < data.n_users // 10))
         save_checkpoint(tmp / "sasrec", sasrec, data.user_ids, data.item_ids, snapshot)
         print(f"SASRec (1 epoch, a tenth of the users) trained in {time.perf_counter() - t0:.1f} s", flush=True)
-        checkpoints.append(("--model sasrec (state.pt)", str(tmp / "sasrec"), False))
+        checkpoints.append(("--model sasrec (state.pt)", str(tmp / "sasrec"), True))
 
     if a.model:  # a given checkpoint, e.g. a KGBM4Rec: for this tree and the --before one
         checkpoints.append((f"--model {a.model}", str(Path(a.model).resolve()), True))

@@ -137,7 +137,9 @@ def imports_torch(db: str, user: str, tree: Path, model: str) -> bool:
     cmd = [sys.executable, "-X", "importtime", "-m", "kgrec.cli.main", "--db", str(Path(db).resolve()),
            "recommend", user, "--json", "--model", model, "--force"]
     res = run_in(tree, cmd)
-    return any(line.rstrip().endswith("| torch") for line in res.stderr.splitlines())
+    import re
+
+    return any(re.search(r"\|\s*torch$", line.rstrip()) for line in res.stderr.splitlines())
 
 
 def as_written_before(path: Path) -> Path:

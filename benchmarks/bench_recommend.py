@@ -35,6 +35,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -84,8 +87,6 @@ def pct(values, q):
 
 def one_shot(db: str, users: list[str], calls: int, tree: Path, model: str | None, clear_index: bool) -> dict:
     """Median wall and CPU seconds of ``kgctl recommend`` as a fresh process."""
-    import shutil
-
     db = str(Path(db).resolve())  # the children run in the tree's folder
 
     from kgrec.serve.index_store import index_dir
@@ -123,12 +124,10 @@ def timed_processes(commands: list[list[str]], tree: Path, what: str, before_eac
     return {"wall": float(np.median(walls)), "cpu": float(np.median(cpus)), "first_wall": walls[0], "walls": walls}
 
 
-def run_in(tree: Path, cmd: list[str]):
+def run_in(tree: Path, cmd: list[str]) -> subprocess.CompletedProcess:
     """``cmd`` with ``tree``'s kgrec: on PYTHONPATH and as the working directory (``python -m``
     puts the working directory first on the path, so from another tree's root that tree's kgrec
     would be imported whatever PYTHONPATH says)."""
-    import subprocess
-
     return subprocess.run(cmd, env={**os.environ, "PYTHONPATH": str(tree)}, cwd=tree, capture_output=True, text=True)
 
 
@@ -137,8 +136,6 @@ def imports_torch(db: str, user: str, tree: Path, model: str) -> bool:
     cmd = [sys.executable, "-X", "importtime", "-m", "kgrec.cli.main", "--db", str(Path(db).resolve()),
            "recommend", user, "--json", "--model", model, "--force"]
     res = run_in(tree, cmd)
-    import re
-
     return any(re.search(r"\|\s*torch$", line.rstrip()) for line in res.stderr.splitlines())
 
 
@@ -323,8 +320,6 @@ def run_one_shot(a, db: str, data, snapshot: str) -> None:
         print(
             f"ratio {label} / {results[0][0]}: wall {r['wall'] / base['wall']:.1f}x, CPU {r['cpu'] / base['cpu']:.1f}x"
         )
-    import shutil
-
     shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -18,16 +18,26 @@ which on a shared machine say more than wall time): this tree with its graph ind
 database (the first call builds and writes it; the next ones map it), this tree with the stored
 index removed before each call (a build every call), and, with ``--before DIR`` (a copy of an
 earlier tree's ``kgrec/``, e.g. ``git archive c7853dc kgrec | tar -x -C DIR``), that tree as the
-peer. ``--one-shot-model`` adds the same with a MostPopular checkpoint (``--model``: the model's
-imports, torch among them, are paid on every call).
+peer. ``--one-shot-model`` adds the command with a MostPopular checkpoint (``--model``; index
+kept): as written now (``state.npz``, read with numpy: no torch import) and the same model as
+checkpoints were written before (``state.pt``, a torch file: torch is imported to read it), the
+latter also for the ``--before`` tree. ``--one-shot-sequence`` adds a SASRec checkpoint (default
+network, one epoch on a seeded tenth of the users: serving cost, not quality), which needs torch
+to run its network over the user's history, and, as the peer for that, ``python -c "import
+torch"`` alone. ``--model CHECKPOINT`` with ``--one-shot`` times that checkpoint too (index kept;
+also for the ``--before`` tree).
 
     nice -n 10 python benchmarks/bench_recommend.py --db ML1M.db --one-shot 5 --before /tmp/before --one-shot-model
+    python benchmarks/bench_recommend.py --db ML1M.db --one-shot 5 --one-shot-model --one-shot-sequence
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -77,28 +87,73 @@ def pct(values, q):
 
 def one_shot(db: str, users: list[str], calls: int, tree: Path, model: str | None, clear_index: bool) -> dict:
     """Median wall and CPU seconds of ``kgctl recommend`` as a fresh process."""
-    import resource
-    import shutil
-    import subprocess
+    db = str(Path(db).resolve())  # the children run in the tree's folder
 
     from kgrec.serve.index_store import index_dir
 
-    walls, cpus = [], []
-    for user in users[:calls]:
-        if clear_index:
-            shutil.rmtree(index_dir(db), ignore_errors=True)
+    def command(user: str) -> list[str]:
         cmd = [sys.executable, "-m", "kgrec.cli.main", "--db", db, "recommend", user, "--json"]
         if model:
             cmd += ["--model", model, "--force"]  # --force: the earlier tree refuses otherwise; this one ignores it
+        return cmd
+
+    def before_each() -> None:
+        if clear_index:
+            shutil.rmtree(index_dir(db), ignore_errors=True)
+
+    return timed_processes([command(u) for u in users[:calls]], tree, "kgctl recommend", before_each)
+
+
+def timed_processes(commands: list[list[str]], tree: Path, what: str, before_each=None) -> dict:
+    """Median wall and CPU (user + system) seconds of each command run as a fresh process
+    (``before_each()`` runs before each, outside the timing)."""
+    import resource
+
+    walls, cpus = [], []
+    for cmd in commands:
+        if before_each is not None:
+            before_each()
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
-        res = subprocess.run(cmd, env={**os.environ, "PYTHONPATH": str(tree)}, capture_output=True, text=True)
+        res = run_in(tree, cmd)
         walls.append(time.perf_counter() - t0)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
         if res.returncode != 0:
-            raise SystemExit(f"kgctl recommend failed: {res.stderr[-500:]}")
+            raise SystemExit(f"{what} failed: {res.stderr[-500:]}")
     return {"wall": float(np.median(walls)), "cpu": float(np.median(cpus)), "first_wall": walls[0], "walls": walls}
+
+
+def run_in(tree: Path, cmd: list[str]) -> subprocess.CompletedProcess:
+    """``cmd`` with ``tree``'s kgrec: on PYTHONPATH and as the working directory (``python -m``
+    puts the working directory first on the path, so from another tree's root that tree's kgrec
+    would be imported whatever PYTHONPATH says)."""
+    return subprocess.run(cmd, env={**os.environ, "PYTHONPATH": str(tree)}, cwd=tree, capture_output=True, text=True)
+
+
+def imports_torch(db: str, user: str, tree: Path, model: str) -> bool:
+    """Whether ``kgctl recommend USER --model MODEL`` imports torch (``python -X importtime``)."""
+    cmd = [sys.executable, "-X", "importtime", "-m", "kgrec.cli.main", "--db", str(Path(db).resolve()),
+           "recommend", user, "--json", "--model", model, "--force"]
+    res = run_in(tree, cmd)
+    return any(re.search(r"\|\s*torch$", line.rstrip()) for line in res.stderr.splitlines())
+
+
+def as_written_before(path: Path) -> Path:
+    """Rewrite checkpoint ``path`` as kgrec wrote every checkpoint before ``state.npz``: the state
+    as a torch file (``state.pt``), ``model.json`` without the module."""
+    import json
+
+    import torch
+
+    from kgrec.models.base import read_state
+
+    torch.save(read_state(path), path / "state.pt")
+    (path / "state.npz").unlink(missing_ok=True)
+    meta = json.loads((path / "model.json").read_text())
+    meta.pop("module", None)
+    (path / "model.json").write_text(json.dumps(meta, indent=2))
+    return path
 
 
 def main() -> None:
@@ -113,7 +168,12 @@ def main() -> None:
     )
     ap.add_argument("--before", help="an earlier tree holding kgrec/ (the peer of --one-shot)")
     ap.add_argument(
-        "--one-shot-model", action="store_true", help="also time the one-shot command with a MostPopular checkpoint"
+        "--one-shot-model", action="store_true",
+        help="also time the one-shot command with a MostPopular checkpoint (state.npz, and as state.pt)",
+    )
+    ap.add_argument(
+        "--one-shot-sequence", action="store_true",
+        help="also time it with a SASRec checkpoint (1 epoch on a tenth of the users), and `import torch` alone",
     )
     a = ap.parse_args()
 
@@ -202,37 +262,65 @@ def run_one_shot(a, db: str, data, snapshot: str) -> None:
     root = Path(__file__).resolve().parent.parent
     rng = np.random.default_rng(a.seed)
     users = [str(u) for u in rng.choice(data.user_ids, size=a.one_shot + 1, replace=False)]
-    model_dir = None
+    tmp = Path(tempfile.mkdtemp(prefix="kgrec-one-shot-"))
+    checkpoints: list[tuple[str, str, bool]] = []  # (label, folder, also for the --before tree)
     if a.one_shot_model:
-        tmp = Path(tempfile.mkdtemp(prefix="kgrec-one-shot-"))
         model = MostPopular()
         fit(model, data)
-        model_dir = str(save_checkpoint(tmp / "pop", model, data.user_ids, data.item_ids, snapshot))
-    variants = [("this tree, index kept beside the database", root, False)]
-    variants.append(("this tree, index rebuilt every call", root, True))
+        for name in ("pop", "pop-pt"):
+            save_checkpoint(tmp / name, model, data.user_ids, data.item_ids, snapshot)
+        checkpoints.append(("--model pop (state.npz)", str(tmp / "pop"), False))
+        checkpoints.append(("--model pop as written before (state.pt)", str(as_written_before(tmp / "pop-pt")), True))
+    if a.one_shot_sequence:
+        import torch
+
+        from kgrec.models.sequential.sasrec import SASRec
+
+        torch.set_num_threads(1)
+        t0 = time.perf_counter()
+        sasrec = SASRec(epochs=1, seed=a.seed, verbose=False)
+        fit(sasrec, data.subset(data.user < data.n_users // 10))
+        save_checkpoint(tmp / "sasrec", sasrec, data.user_ids, data.item_ids, snapshot)
+        print(f"SASRec (1 epoch, a tenth of the users) trained in {time.perf_counter() - t0:.1f} s", flush=True)
+        checkpoints.append(("--model sasrec (state.pt)", str(tmp / "sasrec"), True))
+
+    if a.model:  # a given checkpoint, e.g. a KGBM4Rec: for this tree and the --before one
+        checkpoints.append((f"--model {a.model}", str(Path(a.model).resolve()), True))
+
+    runs: list[tuple[str, Path, str | None, bool]] = [
+        ("this tree, index kept beside the database", root, None, False),
+        ("this tree, index rebuilt every call", root, None, True),
+    ]
     if a.before:
-        variants.append((f"before ({a.before})", Path(a.before), False))
+        runs.append((f"before ({a.before})", Path(a.before).resolve(), None, False))
+    for label, folder, before_too in checkpoints:
+        runs.append((f"this tree, index kept, {label}", root, folder, False))
+        if a.before and before_too:
+            runs.append((f"before ({a.before}), {label}", Path(a.before).resolve(), folder, False))
     results = []
-    for model in [None, model_dir] if model_dir else [None]:
-        for label, tree, clear in variants:
-            r = one_shot(db, users, a.one_shot, tree, model, clear)
-            results.append((label + (" --model pop" if model else ""), r))
-            print(
-                f"  {results[-1][0]}: wall median {r['wall']:.2f} s (first {r['first_wall']:.2f} s), "
-                f"CPU median {r['cpu']:.2f} s",
-                flush=True,
-            )
+    for label, tree, model_dir, clear in runs:
+        r = one_shot(db, users, a.one_shot, tree, model_dir, clear)
+        if model_dir:
+            label += ", imports torch" if imports_torch(db, users[0], tree, model_dir) else ", no torch import"
+        results.append((label, r))
+        print(f"  {label}: wall median {r['wall']:.2f} s (first {r['first_wall']:.2f} s), CPU median {r['cpu']:.2f} s",
+              flush=True)
+    if a.one_shot_sequence:
+        r = timed_processes([[sys.executable, "-c", "import torch"]] * a.one_shot, root, "import torch")
+        results.append(("python -c 'import torch' alone", r))
+        print(f"  import torch alone: wall median {r['wall']:.2f} s, CPU median {r['cpu']:.2f} s", flush=True)
     print(
         f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; {a.one_shot} calls per variant, random users"
     )
-    print(f"{'kgctl recommend USER --json, fresh process':58} {'wall p50 s':>10} {'CPU p50 s':>10}")
+    print(f"{'kgctl recommend USER --json, fresh process':78} {'wall p50 s':>10} {'CPU p50 s':>10}")
     for label, r in results:
-        print(f"{label:58} {r['wall']:10.2f} {r['cpu']:10.2f}")
+        print(f"{label:78} {r['wall']:10.2f} {r['cpu']:10.2f}")
     base = results[0][1]
     for label, r in results[1:]:
         print(
             f"ratio {label} / {results[0][0]}: wall {r['wall'] / base['wall']:.1f}x, CPU {r['cpu'] / base['cpu']:.1f}x"
         )
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,9 @@ Two sampling paths:
   ``neighbors_in`` / ``neighbors_out`` query for the frontier's ids, so only the sampled
   neighbourhoods leave the database. Use it for graphs that do not fit.
 
+The node numbering, the edge-type names and the per-batch sampler (``CypherSubgraphSampler``,
+which KGBM4Rec uses) are in ``kgrec.kg.subgraph``, which does not import PyG.
+
 Edge lists that must not come from the database (for instance user-item interactions restricted to
 a training split) are put into the graph store with ``put_edge_index``; both paths then use them
 from memory instead of querying.
@@ -30,7 +33,6 @@ from memory instead of querying.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import warnings
 from collections.abc import Iterable, Sequence
@@ -52,43 +54,13 @@ with warnings.catch_warnings():
     from torch_geometric.sampler import BaseSampler, HeteroSamplerOutput, NodeSamplerInput
 
 from kgrec.kg.backend import Backend
+from kgrec.kg.subgraph import EdgeSource, EdgeType, NodeIndex, relation_values, reverse_name
 from kgrec.kg.vectors import read_vectors
 
-EdgeType = tuple[str, str, str]
-REVERSE_PREFIX = "rev_"
 # Property returned for every label: the node's dense index. PyG discovers node types from the
 # feature store's attributes, and labels such as Entity have no numeric property of their own.
 INDEX_ATTR = "node_index"
 _VECTOR, _SCALAR = "FLOAT[]", ("INT64", "DOUBLE")
-
-
-def reverse_name(name: str) -> str:
-    return name[len(REVERSE_PREFIX):] if name.startswith(REVERSE_PREFIX) else REVERSE_PREFIX + name
-
-
-class NodeIndex:
-    """Per-label dense node numbering (sorted ids), read once from the database."""
-
-    def __init__(self, backend: Backend, labels: Iterable[str]):
-        self.ids: dict[str, pa.Array] = {}
-        for label in labels:
-            # cast: Neo4j answers an empty result with null-typed columns
-            ids = backend.export_nodes(label).column("id").combine_chunks().cast(pa.string())
-            self.ids[label] = ids.take(pc.sort_indices(ids))
-
-    def size(self, label: str) -> int:
-        return len(self.ids[label])
-
-    def lookup(self, label: str, values: pa.Array | pa.ChunkedArray | Sequence[str]) -> np.ndarray:
-        """Dense indices of the given ids (-1 where unknown)."""
-        if not isinstance(values, (pa.Array, pa.ChunkedArray)):
-            values = pa.array(list(values), pa.string())
-        values = values.cast(pa.string())
-        found = pc.index_in(values, value_set=self.ids[label])
-        return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-
-    def id_of(self, label: str, index: np.ndarray | torch.Tensor) -> pa.Array:
-        return self.ids[label].take(pa.array(np.asarray(index, dtype=np.int64)))
 
 
 # ====================================================================== feature store
@@ -194,13 +166,6 @@ class BackendFeatureStore(FeatureStore):
 
 
 # ====================================================================== graph store
-@dataclasses.dataclass
-class _EdgeSource:
-    rel_type: str  # schema relationship type
-    relation: str | None  # value of the relation property, when the type is split by it
-    reverse: bool
-
-
 class BackendGraphStore(GraphStore):
     """Edge lists (COO) of the knowledge graph read through the Backend, with reverse edge types.
 
@@ -221,7 +186,7 @@ class BackendGraphStore(GraphStore):
             if label not in self.index.ids:
                 self.index.ids.update(NodeIndex(backend, [label]).ids)
         self.reverse = reverse
-        self._sources: dict[EdgeType, _EdgeSource] = {}
+        self._sources: dict[EdgeType, EdgeSource] = {}
         self._memory: dict[EdgeType, torch.Tensor] = {}  # put_edge_index: (2, E) COO
         self._exported: dict[str, pa.Table] = {}
         counts = backend.counts()["relationships"]
@@ -229,12 +194,12 @@ class BackendGraphStore(GraphStore):
             if not counts.get(rel_type):
                 continue  # nothing stored: no edge type (and no empty query per sampled hop)
             rel = schema.rel(rel_type)
-            relations = self._relation_values(rel_type) if "relation" in rel.properties else [None]
+            relations = self.relation_values(rel_type) if "relation" in rel.properties else [None]
             for relation in relations:
                 name = relation if relation is not None else rel_type
-                self._sources[(rel.src, name, rel.dst)] = _EdgeSource(rel_type, relation, False)
+                self._sources[(rel.src, name, rel.dst)] = EdgeSource(rel_type, relation, False)
                 if reverse:
-                    self._sources[(rel.dst, reverse_name(name), rel.src)] = _EdgeSource(rel_type, relation, True)
+                    self._sources[(rel.dst, reverse_name(name), rel.src)] = EdgeSource(rel_type, relation, True)
 
     @property
     def edge_types(self) -> list[EdgeType]:
@@ -343,8 +308,8 @@ class BackendGraphStore(GraphStore):
         order = np.lexsort((src.numpy(), dsts.numpy()))
         return src[order], dsts[order]
 
-    def _relation_values(self, rel_type: str) -> list[str]:
-        return _relation_values(self.backend, rel_type)
+    def relation_values(self, rel_type: str) -> list[str]:
+        return relation_values(self.backend, rel_type)
 
 
 def remote_backend(backend: Backend, *, exclude: Iterable[str] = (), cache_features: bool = True,
@@ -454,235 +419,3 @@ def _as_index(index: Any, n: int) -> torch.Tensor | None:
 def _positions(requested: pa.Array, returned: pa.ChunkedArray) -> np.ndarray:
     """For each returned row, its position among the requested ids."""
     return pc.index_in(returned, value_set=requested).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-
-
-# ====================================================================== per-batch subgraphs by id
-@dataclasses.dataclass
-class SampledGraph:
-    """One sampled subgraph. ``nodes[label]`` lists the node ids of that label (a node's local
-    position is its place in that list, seeds first); ``edges[edge_type] = (src, dst)`` are local
-    positions, messages flowing src -> dst. ``database_seconds``: time spent in database queries."""
-
-    nodes: dict[str, list[str]]
-    edges: dict[EdgeType, tuple[np.ndarray, np.ndarray]]
-    database_seconds: float = 0.0
-
-
-@dataclasses.dataclass
-class _MemoryEdges:
-    """An edge type held in memory (``put_edges``): src indices sorted by destination, with the
-    destinations' CSR bounds, over per-label id vocabularies."""
-
-    src_ids: pa.Array
-    dst_ids: pa.Array
-    src: np.ndarray
-    indptr: np.ndarray
-
-    @classmethod
-    def build(cls, src_ids: Sequence[str], dst_ids: Sequence[str]) -> _MemoryEdges:
-        src_arr, dst_arr = (
-            pa.array(list(map(str, src_ids)), pa.string()),
-            pa.array(list(map(str, dst_ids)), pa.string()),
-        )
-        src_vocab, dst_vocab = pc.unique(src_arr), pc.unique(dst_arr)
-        s = pc.index_in(src_arr, value_set=src_vocab).to_numpy().astype(np.int64)
-        d = pc.index_in(dst_arr, value_set=dst_vocab).to_numpy().astype(np.int64)
-        pairs = np.unique(np.stack([d, s], 1), axis=0) if len(s) else np.zeros((0, 2), np.int64)  # sorted by (dst, src)
-        indptr = np.zeros(len(dst_vocab) + 1, np.int64)
-        np.add.at(indptr, pairs[:, 0] + 1, 1)
-        return cls(src_vocab, dst_vocab, pairs[:, 1].copy(), np.cumsum(indptr))
-
-    def in_neighbors(self, dst: list[str]) -> tuple[list[str], list[str]]:
-        """(src ids, dst ids) of every edge into ``dst``, grouped by destination in the order of
-        ``dst``, sources in vocabulary order (deterministic)."""
-        where = (
-            pc.index_in(pa.array(dst, pa.string()), value_set=self.dst_ids).fill_null(-1).to_numpy(zero_copy_only=False)
-        )
-        where = where.astype(np.int64)
-        found = np.flatnonzero(where >= 0)
-        starts, stops = self.indptr[where[found]], self.indptr[where[found] + 1]
-        lengths = stops - starts
-        if not lengths.sum():
-            return [], []
-        # every position of every destination's range, without a Python loop
-        offsets = np.repeat(starts - np.r_[0, np.cumsum(lengths)[:-1]], lengths)
-        rows = self.src[np.arange(int(lengths.sum())) + offsets]
-        names = np.asarray(dst, dtype=object)[found]
-        return self.src_ids.take(pa.array(rows)).to_pylist(), np.repeat(names, lengths).tolist()
-
-
-class CypherSubgraphSampler:
-    """Multi-hop neighbour sampling for training and inference on mini-batches, keyed by node id.
-
-    Unlike ``CypherNeighborSampler`` (PyG's ``NodeLoader`` plug-in, one seed label, a dense index
-    of every node of every label in memory), this sampler keeps no per-node state of the
-    knowledge graph: seeds may be of several labels at once (a batch's users and items), nodes
-    are numbered per batch, and each hop asks the database, with one ``neighbors_in`` /
-    ``neighbors_out`` query per relationship type and direction, for the neighbours of the
-    frontier's ids. Memory use therefore follows the fan-out, not the size of the graph.
-
-    ``fanout``: neighbours kept per (edge type, destination node) at each hop (-1: all).
-    ``min_degree``: nodes of labels other than ``keep_labels`` with fewer distinct neighbours (one
-    ``node_degrees`` query per label and hop) are left out, as ``kg_min_degree`` prunes KG leaves
-    from the full graph. Edge types put with ``put_edges`` (the training split's interactions)
-    are answered from memory and never read from the database; ``exclude`` leaves relationship
-    types out of the database reads (``INTERACTED`` by default). Seeded; thread-safe (one
-    sampling at a time), so a background thread can prefetch the next batch.
-    """
-
-    def __init__(self, backend: Backend, fanout: Sequence[int], *, exclude: Iterable[str] = ("INTERACTED",),
-                 rel_types: Iterable[str] | None = None, min_degree: int = 1,
-                 keep_labels: Iterable[str] = ("Product", "User"), seed: int = 0):
-        import threading
-
-        self.backend = backend
-        self.fanout = [int(f) for f in fanout]
-        self.min_degree = int(min_degree)
-        self.keep_labels = set(keep_labels)
-        self.rng = np.random.default_rng(seed)
-        self._lock = threading.Lock()
-        schema = backend.schema
-        excluded = set(exclude)
-        counts = backend.counts()["relationships"]
-        self.sources: dict[EdgeType, _EdgeSource] = {}
-        for rel_type in (rel_types or schema.relationships):
-            if rel_type in excluded or not counts.get(rel_type):
-                continue
-            rel = schema.rel(rel_type)
-            relations = _relation_values(backend, rel_type) if "relation" in rel.properties else [None]
-            for relation in relations:
-                name = relation if relation is not None else rel_type
-                self.sources[(rel.src, name, rel.dst)] = _EdgeSource(rel_type, relation, False)
-                self.sources[(rel.dst, reverse_name(name), rel.src)] = _EdgeSource(rel_type, relation, True)
-        self.memory: dict[EdgeType, _MemoryEdges] = {}
-
-    @property
-    def edge_types(self) -> list[EdgeType]:
-        return list(dict.fromkeys([*self.sources, *self.memory]))
-
-    def relation_names(self) -> list[str]:
-        """Forward edge-type names (relation values for split types), database ones first, in a fixed order."""
-        return [name for (_, name, _), source in self.sources.items() if not source.reverse] + \
-            [name for (_, name, _) in self.memory if not name.startswith(REVERSE_PREFIX)]
-
-    def put_edges(
-        self, edge_type: EdgeType, src_ids: Sequence[str], dst_ids: Sequence[str], reverse: bool = True
-    ) -> None:
-        """Hold ``edge_type``'s edges (given by node ids) in memory, and its reverse type by default."""
-        self.memory[edge_type] = _MemoryEdges.build(src_ids, dst_ids)
-        if reverse:
-            src, name, dst = edge_type
-            self.memory[(dst, reverse_name(name), src)] = _MemoryEdges.build(dst_ids, src_ids)
-
-    def sample(self, seeds: dict[str, Sequence[str]], rng: np.random.Generator | None = None) -> SampledGraph:
-        """The ``len(fanout)``-hop subgraph around ``seeds`` (``{label: ids}``; duplicates kept once)."""
-        with self._lock:
-            return self._sample(seeds, rng or self.rng)
-
-    def _sample(self, seeds: dict[str, Sequence[str]], rng: np.random.Generator) -> SampledGraph:
-        import time
-
-        db = 0.0
-        position: dict[str, dict[str, int]] = {}
-        for label, ids in seeds.items():
-            pos = position.setdefault(label, {})
-            for i in ids:
-                pos.setdefault(str(i), len(pos))
-        frontier = {label: list(pos) for label, pos in position.items()}
-        rows: dict[EdgeType, list[np.ndarray]] = {}
-        cols: dict[EdgeType, list[np.ndarray]] = {}
-        for fanout in self.fanout:
-            new: dict[str, list[str]] = {}
-            memo: dict = {}
-            degrees: dict[str, dict[str, int]] = {}
-            for edge_type in self.edge_types:
-                src_type, _, dst_type = edge_type
-                if not frontier.get(dst_type):
-                    continue
-                started = time.perf_counter()
-                src, dst = self._in_neighbors(edge_type, frontier[dst_type], memo)
-                db += time.perf_counter() - started
-                if not src:
-                    continue
-                if self.min_degree > 1 and src_type not in self.keep_labels:
-                    started = time.perf_counter()
-                    known = degrees.setdefault(src_type, {})
-                    self._degrees(
-                        src_type,
-                        [s for s in dict.fromkeys(src) if s not in known and s not in position.get(src_type, {})],
-                        known,
-                    )
-                    db += time.perf_counter() - started
-                    ok = [s in position.get(src_type, {}) or known.get(s, 0) >= self.min_degree for s in src]
-                    src = [s for s, k in zip(src, ok) if k]
-                    dst = [d for d, k in zip(dst, ok) if k]
-                src, dst = _subsample(src, dst, fanout, rng)
-                pos_src = position.setdefault(src_type, {})
-                local_src = np.empty(len(src), np.int64)
-                for n, s in enumerate(src):
-                    at = pos_src.get(s)
-                    if at is None:
-                        at = pos_src[s] = len(pos_src)
-                        new.setdefault(src_type, []).append(s)
-                    local_src[n] = at
-                pos_dst = position[dst_type]
-                rows.setdefault(edge_type, []).append(local_src)
-                cols.setdefault(edge_type, []).append(np.fromiter((pos_dst[d] for d in dst), np.int64, len(dst)))
-            frontier = new
-        edges = {et: (np.concatenate(rows[et]), np.concatenate(cols[et])) for et in rows}
-        return SampledGraph({label: list(pos) for label, pos in position.items()}, edges, db)
-
-    def _in_neighbors(self, edge_type: EdgeType, dst: list[str], memo: dict) -> tuple[list[str], list[str]]:
-        """(src ids, dst ids) of every edge of ``edge_type`` into ``dst``, sorted by (dst, src)."""
-        if edge_type in self.memory:  # already in a fixed order
-            return self.memory[edge_type].in_neighbors(dst)
-        else:
-            source = self.sources[edge_type]
-            rel = self.backend.schema.rel(source.rel_type)
-            query = "neighbors_out" if source.reverse else "neighbors_in"
-            key = (query, rel.name)
-            if key not in memo:
-                returns = ", r.relation AS relation" if "relation" in rel.properties else ""
-                text = self.backend.cypher.render(
-                    query, src_label=rel.src, rel_type=rel.name, dst_label=rel.dst, return_list=returns
-                )
-                memo[key] = self.backend.execute(text, {"ids": dst})
-            table = memo[key]
-            if source.relation is not None:
-                table = table.filter(pc.equal(table.column("relation"), source.relation))
-            a, b = table.column("src").to_pylist(), table.column("dst").to_pylist()
-            src, dsts = (a, b) if not source.reverse else (b, a)
-        if not src:
-            return [], []
-        order = sorted(range(len(src)), key=lambda n: (dsts[n], src[n]))
-        return [src[n] for n in order], [dsts[n] for n in order]
-
-    def _degrees(self, label: str, ids: list[str], out: dict[str, int]) -> None:
-        if not ids:
-            return
-        table = self.backend.execute(self.backend.cypher.render("node_degrees", label=label), {"ids": ids})
-        out.update(zip(table.column("id").to_pylist(), (int(v) for v in table.column("degree").to_pylist())))
-        for i in ids:
-            out.setdefault(i, 0)
-
-
-def _relation_values(backend: Backend, rel_type: str) -> list[str]:
-    rel = backend.schema.rel(rel_type)
-    text = backend.cypher.render("relation_values", src_label=rel.src, rel_type=rel.name, dst_label=rel.dst)
-    return [v for v in backend.execute(text, {}).column("relation").to_pylist() if v is not None]
-
-
-def _subsample(src: list[str], dst: list[str], fanout: int, rng: np.random.Generator) -> tuple[list[str], list[str]]:
-    """At most ``fanout`` edges per destination, uniformly (edges sorted by (dst, src) on input,
-    so the draw does not depend on the order the database answered in); -1 keeps all."""
-    if fanout < 0 or not dst:
-        return src, dst
-    groups = np.r_[True, np.asarray(dst[1:], dtype=object) != np.asarray(dst[:-1], dtype=object)]
-    group = np.cumsum(groups) - 1
-    keys = rng.random(len(dst))
-    order = np.lexsort((keys, group))
-    starts = np.flatnonzero(groups)
-    rank = np.empty(len(dst), np.int64)
-    rank[order] = np.arange(len(dst)) - starts[group[order]]
-    keep = np.flatnonzero(rank < fanout)
-    return [src[n] for n in keep], [dst[n] for n in keep]

@@ -10,11 +10,19 @@ from __future__ import annotations
 import abc
 import json
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from kgrec.models.data.interactions import InteractionData
+if TYPE_CHECKING:  # annotations only: serving a model never needs the training data's imports (scipy)
+    from kgrec.models.data.interactions import InteractionData
+
+# A model's state is saved as ``state.npz`` when it is plain numpy arrays (popularity, text kNN):
+# loading it needs numpy only, which keeps torch out of a one-shot `kgctl recommend`; anything
+# else (tensors, nested dicts, sparse matrices) goes to ``state.pt`` through torch. ``load`` reads
+# whichever the folder holds, so checkpoints written before ``state.npz`` existed still load.
+STATE_ARRAYS = "state.npz"
+STATE_TORCH = "state.pt"
 
 _REGISTRY: dict[str, type[Recommender]] = {}
 
@@ -150,22 +158,51 @@ class Recommender(abc.ABC):
     def load_state(self, state: dict[str, Any]) -> None: ...
 
     def save(self, path: str | Path) -> None:
-        import torch
-
+        """``model.json`` (name, the module that registers it, hyperparameters, sizes) and the
+        state: ``state.npz`` when ``state()`` is plain numpy arrays, else ``state.pt`` (torch)."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        meta = {"model": self.name, "hparams": self.hparams, "n_users": self.n_users, "n_items": self.n_items}
-        torch.save(self.state(), path / "state.pt")
+        state = self.state()
+        meta = {
+            "model": self.name, "module": type(self).__module__, "hparams": self.hparams,
+            "n_users": self.n_users, "n_items": self.n_items,
+        }
+        if plain_arrays(state):
+            np.savez(path / STATE_ARRAYS, **state)
+            (path / STATE_TORCH).unlink(missing_ok=True)
+        else:
+            import torch
+
+            torch.save(state, path / STATE_TORCH)
+            (path / STATE_ARRAYS).unlink(missing_ok=True)
         (path / "model.json").write_text(json.dumps(meta, indent=2, default=str))
 
     @classmethod
     def load(cls, path: str | Path) -> Recommender:
-        import torch
-
         path = Path(path)
         meta = json.loads((path / "model.json").read_text())
         model_cls = get_model_class(meta["model"]) if cls is Recommender else cls
         model = model_cls(**meta["hparams"])
         model.n_users, model.n_items = meta["n_users"], meta["n_items"]
-        model.load_state(torch.load(path / "state.pt", weights_only=False))
+        model.load_state(read_state(path))
         return model
+
+
+def plain_arrays(state: dict[str, Any]) -> bool:
+    """True when every value of ``state`` is a numpy array numpy saves without pickling, under a
+    plain name: such a state is saved as ``state.npz``."""
+    return bool(state) and all(
+        isinstance(k, str) and k.isidentifier() and isinstance(v, np.ndarray) and not v.dtype.hasobject
+        for k, v in state.items()
+    )
+
+
+def read_state(path: Path) -> dict[str, Any]:
+    """The saved state in folder ``path``: ``state.npz`` with numpy alone, else ``state.pt`` with torch."""
+    if (path / STATE_ARRAYS).exists():
+        with np.load(path / STATE_ARRAYS, allow_pickle=False) as arrays:
+            return {name: arrays[name] for name in arrays.files}
+    import torch
+
+    state: dict[str, Any] = torch.load(path / STATE_TORCH, weights_only=False)
+    return state

@@ -22,12 +22,14 @@ its network and its per-batch loss. A model implements five hooks:
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from kgrec.models.base import Recommender
-from kgrec.models.data.interactions import GraphInputs, InteractionData
+
+if TYPE_CHECKING:  # annotations only: serving a checkpoint never needs the training data's imports (scipy)
+    from kgrec.models.data.interactions import GraphInputs, InteractionData
 
 TRAINER_KEYS = ("epochs", "lr", "weight_decay", "patience", "eval_every", "clip_grad_norm", "max_seconds")
 TRAINER_DEFAULTS: dict[str, Any] = {

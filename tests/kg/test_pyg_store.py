@@ -79,7 +79,7 @@ def test_put_edges_serves_split_edges_from_memory(backend):
 
 
 def test_subgraph_sampler_takes_seeds_of_several_labels_and_bounds_the_fanout(backend):
-    from kgrec.kg.pyg_store import CypherSubgraphSampler
+    from kgrec.kg.subgraph import CypherSubgraphSampler
 
     build_tiny_graph(backend)
     sampler = CypherSubgraphSampler(backend, [-1], seed=1)

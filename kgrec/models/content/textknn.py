@@ -5,12 +5,14 @@ the profile. Items without an embedding rank below every item that has one."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from kgrec.models.base import Recommender, register
-from kgrec.models.data.interactions import InteractionData
+
+if TYPE_CHECKING:  # annotations only: serving imports numpy alone
+    from kgrec.models.data.interactions import InteractionData
 
 
 @register

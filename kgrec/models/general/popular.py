@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from kgrec.models.base import Recommender, register
-from kgrec.models.data.interactions import InteractionData
+
+if TYPE_CHECKING:  # annotations only: serving imports numpy alone
+    from kgrec.models.data.interactions import InteractionData
 
 
 @register

@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 import scipy.sparse as sp
 import torch
 
-from kgrec.kg.pyg_store import REVERSE_PREFIX
+from kgrec.kg.subgraph import REVERSE_PREFIX
 from kgrec.models.data.interactions import InteractionData, KnowledgeGraphData
 
 INTERACTED = "INTERACTED"
@@ -306,7 +306,7 @@ class SubgraphBatch:
 
 
 def subgraph_batch(sampled, rows: NodeRows, relation_index: dict[str, int], n_relations: int) -> SubgraphBatch:
-    """A ``kgrec.kg.pyg_store.SampledGraph`` as the model's ``SubgraphBatch``: nodes the model has
+    """A ``kgrec.kg.subgraph.SampledGraph`` as the model's ``SubgraphBatch``: nodes the model has
     no row for and edge types it has no relation for are dropped."""
     offsets, parts, count = {}, [], 0
     for label, ids in sampled.nodes.items():

@@ -1,7 +1,7 @@
 """KGBM4Rec's GNN on subgraphs sampled from the graph store (``gnn_sampler=cypher``).
 
 ``SampledGraphSource`` samples, for a set of seed users and items, the ``len(fanout)``-hop
-subgraph around them through the Backend protocol (``kgrec.kg.pyg_store.CypherSubgraphSampler``:
+subgraph around them through the Backend protocol (``kgrec.kg.subgraph.CypherSubgraphSampler``:
 named Cypher, one query per relationship type, direction and hop; the embedded database and
 Neo4j alike). The training split's interactions are held in memory and never read from the
 database, which also holds the validation and test interactions.
@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from kgrec.errors import KgrecError
 from kgrec.kg.backend import Backend
-from kgrec.kg.pyg_store import REVERSE_PREFIX, CypherSubgraphSampler, NodeIndex
+from kgrec.kg.subgraph import REVERSE_PREFIX, CypherSubgraphSampler, NodeIndex
 from kgrec.models.data.interactions import KG_RELATIONS, InteractionData
 from kgrec.models.kgbm4rec.graph import (
     ENTITY_INDEX_LIMIT,

@@ -8,15 +8,17 @@ the same targets, many times the compute).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import nn
 
 from kgrec.models.base import register
-from kgrec.models.data.interactions import InteractionData
 from kgrec.models.nn.transformer import TransformerEncoder, pad_tokens, windows
 from kgrec.models.sequential.sequence_model import SequenceRecommender
+
+if TYPE_CHECKING:  # annotations only: serving a checkpoint never needs the training data's imports (scipy)
+    from kgrec.models.data.interactions import InteractionData
 
 
 class SASRecNet(nn.Module):

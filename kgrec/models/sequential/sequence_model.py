@@ -4,14 +4,16 @@ history given at request time (``score_histories``, e.g. the one the graph holds
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
 
-from kgrec.models.data.interactions import InteractionData
 from kgrec.models.nn.transformer import history_tokens, read_out
 from kgrec.models.trainable import TrainableRecommender
+
+if TYPE_CHECKING:  # annotations only: serving a checkpoint never needs the training data's imports (scipy)
+    from kgrec.models.data.interactions import InteractionData
 
 
 class SequenceRecommender(TrainableRecommender):

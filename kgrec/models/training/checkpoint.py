@@ -2,7 +2,10 @@
 
 Layout of a checkpoint folder::
 
-    model.json, state.pt     the model (Recommender.save)
+    model.json               the model's name, the module that registers it, hyperparameters
+    state.npz | state.pt     its state (Recommender.save): plain numpy arrays in state.npz, read
+                             without torch (popularity, text kNN); anything else in state.pt
+                             (torch); checkpoints from before state.npz have state.pt only
     checkpoint.json          snapshot id, model name, training config, metrics
     ids.npz                  user_ids, item_ids (index -> external id)
 
@@ -105,21 +108,31 @@ def load_for_serving(path: str | Path) -> Checkpoint:
     from their current history (models with ``uses_history``) and leaves products it never saw to
     the graph sources. ``Checkpoint.trained_snapshot`` says what it was trained on.
 
-    Only the model's own family modules are imported (the registry would import every family,
-    the knowledge-graph and text models' libraries included: most of a one-shot command's time)."""
+    Only the module that registers the model is imported (``model.json`` names it), or, for a
+    checkpoint that does not name it, the model's own family, module by module: the registry would
+    import every family, torch, PyG and the text models' libraries included, most of a one-shot
+    command's time. A model whose state is plain arrays (``state.npz``) loads without torch."""
     path = Path(path)
     meta = _read_meta(path)
-    return _load(path, meta, _model_class(json.loads((path / "model.json").read_text())["model"]))
+    return _load(path, meta, _model_class(json.loads((path / "model.json").read_text())))
 
 
-def _model_class(name: str) -> type[Recommender]:
-    """The registered class of model ``name``, importing family modules one at a time until it is
-    found (the registry's order); an unknown name gets the registry's own error."""
+def _model_class(model_meta: dict[str, Any]) -> type[Recommender]:
+    """The registered class of the model ``model.json`` describes: the module it names, when that
+    is a family module; otherwise (older checkpoints, a module since moved) the family modules one
+    at a time until it is found (the registry's order); an unknown name gets the registry's own
+    error."""
     import importlib
     import pkgutil
 
     from kgrec.models import base
 
+    name, module = model_meta["model"], str(model_meta.get("module") or "")
+    if name not in base._REGISTRY and module.startswith(tuple(f"kgrec.models.{f}." for f in base.MODEL_FAMILIES)):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            pass  # moved or renamed since the checkpoint was written: look for it below
     for family in base.MODEL_FAMILIES:
         if name in base._REGISTRY:
             break

@@ -20,7 +20,8 @@ Two sampling paths:
   store for every edge list once (one export query per relationship type, cached) and samples in
   memory. Use it when the edge lists fit in memory.
 * ``CypherNeighborSampler`` with ``NodeLoader``: each hop of each mini-batch is one
-  ``neighbors_in`` / ``neighbors_out`` query for the frontier's ids, so only the sampled
+  ``neighbors_in`` / ``neighbors_out`` query for the frontier's ids (key lookups, so its cost
+  follows the frontier, not the graph; see ``by_ids_query``), so only the sampled
   neighbourhoods leave the database. Use it for graphs that do not fit.
 
 Edge lists that must not come from the database (for instance user-item interactions restricted to
@@ -56,6 +57,21 @@ from kgrec.kg.vectors import read_vectors
 
 EdgeType = tuple[str, str, str]
 REVERSE_PREFIX = "rev_"
+# Queries by a batch of ids (``neighbors_in``, ``neighbors_out``, ``node_degrees``) come in two forms
+# that return the same rows: the plain name looks each id up by its key and follows its edges, so
+# its cost follows the ids and their edges; ``<name>_scan`` filters the label's whole node table
+# with ``id IN $ids``, which LadybugDB does in time proportional to (label size x ids). The scan is
+# the faster one only on labels about as small as the request (genres, a catalogue's users
+# when most of them are asked for): it is used when the label holds at most SCAN_RATIO nodes per
+# distinct id asked for (benchmarks/results/kgbm4rec-sampled-training.md has the measurements).
+SCAN_RATIO = 4
+
+
+def by_ids_query(name: str, label_size: int, n_ids: int) -> str:
+    """The form of query ``name`` to ask for ``n_ids`` distinct ids of a label of ``label_size`` nodes."""
+    return f"{name}_scan" if label_size <= SCAN_RATIO * n_ids else name
+
+
 # Property returned for every label: the node's dense index. PyG discovers node types from the
 # feature store's attributes, and labels such as Entity have no numeric property of their own.
 INDEX_ATTR = "node_index"
@@ -329,13 +345,14 @@ class BackendGraphStore(GraphStore):
             query = "neighbors_out" if source.reverse else "neighbors_in"
             ids = self.index.id_of(edge_type[2], dst.numpy()).to_pylist()
             returns = ", r.relation AS relation" if source.relation is not None else ""
-            text = self.backend.cypher.render(
-                query, src_label=rel.src, rel_type=rel.name, dst_label=rel.dst, return_list=returns
-            )
             key = (query, rel.name, edge_type[2])
             if memo is not None and key in memo:
                 table = memo[key]
             else:
+                text = self.backend.cypher.render(
+                    by_ids_query(query, self.index.size(edge_type[2]), len(set(ids))),
+                    src_label=rel.src, rel_type=rel.name, dst_label=rel.dst, return_list=returns,
+                )
                 table = self.backend.execute(text, {"ids": ids})
                 if memo is not None:
                     memo[key] = table
@@ -555,6 +572,8 @@ class CypherSubgraphSampler:
                 self.sources[(rel.src, name, rel.dst)] = _EdgeSource(rel_type, relation, False)
                 self.sources[(rel.dst, reverse_name(name), rel.src)] = _EdgeSource(rel_type, relation, True)
         self.memory: dict[EdgeType, _MemoryEdges] = {}
+        # node counts per label, read once: they choose a query form (by_ids_query), never the rows
+        self.label_sizes: dict[str, int] = dict(backend.counts()["nodes"])
 
     @property
     def edge_types(self) -> list[EdgeType]:
@@ -644,7 +663,8 @@ class CypherSubgraphSampler:
             if key not in memo:
                 returns = ", r.relation AS relation" if "relation" in rel.properties else ""
                 text = self.backend.cypher.render(
-                    query, src_label=rel.src, rel_type=rel.name, dst_label=rel.dst, return_list=returns
+                    by_ids_query(query, self.label_sizes.get(edge_type[2], 0), len(set(dst))),
+                    src_label=rel.src, rel_type=rel.name, dst_label=rel.dst, return_list=returns,
                 )
                 memo[key] = self.backend.execute(text, {"ids": dst})
             table = memo[key]
@@ -660,7 +680,8 @@ class CypherSubgraphSampler:
     def _degrees(self, label: str, ids: list[str], out: dict[str, int]) -> None:
         if not ids:
             return
-        table = self.backend.execute(self.backend.cypher.render("node_degrees", label=label), {"ids": ids})
+        query = by_ids_query("node_degrees", self.label_sizes.get(label, 0), len(set(ids)))
+        table = self.backend.execute(self.backend.cypher.render(query, label=label), {"ids": ids})
         out.update(zip(table.column("id").to_pylist(), (int(v) for v in table.column("degree").to_pylist())))
         for i in ids:
             out.setdefault(i, 0)

@@ -540,8 +540,8 @@ class CypherSubgraphSampler:
 
     ``fanout``: neighbours kept per (edge type, destination node) at each hop (-1: all).
     ``min_degree``: nodes of labels other than ``keep_labels`` with fewer distinct neighbours (one
-    ``node_degrees`` query per label and hop) are left out, as ``kg_min_degree`` prunes KG leaves
-    from the full graph. Edge types put with ``put_edges`` (the training split's interactions)
+    ``node_degrees`` query per label and hop, for all of that hop's candidates) are left out, as
+    ``kg_min_degree`` prunes KG leaves from the full graph. Edge types put with ``put_edges`` (the training split's interactions)
     are answered from memory and never read from the database; ``exclude`` leaves relationship
     types out of the database reads (``INTERACTED`` by default). Seeded; thread-safe (one
     sampling at a time), so a background thread can prefetch the next batch.
@@ -614,24 +614,41 @@ class CypherSubgraphSampler:
             new: dict[str, list[str]] = {}
             memo: dict = {}
             degrees: dict[str, dict[str, int]] = {}
+            # Edge types whose sources are pruned by degree: their neighbours first, then one
+            # node_degrees query per label for all their new sources (not one per edge type:
+            # RELATED_TO alone is 2 x its relations), then every edge type in its fixed order.
+            early: dict[EdgeType, tuple[list[str], list[str]]] = {}
+            if self.min_degree > 1:
+                wanted: dict[str, dict[str, None]] = {}
+                for edge_type in self.edge_types:
+                    src_type, _, dst_type = edge_type
+                    if src_type in self.keep_labels or not frontier.get(dst_type):
+                        continue
+                    started = time.perf_counter()
+                    early[edge_type] = self._in_neighbors(edge_type, frontier[dst_type], memo)
+                    db += time.perf_counter() - started
+                    seen = position.get(src_type, {})
+                    wanted.setdefault(src_type, {}).update((s, None) for s in early[edge_type][0] if s not in seen)
+                started = time.perf_counter()
+                for label, ids in wanted.items():
+                    self._degrees(label, list(ids), degrees.setdefault(label, {}))
+                db += time.perf_counter() - started
             for edge_type in self.edge_types:
                 src_type, _, dst_type = edge_type
                 if not frontier.get(dst_type):
                     continue
-                started = time.perf_counter()
-                src, dst = self._in_neighbors(edge_type, frontier[dst_type], memo)
-                db += time.perf_counter() - started
+                if edge_type in early:
+                    src, dst = early.pop(edge_type)
+                else:
+                    started = time.perf_counter()
+                    src, dst = self._in_neighbors(edge_type, frontier[dst_type], memo)
+                    db += time.perf_counter() - started
                 if not src:
                     continue
                 if self.min_degree > 1 and src_type not in self.keep_labels:
-                    started = time.perf_counter()
-                    known = degrees.setdefault(src_type, {})
-                    self._degrees(
-                        src_type,
-                        [s for s in dict.fromkeys(src) if s not in known and s not in position.get(src_type, {})],
-                        known,
-                    )
-                    db += time.perf_counter() - started
+                    # a source placed earlier in this hop passed the same test; every other one
+                    # was not placed when the hop began, so its degree was asked for above
+                    known = degrees.get(src_type, {})
                     ok = [s in position.get(src_type, {}) or known.get(s, 0) >= self.min_degree for s in src]
                     src = [s for s, k in zip(src, ok) if k]
                     dst = [d for d, k in zip(dst, ok) if k]

@@ -166,6 +166,16 @@ def test_subgraph_sampler_gives_the_same_subgraph_whichever_query_form_it_picks(
         out = sampler.sample(seeds)
         samples.append((out.nodes, {et: (s.tolist(), d.tolist()) for et, (s, d) in out.edges.items()}))
     assert samples[0] == samples[1]
+    # degrees are asked for once per pruned label and hop, not once per edge type (RELATED_TO is
+    # split into 2 relations x 2 directions here)
+    asked = []
+    execute = backend.execute
+    monkeypatch.setattr(backend, "execute", lambda text, params, **kw: asked.append(text) or execute(text, params, **kw))
+    monkeypatch.setattr(pyg_store, "SCAN_RATIO", 0)
+    again = CypherSubgraphSampler(backend, [-1, 3], min_degree=2, seed=3).sample(seeds)
+    assert again.nodes == samples[0][0]
+    degree_queries = [t for t in asked if "count(DISTINCT" in t]
+    assert 0 < len(degree_queries) <= 2 * 2  # (Entity, Category) x 2 hops
     nodes, edges = samples[0]
     assert nodes["Product"][:3] == ["p00", "p07", "p11"] and "e_leaf" not in nodes.get("Entity", [])
     for src, dst in edges.values():  # no edge twice

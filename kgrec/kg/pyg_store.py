@@ -60,16 +60,17 @@ REVERSE_PREFIX = "rev_"
 # Queries by a batch of ids (``neighbors_in``, ``neighbors_out``, ``node_degrees``) come in two forms
 # that return the same rows: the plain name looks each id up by its key and follows its edges, so
 # its cost follows the ids and their edges; ``<name>_scan`` filters the label's whole node table
-# with ``id IN $ids``, which LadybugDB does in time proportional to (label size x ids). The scan is
-# the faster one only on labels about as small as the request (genres, a catalogue's users
-# when most of them are asked for): it is used when the label holds at most SCAN_RATIO nodes per
-# distinct id asked for (benchmarks/results/kgbm4rec-sampled-training.md has the measurements).
-SCAN_RATIO = 4
+# with ``id IN $ids``, which LadybugDB does by comparing every node with every id. The scan costs
+# less per returned row, so it wins only where it is small: a tiny label (genres), or a small one
+# whose nodes have many edges each (500 of 604 users and their interactions). It is used when
+# label size x distinct ids is at most SCAN_LIMIT (a million comparisons: about 10 ms here);
+# benchmarks/results/kgbm4rec-sampled-training.md has the measurements.
+SCAN_LIMIT = 1_000_000
 
 
 def by_ids_query(name: str, label_size: int, n_ids: int) -> str:
     """The form of query ``name`` to ask for ``n_ids`` distinct ids of a label of ``label_size`` nodes."""
-    return f"{name}_scan" if label_size <= SCAN_RATIO * n_ids else name
+    return f"{name}_scan" if label_size * n_ids <= SCAN_LIMIT else name
 
 
 # Property returned for every label: the node's dense index. PyG discovers node types from the

@@ -157,11 +157,12 @@ def test_subgraph_sampler_gives_the_same_subgraph_whichever_query_form_it_picks(
 
     assert by_ids_query("neighbors_in", 18, 5) == "neighbors_in_scan"  # genres: scan the tiny table
     assert by_ids_query("neighbors_in", 4_000_000, 500) == "neighbors_in"  # a big KG: key lookups
+    assert by_ids_query("node_degrees", 23_700, 6_000) == "node_degrees"  # many ids of a mid-sized label
     build_tiny_graph(backend)
     seeds = {"Product": ["p00", "p07", "p07", "p11"], "Category": ["c2"]}
     samples = []
-    for ratio in (0, 10**9):  # never scan (every label is larger than 0 x ids), always scan
-        monkeypatch.setattr(pyg_store, "SCAN_RATIO", ratio)
+    for limit in (0, 10**12):  # never scan, always scan
+        monkeypatch.setattr(pyg_store, "SCAN_LIMIT", limit)
         sampler = CypherSubgraphSampler(backend, [-1, 3], min_degree=2, seed=3)
         out = sampler.sample(seeds)
         samples.append((out.nodes, {et: (s.tolist(), d.tolist()) for et, (s, d) in out.edges.items()}))
@@ -171,7 +172,7 @@ def test_subgraph_sampler_gives_the_same_subgraph_whichever_query_form_it_picks(
     asked = []
     execute = backend.execute
     monkeypatch.setattr(backend, "execute", lambda text, params, **kw: asked.append(text) or execute(text, params, **kw))
-    monkeypatch.setattr(pyg_store, "SCAN_RATIO", 0)
+    monkeypatch.setattr(pyg_store, "SCAN_LIMIT", 0)
     again = CypherSubgraphSampler(backend, [-1, 3], min_degree=2, seed=3).sample(seeds)
     assert again.nodes == samples[0][0]
     degree_queries = [t for t in asked if "count(DISTINCT" in t]

@@ -542,10 +542,10 @@ class CypherSubgraphSampler:
     ``fanout``: neighbours kept per (edge type, destination node) at each hop (-1: all).
     ``min_degree``: nodes of labels other than ``keep_labels`` with fewer distinct neighbours (one
     ``node_degrees`` query per label and hop, for all of that hop's candidates) are left out, as
-    ``kg_min_degree`` prunes KG leaves from the full graph. Edge types put with ``put_edges`` (the training split's interactions)
-    are answered from memory and never read from the database; ``exclude`` leaves relationship
-    types out of the database reads (``INTERACTED`` by default). Seeded; thread-safe (one
-    sampling at a time), so a background thread can prefetch the next batch.
+    ``kg_min_degree`` prunes KG leaves from the full graph. Edge types put with ``put_edges`` (the
+    training split's interactions) are answered from memory and never read from the database;
+    ``exclude`` leaves relationship types out of the database reads (``INTERACTED`` by default).
+    Seeded; thread-safe (one sampling at a time), so a background thread can prefetch the next batch.
     """
 
     def __init__(self, backend: Backend, fanout: Sequence[int], *, exclude: Iterable[str] = ("INTERACTED",),

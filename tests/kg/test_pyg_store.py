@@ -130,7 +130,9 @@ def test_by_ids_queries_return_each_edge_once_in_both_forms(any_backend):
         for query, side in (("neighbors_in", "dst"), ("neighbors_out", "src")):
             ids = asked[dst_label if side == "dst" else src_label]
             want = sorted(
-                (e["src"], e["dst"], *([e["relation"]] if returns else [])) for e in exported[rel_type] if e[side] in ids
+                (e["src"], e["dst"], *([e["relation"]] if returns else []))
+                for e in exported[rel_type]
+                if e[side] in ids
             )
             assert want, (rel_type, query)
             for form in (query, f"{query}_scan"):
@@ -171,7 +173,9 @@ def test_subgraph_sampler_gives_the_same_subgraph_whichever_query_form_it_picks(
     # split into 2 relations x 2 directions here)
     asked = []
     execute = backend.execute
-    monkeypatch.setattr(backend, "execute", lambda text, params, **kw: asked.append(text) or execute(text, params, **kw))
+    monkeypatch.setattr(
+        backend, "execute", lambda text, params, **kw: asked.append(text) or execute(text, params, **kw)
+    )
     monkeypatch.setattr(pyg_store, "SCAN_LIMIT", 0)
     again = CypherSubgraphSampler(backend, [-1, 3], min_degree=2, seed=3).sample(seeds)
     assert again.nodes == samples[0][0]

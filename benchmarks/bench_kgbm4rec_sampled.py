@@ -9,6 +9,8 @@ reported as such). Torch runs on one thread.
 
     # memory and cost: SYNTHETIC ML-1M-shaped graphs written into LadybugDB files, KG at 1x, 3x, 10x
     python benchmarks/bench_kgbm4rec_sampled.py memory --work /tmp/kgbm-bench --kg-scales 1,3,10 --batches 40
+    # the graphs alone (kept, and timed), e.g. for bench_sampler_queries.py or a later memory run
+    python benchmarks/bench_kgbm4rec_sampled.py build --work /tmp/kgbm-bench --kg-scales 0.1,1,10,50 --users 0.1
     # quality and cost on a real graph (kgctl ingest recbole --dataset ml-100k; kgctl embed --text)
     python benchmarks/bench_kgbm4rec_sampled.py quality --db /tmp/kgbm-bench/ml100k.db -p epochs=10
 
@@ -105,6 +107,10 @@ def build_graph(path: Path, kg_scale: float, user_fraction: float = 1.0, seed: i
         b.set_meta("revision", f"synthetic-kg{kg_scale}")
         counts = b.counts()
     return {"seconds": time.perf_counter() - started, "counts": counts}
+
+
+def graph_path(work: Path, users: float, scale: float) -> Path:
+    return work / f"synthetic-ml1m-u{users:g}-kg{scale:g}x.db"
 
 
 # ---------------------------------------------------------------------------------- child runs
@@ -231,7 +237,15 @@ def main() -> None:
     m.add_argument("--rss-cap-gb", type=float, default=8.0)
     m.add_argument("-p", "--param", action="append", default=[], help="shared hyperparameter K=V (JSON value)")
     m.add_argument("--sampled", default='{"gnn_sampler": "cypher", "fanout": "10,5", "entity_buckets": 131072}')
+    m.add_argument("--timeout", type=float, default=600, help="seconds per training run before it is killed")
+    m.add_argument("--modes", default="full,cypher", help="which runs per graph: full, cypher or both")
+    m.add_argument("--keep-graphs", action="store_true", help="keep the graph files (default: delete each after use)")
     m.add_argument("--json-out")
+    g = sub.add_parser("build")
+    g.add_argument("--work", default="/tmp/kgbm-bench")
+    g.add_argument("--kg-scales", default="1,3,10")
+    g.add_argument("--users", type=float, default=1.0, help="fraction of ML-1M's users (and interactions) kept")
+    g.add_argument("--json-out")
     q = sub.add_parser("quality")
     q.add_argument("--db", required=True)
     q.add_argument("-p", "--param", action="append", default=[])
@@ -242,28 +256,47 @@ def main() -> None:
         print(json.dumps(child(a), default=float))
         return
     shared = {"verbose": False}
-    for kv in a.param:
+    for kv in getattr(a, "param", []):
         k, _, v = kv.partition("=")
         try:
             shared[k] = json.loads(v)
         except json.JSONDecodeError:
             shared[k] = v
-    sampled = {**shared, **json.loads(a.sampled)}
+    sampled = {**shared, **json.loads(getattr(a, "sampled", "{}"))}
     results = []
     if a.cmd == "memory":
         work = Path(a.work)
         work.mkdir(parents=True, exist_ok=True)
         for scale in [float(s) for s in a.kg_scales.split(",")]:
-            db = work / f"synthetic-ml1m-u{a.users:g}-kg{scale:g}x.db"
+            db = graph_path(work, a.users, scale)
             info = build_graph(db, scale, a.users) if not db.exists() else {"seconds": 0.0, "counts": None}
             print(f"KG {scale:g}x: graph {db} ({info['seconds']:.0f} s) {info['counts']}", flush=True)
-            for mode, params in (("full", {**shared, "gnn_sampler": "full"}), ("cypher", sampled)):
-                r = run_child(str(db), params, batches=a.batches, cap_gb=a.rss_cap_gb)
+            modes = (("full", {**shared, "gnn_sampler": "full"}), ("cypher", sampled))
+            for mode, params in (m for m in modes if m[0] in a.modes.split(",")):
+                r = run_child(str(db), params, batches=a.batches, cap_gb=a.rss_cap_gb, timeout=a.timeout)
                 r.update(kg_scale=scale, mode=mode, counts=info["counts"])
                 results.append(r)
                 print(f"  {mode}: {summary(r)}", flush=True)
-            db.unlink(missing_ok=True)
-            db.with_name(db.name + ".wal").unlink(missing_ok=True)
+            if not a.keep_graphs:
+                db.unlink(missing_ok=True)
+                db.with_name(db.name + ".wal").unlink(missing_ok=True)
+    elif a.cmd == "build":
+        import resource
+
+        work = Path(a.work)
+        work.mkdir(parents=True, exist_ok=True)
+        for scale in [float(s) for s in a.kg_scales.split(",")]:
+            db = graph_path(work, a.users, scale)
+            if db.exists():
+                print(f"KG {scale:g}x: {db} exists, not rebuilt", flush=True)
+                continue
+            started = time.process_time()
+            info = build_graph(db, scale, a.users)
+            info.update(kg_scale=scale, db=str(db), cpu_seconds=time.process_time() - started,
+                        peak_rss_gb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)
+            results.append(info)
+            print(f"KG {scale:g}x: {db} built in {info['seconds']:.0f} s wall, {info['cpu_seconds']:.0f} s CPU, "
+                  f"peak RSS so far {info['peak_rss_gb']:.2f} GB: {info['counts']}", flush=True)
     else:
         for mode, params in (("full", {**shared, "gnn_sampler": "full"}), ("cypher", sampled)):
             r = run_child(a.db, params, evaluate=True, cap_gb=12.0, timeout=3600)

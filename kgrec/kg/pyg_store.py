@@ -20,7 +20,8 @@ Two sampling paths:
   store for every edge list once (one export query per relationship type, cached) and samples in
   memory. Use it when the edge lists fit in memory.
 * ``CypherNeighborSampler`` with ``NodeLoader``: each hop of each mini-batch is one
-  ``neighbors_in`` / ``neighbors_out`` query for the frontier's ids, so only the sampled
+  ``neighbors_in`` / ``neighbors_out`` query for the frontier's ids (key lookups, so its cost
+  follows the frontier, not the graph; see ``by_ids_query``), so only the sampled
   neighbourhoods leave the database. Use it for graphs that do not fit.
 
 The node numbering, the edge-type names and the per-batch sampler (``CypherSubgraphSampler``,
@@ -54,7 +55,7 @@ with warnings.catch_warnings():
     from torch_geometric.sampler import BaseSampler, HeteroSamplerOutput, NodeSamplerInput
 
 from kgrec.kg.backend import Backend
-from kgrec.kg.subgraph import EdgeSource, EdgeType, NodeIndex, relation_values, reverse_name
+from kgrec.kg.subgraph import EdgeSource, EdgeType, NodeIndex, by_ids_query, relation_values, reverse_name
 from kgrec.kg.vectors import read_vectors
 
 # Property returned for every label: the node's dense index. PyG discovers node types from the
@@ -294,13 +295,14 @@ class BackendGraphStore(GraphStore):
             query = "neighbors_out" if source.reverse else "neighbors_in"
             ids = self.index.id_of(edge_type[2], dst.numpy()).to_pylist()
             returns = ", r.relation AS relation" if source.relation is not None else ""
-            text = self.backend.cypher.render(
-                query, src_label=rel.src, rel_type=rel.name, dst_label=rel.dst, return_list=returns
-            )
             key = (query, rel.name, edge_type[2])
             if memo is not None and key in memo:
                 table = memo[key]
             else:
+                text = self.backend.cypher.render(
+                    by_ids_query(query, self.index.size(edge_type[2]), len(set(ids))),
+                    src_label=rel.src, rel_type=rel.name, dst_label=rel.dst, return_list=returns,
+                )
                 table = self.backend.execute(text, {"ids": ids})
                 if memo is not None:
                     memo[key] = table

@@ -16,6 +16,7 @@ directly, so loading a KGBM4Rec checkpoint to serve it never imports PyG (second
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -27,6 +28,22 @@ from kgrec.kg.backend import Backend
 
 EdgeType = tuple[str, str, str]
 REVERSE_PREFIX = "rev_"
+
+
+# Queries by a batch of ids (``neighbors_in``, ``neighbors_out``, ``node_degrees``) come in two forms
+# that return the same rows: the plain name looks each id up by its key and follows its edges, so
+# its cost follows the ids and their edges; ``<name>_scan`` filters the label's whole node table
+# with ``id IN $ids``, which LadybugDB does by comparing every node with every id. The scan costs
+# less per returned row, so it wins only where it is small: a tiny label (genres), or a small one
+# whose nodes have many edges each (500 of 604 users and their interactions). It is used when
+# label size x distinct ids is at most SCAN_LIMIT (a million comparisons: about 10 ms here);
+# benchmarks/results/kgbm4rec-sampled-training.md has the measurements.
+SCAN_LIMIT = 1_000_000
+
+
+def by_ids_query(name: str, label_size: int, n_ids: int) -> str:
+    """The form of query ``name`` to ask for ``n_ids`` distinct ids of a label of ``label_size`` nodes."""
+    return f"{name}_scan" if label_size * n_ids <= SCAN_LIMIT else name
 
 
 def reverse_name(name: str) -> str:
@@ -134,11 +151,11 @@ class CypherSubgraphSampler:
 
     ``fanout``: neighbours kept per (edge type, destination node) at each hop (-1: all).
     ``min_degree``: nodes of labels other than ``keep_labels`` with fewer distinct neighbours (one
-    ``node_degrees`` query per label and hop) are left out, as ``kg_min_degree`` prunes KG leaves
-    from the full graph. Edge types put with ``put_edges`` (the training split's interactions)
-    are answered from memory and never read from the database; ``exclude`` leaves relationship
-    types out of the database reads (``INTERACTED`` by default). Seeded; thread-safe (one
-    sampling at a time), so a background thread can prefetch the next batch.
+    ``node_degrees`` query per label and hop, for all of that hop's candidates) are left out, as
+    ``kg_min_degree`` prunes KG leaves from the full graph. Edge types put with ``put_edges`` (the
+    training split's interactions) are answered from memory and never read from the database;
+    ``exclude`` leaves relationship types out of the database reads (``INTERACTED`` by default).
+    Seeded; thread-safe (one sampling at a time), so a background thread can prefetch the next batch.
     """
 
     def __init__(self, backend: Backend, fanout: Sequence[int], *, exclude: Iterable[str] = ("INTERACTED",),
@@ -166,6 +183,8 @@ class CypherSubgraphSampler:
                 self.sources[(rel.src, name, rel.dst)] = EdgeSource(rel_type, relation, False)
                 self.sources[(rel.dst, reverse_name(name), rel.src)] = EdgeSource(rel_type, relation, True)
         self.memory: dict[EdgeType, _MemoryEdges] = {}
+        # node counts per label, read once: they choose a query form (by_ids_query), never the rows
+        self.label_sizes: dict[str, int] = dict(backend.counts()["nodes"])
 
     @property
     def edge_types(self) -> list[EdgeType]:
@@ -191,8 +210,6 @@ class CypherSubgraphSampler:
             return self._sample(seeds, rng or self.rng)
 
     def _sample(self, seeds: dict[str, Sequence[str]], rng: np.random.Generator) -> SampledGraph:
-        import time
-
         db = 0.0
         position: dict[str, dict[str, int]] = {}
         for label, ids in seeds.items():
@@ -206,24 +223,41 @@ class CypherSubgraphSampler:
             new: dict[str, list[str]] = {}
             memo: dict = {}
             degrees: dict[str, dict[str, int]] = {}
+            # Edge types whose sources are pruned by degree: their neighbours first, then one
+            # node_degrees query per label for all their new sources (not one per edge type:
+            # RELATED_TO alone is 2 x its relations), then every edge type in its fixed order.
+            early: dict[EdgeType, tuple[list[str], list[str]]] = {}
+            if self.min_degree > 1:
+                wanted: dict[str, dict[str, None]] = {}
+                for edge_type in self.edge_types:
+                    src_type, _, dst_type = edge_type
+                    if src_type in self.keep_labels or not frontier.get(dst_type):
+                        continue
+                    started = time.perf_counter()
+                    early[edge_type] = self._in_neighbors(edge_type, frontier[dst_type], memo)
+                    db += time.perf_counter() - started
+                    seen = position.get(src_type, {})
+                    wanted.setdefault(src_type, {}).update((s, None) for s in early[edge_type][0] if s not in seen)
+                started = time.perf_counter()
+                for label, candidates in wanted.items():
+                    self._degrees(label, list(candidates), degrees.setdefault(label, {}))
+                db += time.perf_counter() - started
             for edge_type in self.edge_types:
                 src_type, _, dst_type = edge_type
                 if not frontier.get(dst_type):
                     continue
-                started = time.perf_counter()
-                src, dst = self._in_neighbors(edge_type, frontier[dst_type], memo)
-                db += time.perf_counter() - started
+                if edge_type in early:
+                    src, dst = early.pop(edge_type)
+                else:
+                    started = time.perf_counter()
+                    src, dst = self._in_neighbors(edge_type, frontier[dst_type], memo)
+                    db += time.perf_counter() - started
                 if not src:
                     continue
                 if self.min_degree > 1 and src_type not in self.keep_labels:
-                    started = time.perf_counter()
-                    known = degrees.setdefault(src_type, {})
-                    self._degrees(
-                        src_type,
-                        [s for s in dict.fromkeys(src) if s not in known and s not in position.get(src_type, {})],
-                        known,
-                    )
-                    db += time.perf_counter() - started
+                    # a source placed earlier in this hop passed the same test; every other one
+                    # was not placed when the hop began, so its degree was asked for above
+                    known = degrees.get(src_type, {})
                     ok = [s in position.get(src_type, {}) or known.get(s, 0) >= self.min_degree for s in src]
                     src = [s for s, k in zip(src, ok) if k]
                     dst = [d for d, k in zip(dst, ok) if k]
@@ -255,7 +289,8 @@ class CypherSubgraphSampler:
             if key not in memo:
                 returns = ", r.relation AS relation" if "relation" in rel.properties else ""
                 text = self.backend.cypher.render(
-                    query, src_label=rel.src, rel_type=rel.name, dst_label=rel.dst, return_list=returns
+                    by_ids_query(query, self.label_sizes.get(edge_type[2], 0), len(set(dst))),
+                    src_label=rel.src, rel_type=rel.name, dst_label=rel.dst, return_list=returns,
                 )
                 memo[key] = self.backend.execute(text, {"ids": dst})
             table = memo[key]
@@ -271,7 +306,8 @@ class CypherSubgraphSampler:
     def _degrees(self, label: str, ids: list[str], out: dict[str, int]) -> None:
         if not ids:
             return
-        table = self.backend.execute(self.backend.cypher.render("node_degrees", label=label), {"ids": ids})
+        query = by_ids_query("node_degrees", self.label_sizes.get(label, 0), len(set(ids)))
+        table = self.backend.execute(self.backend.cypher.render(query, label=label), {"ids": ids})
         out.update(zip(table.column("id").to_pylist(), (int(v) for v in table.column("degree").to_pylist())))
         for i in ids:
             out.setdefault(i, 0)

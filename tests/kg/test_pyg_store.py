@@ -106,3 +106,82 @@ def test_subgraph_sampler_takes_seeds_of_several_labels_and_bounds_the_fanout(ba
     pruned = CypherSubgraphSampler(backend, [-1], min_degree=2).sample({"Product": ["p00"]})
     assert "e_leaf" not in pruned.nodes.get("Entity", []) and "e0" in pruned.nodes["Entity"]
     assert "e_leaf" in CypherSubgraphSampler(backend, [-1]).sample({"Product": ["p00"]}).nodes["Entity"]
+
+
+def _rows(table) -> list[tuple]:
+    return sorted(tuple(row.values()) for row in table.to_pylist())
+
+
+def test_by_ids_queries_return_each_edge_once_in_both_forms(any_backend):
+    """neighbors_in/_out and node_degrees: the key-lookup form and the node-table scan form give
+    the same rows as the exported edges, each edge once however often its id is asked for, and
+    nothing for ids that are not in the graph."""
+    b = any_backend
+    build_tiny_graph(b)
+    exported = {
+        rel: b.export_relationships(rel, ["relation"] if rel == "RELATED_TO" else []).to_pylist()
+        for rel in ("RELATED_TO", "LINKED_TO", "IN_CATEGORY", "INTERACTED")
+    }
+    asked = {"Entity": ["e0", "e3", "e0", "e_leaf", "nope", "e3"], "Product": ["p00", "p05", "p00", "nope"],
+             "Category": ["c1", "c1", "c2"]}
+    for rel_type, src_label, dst_label in (("RELATED_TO", "Entity", "Entity"), ("LINKED_TO", "Product", "Entity"),
+                                           ("IN_CATEGORY", "Product", "Category")):
+        returns = ", r.relation AS relation" if rel_type == "RELATED_TO" else ""
+        for query, side in (("neighbors_in", "dst"), ("neighbors_out", "src")):
+            ids = asked[dst_label if side == "dst" else src_label]
+            want = sorted(
+                (e["src"], e["dst"], *([e["relation"]] if returns else []))
+                for e in exported[rel_type]
+                if e[side] in ids
+            )
+            assert want, (rel_type, query)
+            for form in (query, f"{query}_scan"):
+                text = b.cypher.render(form, src_label=src_label, rel_type=rel_type, dst_label=dst_label,
+                                       return_list=returns)
+                assert _rows(b.execute(text, {"ids": ids})) == want, (rel_type, form)
+    neighbours: dict[str, set[str]] = {}
+    for edges in exported.values():
+        for e in edges:
+            neighbours.setdefault(e["src"], set()).add(e["dst"])
+            neighbours.setdefault(e["dst"], set()).add(e["src"])
+    ids = asked["Entity"]
+    want = sorted((i, len(neighbours[i])) for i in set(ids) if i in neighbours)
+    assert ("e_leaf", 1) in want
+    for form in ("node_degrees", "node_degrees_scan"):
+        assert _rows(b.execute(b.cypher.render(form, label="Entity"), {"ids": ids})) == want, form
+
+
+def test_subgraph_sampler_gives_the_same_subgraph_whichever_query_form_it_picks(backend, monkeypatch):
+    """by_ids_query only picks how the database is asked (key lookups or a node-table scan); the
+    sampled subgraph, pruning by degree included, must not depend on it."""
+    from kgrec.kg import subgraph
+    from kgrec.kg.subgraph import CypherSubgraphSampler, by_ids_query
+
+    assert by_ids_query("neighbors_in", 18, 5) == "neighbors_in_scan"  # genres: scan the tiny table
+    assert by_ids_query("neighbors_in", 4_000_000, 500) == "neighbors_in"  # a big KG: key lookups
+    assert by_ids_query("node_degrees", 23_700, 6_000) == "node_degrees"  # many ids of a mid-sized label
+    build_tiny_graph(backend)
+    seeds = {"Product": ["p00", "p07", "p07", "p11"], "Category": ["c2"]}
+    samples = []
+    for limit in (0, 10**12):  # never scan, always scan
+        monkeypatch.setattr(subgraph, "SCAN_LIMIT", limit)
+        sampler = CypherSubgraphSampler(backend, [-1, 3], min_degree=2, seed=3)
+        out = sampler.sample(seeds)
+        samples.append((out.nodes, {et: (s.tolist(), d.tolist()) for et, (s, d) in out.edges.items()}))
+    assert samples[0] == samples[1]
+    # degrees are asked for once per pruned label and hop, not once per edge type (RELATED_TO is
+    # split into 2 relations x 2 directions here)
+    asked = []
+    execute = backend.execute
+    monkeypatch.setattr(
+        backend, "execute", lambda text, params, **kw: asked.append(text) or execute(text, params, **kw)
+    )
+    monkeypatch.setattr(subgraph, "SCAN_LIMIT", 0)
+    again = CypherSubgraphSampler(backend, [-1, 3], min_degree=2, seed=3).sample(seeds)
+    assert again.nodes == samples[0][0]
+    degree_queries = [t for t in asked if "count(DISTINCT" in t]
+    assert 0 < len(degree_queries) <= 2 * 2  # (Entity, Category) x 2 hops
+    nodes, edges = samples[0]
+    assert nodes["Product"][:3] == ["p00", "p07", "p11"] and "e_leaf" not in nodes.get("Entity", [])
+    for src, dst in edges.values():  # no edge twice
+        assert len(set(zip(src, dst))) == len(src)

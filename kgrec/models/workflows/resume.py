@@ -18,6 +18,7 @@ finished ones; the manifest records each seed's status.
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -67,6 +68,8 @@ def resume(
 ) -> ResumeOutcome:
     """Continue the run (or the seed set) in ``folder``. ``params`` may only hold
     ``max_seconds``: the other hyperparameters are the run's own."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise KgrecError("a run resumes in one process", "run kgctl train --resume without torchrun")
     folder = Path(folder)
     params = dict(params or {})
     unknown = sorted(set(params) - set(RESUMABLE_KEYS))

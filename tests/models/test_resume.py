@@ -151,3 +151,15 @@ def test_a_fresh_run_into_an_old_folder_drops_the_old_state(tiny, tmp_path, one_
     assert resuming.has_state(out)
     train_model(ds, "pop", {}, out=out, progress=False)
     assert not resuming.has_state(out)
+
+
+def test_resuming_keeps_the_folders_ablation_variants(tiny, tmp_path, one_torch_thread):
+    ds = load_dataset(tiny)
+    out = tmp_path / "run"
+    train_model(ds, "bpr", {**RUNS["bpr"], "max_seconds": 1e-9}, seed=1, out=out, progress=False)
+    variant = out / "ablations" / "no_x"
+    train_model(ds, "bpr", {**RUNS["bpr"], "epochs": 1}, seed=1, out=variant, progress=False)
+    before = (variant / "checkpoint.json").read_text()
+    (run,) = resume(ds, out, params={"max_seconds": 0}, progress=False).runs
+    assert run.finished and (variant / "checkpoint.json").read_text() == before
+    assert load_trained(ds, variant)[0] == "bpr"

@@ -68,8 +68,9 @@ def save_checkpoint(
     *,
     keep: tuple[str, ...] = (),
 ) -> Path:
-    """Write the checkpoint folder ``path`` (replacing it whole); the files named in ``keep`` that
-    the old folder has (the training state) are copied into the new one."""
+    """Write the checkpoint folder ``path`` (replacing it whole); the files and folders named in
+    ``keep`` that the old folder has (the training state, a resumed run's ablation variants) are
+    carried into the new one (folders as hard links: no data is copied)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
@@ -79,7 +80,9 @@ def save_checkpoint(
         meta = {"model": model.name, "snapshot_id": snapshot_id, "config": config or {}, "metrics": metrics or {}}
         (tmp / "checkpoint.json").write_text(json.dumps(meta, indent=2, default=str))
         for name in keep:
-            if (path / name).is_file():
+            if (path / name).is_dir():
+                shutil.copytree(path / name, tmp / name, copy_function=_link_or_copy)
+            elif (path / name).is_file():
                 shutil.copy2(path / name, tmp / name)
         old = None
         if path.exists():
@@ -93,6 +96,13 @@ def save_checkpoint(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 def load_checkpoint(path: str | Path, snapshot_id: str | None = None, *, force: bool = False) -> Checkpoint:

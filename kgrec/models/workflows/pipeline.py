@@ -136,11 +136,13 @@ def train_model(
     nproc: int = 1,
     progress: bool = True,
     resume: Any = None,
+    keep: tuple[str, ...] = (),
 ) -> TrainResult:
     """Train model ``name`` on the split's training part (validation for early stopping),
     optionally with ``nproc`` DDP processes, and write a checkpoint to ``out``. A neural model
     trained in one process also writes its resumable training state to ``out`` after every epoch;
-    ``resume`` (that state, see ``kgrec.models.workflows.resume``) continues it."""
+    ``resume`` (that state, see ``kgrec.models.workflows.resume``) continues it. ``keep``: files
+    or folders of ``out`` the rewritten checkpoint keeps (``save_checkpoint``)."""
     hparams = dict(hparams or {})
     cls = get_model_class(name)
     if nproc > 1:
@@ -149,20 +151,15 @@ def train_model(
         if not issubclass(cls, TrainableRecommender):
             raise KgrecError(f"{name} has no training loop to distribute", "drop --nproc")
         return _train_distributed(ds, name, hparams, seed, out, nproc, progress)
-    keep: tuple[str, ...] = (STATE_FILE,)
     if out is not None and resume is None:
         state_path(out).unlink(missing_ok=True)  # a fresh run: an older run's state must not be resumed
-    elif resume is not None:
-        from kgrec.models.workflows.ablation import ABLATIONS_DIR
-
-        keep = (STATE_FILE, ABLATIONS_DIR)  # the full model of an --ablations run keeps its variants
     model, history = _train_here(ds, name, hparams, seed, progress, state_dir=out, resume=resume)
     valid = _valid_metrics(model, ds)
     path = None
     if out is not None:
         path = save_checkpoint(out, model, ds.data.user_ids, ds.data.item_ids, ds.snapshot_id,
                                config=_config(name, model, seed, 1), metrics={"valid": valid, "history": history},
-                               keep=keep)
+                               keep=(STATE_FILE, *keep))
     return TrainResult(model, history, valid, path)
 
 

@@ -28,6 +28,7 @@ from kgrec.errors import KgrecError
 from kgrec.models.training.checkpoint import check_snapshot, write_json_atomic
 from kgrec.models.training.resume import FINISHED_REASONS, TrainingState, read_state
 from kgrec.models.workflows import seeds as seeding
+from kgrec.models.workflows.ablation import ABLATIONS_DIR
 
 STALE_HINT = "the graph changed since this run started; train it again from scratch (kgctl train --model ...)"
 RESUMABLE_KEYS = ("max_seconds",)
@@ -100,7 +101,9 @@ def resume_one(ds, folder: Path, params: dict[str, Any], progress: bool = True) 
     if state.finished:
         return Resumed(folder, run.model, run.seed, state.epoch, state.status, None, _finished_note(state))
     hparams = {**run.hparams, **params}
-    result = train_model(ds, run.model, hparams, seed=run.seed, out=folder, progress=progress, resume=state)
+    # the full model of an --ablations run keeps its variants
+    result = train_model(ds, run.model, hparams, seed=run.seed, out=folder, progress=progress, resume=state,
+                         keep=(ABLATIONS_DIR,))
     status = str(result.history.get("stop_reason"))
     epochs_run = int(result.history.get("epochs_run", 0))
     note = f"resumed at epoch {state.epoch + 1}, now at epoch {epochs_run}: " + {

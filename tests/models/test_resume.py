@@ -142,6 +142,8 @@ def test_resume_refuses_folders_without_state_and_other_hyperparameters(tiny, tm
         resume(ds, tmp_path / "missing")
     with pytest.raises(KgrecError, match="cannot change lr"):
         resume(ds, tmp_path / "pop", params={"lr": 0.1})
+    with pytest.raises(KgrecError, match="max_seconds must be a number"):
+        resume(ds, tmp_path / "pop", params={"max_seconds": "soon"})
 
 
 def test_a_fresh_run_into_an_old_folder_drops_the_old_state(tiny, tmp_path, one_torch_thread):

@@ -79,6 +79,11 @@ def resume(
             f"--resume continues a run with its own hyperparameters; cannot change {', '.join(unknown)}",
             "only -p max_seconds=N (a fresh time budget for this invocation) may be given",
         )
+    if "max_seconds" in params:
+        value = params["max_seconds"]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise KgrecError(f"max_seconds must be a number of seconds >= 0, got {value!r}",
+                             "e.g. -p max_seconds=3600 (0: no cap)")
     if not folder.is_dir():
         raise KgrecError(f"no training run at {folder}", "give the --out folder of a kgctl train run")
     if (folder / seeding.MANIFEST).is_file():

@@ -82,8 +82,8 @@ def _open_dataset(obj):
 
 @click.command()
 @click.option(
-    "--model", "-m", "model_name", required=True, metavar="NAME",
-    help="Model to train (an unknown name lists the available ones).",
+    "--model", "-m", "model_name", default=None, metavar="NAME",
+    help="Model to train (an unknown name lists the available ones); required unless --resume.",
 )
 @_hparam_options
 @click.option("--seed", type=int, default=None, help="Random seed (default: the `seed` setting, 42).")
@@ -98,6 +98,11 @@ def _open_dataset(obj):
               help="Also train one variant per ablation switch of the model (kgbm4rec: no_kg, no_seq, no_text, "
                    "no_image), same seed and hyperparameters, saved under OUT/ablations/SWITCH; `kgctl evaluate OUT` "
                    "then prints the ablation table. A modality the data lacks is not retrained.")
+@click.option("--resume", "resume_dir", type=click.Path(file_okay=False), default=None, metavar="DIR",
+              help="Continue the run whose --out folder is DIR (or every unfinished seed of a --seeds folder) from "
+                   "its next epoch, with its own model, hyperparameters, seed and early stopping. Refused when the "
+                   "graph changed since; a finished run has nothing to do. Only -p max_seconds=N may be given: a "
+                   "fresh time budget for this invocation (0: none).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_obj
@@ -116,6 +121,7 @@ def train(
     out,
     nproc,
     ablations,
+    resume_dir,
     quiet,
     as_json,
 ) -> None:
@@ -133,12 +139,19 @@ def train(
     the manifest OUT/seeds.json); `kgctl evaluate OUT` evaluates every seed and adds the mean,
     standard deviation, min and max over them.
 
+    Neural models write a resumable training state into OUT after every epoch; --resume OUT
+    continues a run that was stopped (by -p max_seconds=N, or killed) where it left off, with
+    the same result as an uninterrupted run. -p max_seconds=N with --resume gives this
+    invocation N seconds of training.
+
     \b
     Example:
       kgctl train --model lightgcn --epochs 100 --out runs/lightgcn
       kgctl train --model kgbm4rec --epochs 20 --ablations --out runs/kgbm4rec
       kgctl train --model bpr --seeds 1,2,3 --out runs/bpr
       kgctl evaluate runs/lightgcn runs/kgbm4rec runs/bpr --baseline bpr
+      kgctl train --model sasrec --epochs 200 --out runs/sasrec -p max_seconds=3600
+      kgctl train --resume runs/sasrec -p max_seconds=3600
     """
     from kgrec.models.base import get_model_class
     from kgrec.models.training import distributed
@@ -146,6 +159,19 @@ def train(
     from kgrec.models.workflows.pipeline import train_model
     from kgrec.models.workflows.seeds import check_seeds
 
+    if resume_dir is not None:
+        given = {"--model": model_name, "--seed": seed, "--seeds": seed_list, "--out": out, "--epochs": epochs,
+                 "--lr": lr, "--dim": dim, "--layers": layers, "--batch-size": batch_size, "--patience": patience,
+                 "--ablations": ablations or None, "--nproc": None if nproc == 1 else nproc}
+        clashes = [name for name, value in given.items() if value is not None]
+        if clashes:
+            raise click.BadParameter(
+                f"--resume continues a run as it was started; drop {', '.join(clashes)}", param_hint="--resume"
+            )
+        _resume(obj, resume_dir, _params(params), quiet, as_json)
+        return
+    if model_name is None:
+        raise click.UsageError("give --model NAME (or --resume DIR to continue a run)")
     get_model_class(model_name)  # unknown names fail before the database is read
     if ablations:
         ablation_switches(model_name)  # so does a model without ablation switches
@@ -199,6 +225,35 @@ def train(
     click.echo(f"checkpoint: {summary['checkpoint']}")
     if run is not None:
         click.echo(_ablation_lines(run))
+
+
+def _resume(obj, folder: str, params: dict, quiet: bool, as_json: bool) -> None:
+    from kgrec.models.workflows.resume import resume
+
+    backend, ds = _open_dataset(obj)
+    with backend:
+        outcome = resume(ds, folder, params=params, progress=not quiet,
+                         announce=lambda text: click.echo(text, err=True))
+    if as_json:
+        rows = [
+            {"folder": str(run.folder), "model": run.model, "seed": run.seed, "from_epoch": run.from_epoch,
+             "status": run.status, "finished": run.finished, "note": run.note,
+             "best_epoch": run.result.history.get("best_epoch") if run.result else None,
+             "epochs_run": run.result.history.get("epochs_run") if run.result else None,
+             "valid": run.result.valid if run.result else None}
+            for run in outcome.runs
+        ]
+        manifest = str(outcome.manifest) if outcome.manifest else None
+        click.echo(json.dumps({"folder": str(outcome.folder), "manifest": manifest, "runs": rows}, default=str))
+        return
+    for run in outcome.runs:
+        click.echo(f"{run.model} seed {run.seed} ({run.folder}): {run.note}")
+        if run.result is not None:
+            valid = ", ".join(f"{k} {v:.4f}" for k, v in run.result.valid.items() if k != "users")
+            click.echo(f"  best epoch {run.result.history.get('best_epoch')}; validation (full ranking): "
+                       f"{valid or 'no validation users'}")
+    if outcome.manifest is not None:
+        click.echo(f"manifest: {outcome.manifest}")
 
 
 def _seed_values(text: str) -> list[int]:

@@ -241,3 +241,82 @@ def test_seed_and_baseline_mistakes_give_one_clear_line(tiny_db, tmp_path):
     assert r.exit_code != 0 and "needs bootstrap resamples" in r.output
     r = _run(tiny_db, "evaluate", "--model", "pop", "--resamples", "0", "--protocol", "full", "--json")
     assert r.exit_code == 0 and "intervals" not in json.loads(r.stdout)
+
+
+BPR3 = ["--model", "bpr", "--dim", "8", "--batch-size", "16", "--epochs", "3", "--patience", "50", "--quiet"]
+
+
+def test_resume_continues_a_time_capped_run_to_the_result_of_one_go(tiny_db, tmp_path, one_torch_thread):
+    import pyarrow as pa
+
+    r = _run(tiny_db, "train", *BPR3, "--out", str(tmp_path / "whole"), "--json")
+    assert r.exit_code == 0, r.output
+    whole = json.loads(r.stdout)
+
+    out = str(tmp_path / "steps")
+    r = _run(tiny_db, "train", *BPR3, "--out", out, "-p", "max_seconds=1e-9")
+    assert r.exit_code == 0 and "best epoch 1 of 1" in r.output, r.output
+    # a plain resume applies the run's own max_seconds again (one more epoch here) ...
+    r = _run(tiny_db, "train", "--resume", out, "--quiet")
+    assert r.exit_code == 0, r.output
+    assert "resumed at epoch 2, now at epoch 2: out of time again" in r.output, r.output
+    # ... -p max_seconds=0 lifts it for this invocation
+    r = _run(tiny_db, "train", "--resume", out, "-p", "max_seconds=0", "--json", "--quiet")
+    assert r.exit_code == 0, r.output
+    (run,) = json.loads(r.stdout)["runs"]
+    assert run["from_epoch"] == 2 and run["finished"] and run["status"] == "reached_epochs"
+    assert run["epochs_run"] == 3 and run["valid"] == whole["valid"] and run["best_epoch"] == whole["best_epoch"]
+
+    r = _run(tiny_db, "train", "--resume", out)
+    assert r.exit_code == 0 and "nothing to do: the run finished at epoch 3 (reached its 3 epochs" in r.output
+
+    for args, message in (
+        (["--resume", out, "--model", "bpr", "--epochs", "5"], "drop --model, --epochs"),
+        (["--resume", out, "-p", "lr=0.1"], "cannot change lr"),
+        (["--resume", str(tmp_path / "nowhere")], "no training run at"),
+        (["--epochs", "2"], "give --model NAME (or --resume DIR"),
+    ):
+        r = _run(tiny_db, "train", *args)
+        assert r.exit_code != 0 and message in r.output and "Traceback" not in r.output, r.output
+    pop = str(tmp_path / "pop")
+    assert _run(tiny_db, "train", "--model", "pop", "--out", pop).exit_code == 0
+    r = _run(tiny_db, "train", "--resume", pop)
+    assert r.exit_code != 0 and "no resumable training state" in r.output and "Traceback" not in r.output
+
+    with open_backend(tiny_db) as b:
+        b.insert_relationships("INTERACTED", pa.table({"src": ["u0"], "dst": ["p1"], "timestamp": [99999]}))
+        b.set_meta("revision", "tiny-2")
+    r = _run(tiny_db, "train", "--resume", out)
+    assert r.exit_code != 0 and "graph snapshot" in r.output and "train it again" in r.output
+    assert "Traceback" not in r.output
+
+
+def test_resume_a_seed_set_continues_the_unfinished_seeds(tiny_db, tmp_path, one_torch_thread):
+    out = tmp_path / "seeds"
+    r = _run(tiny_db, "train", *BPR3, "--seeds", "1,2,3", "--out", str(out), "-p", "max_seconds=1e-9")
+    assert r.exit_code == 0, r.output
+    manifest = json.loads((out / "seeds.json").read_text())
+    assert [(run["status"], run["finished"]) for run in manifest["runs"]] == [("trained", False)] * 3
+    # seed 3 never started (the run was killed before it)
+    import shutil
+
+    shutil.rmtree(out / "seed-3")
+    manifest["runs"][2].update(status="pending", seconds=None)
+    (out / "seeds.json").write_text(json.dumps(manifest))
+    # seed 1 is resumed to its end on its own first
+    r = _run(tiny_db, "train", "--resume", str(out / "seed-1"), "-p", "max_seconds=0", "--quiet")
+    assert r.exit_code == 0 and "reached its epochs" in r.output, r.output
+
+    r = _run(tiny_db, "train", "--resume", str(out), "-p", "max_seconds=0", "--quiet", "--json")
+    assert r.exit_code == 0, r.output
+    runs = {run["seed"]: run for run in json.loads(r.stdout)["runs"]}
+    assert runs[1]["note"].startswith("nothing to do") and runs[1]["valid"] is None
+    assert runs[2]["from_epoch"] == 1 and runs[2]["finished"] and runs[2]["epochs_run"] == 3
+    assert runs[3]["note"] == "trained from the start" and runs[3]["finished"] and runs[3]["epochs_run"] == 3
+    manifest = json.loads((out / "seeds.json").read_text())
+    assert [(run["status"], run["finished"]) for run in manifest["runs"]] == [("trained", True)] * 3
+    r = _run(tiny_db, "train", "--resume", str(out))
+    assert r.exit_code == 0 and r.output.count("nothing to do") == 3 and "manifest:" in r.output
+    r = _run(tiny_db, "evaluate", str(out), "--protocol", "full", "--resamples", "50", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["seeds"]["bpr"]["seeds"] == [1, 2, 3]

@@ -8,6 +8,8 @@ Layout of a checkpoint folder::
                              (torch); checkpoints from before state.npz have state.pt only
     checkpoint.json          snapshot id, model name, training config, metrics
     ids.npz                  user_ids, item_ids (index -> external id)
+    training_state.pt        the resumable training state (neural models; kgrec.models.training.resume),
+                             rewritten after every epoch and kept when the checkpoint is rewritten
 
 Written to a temporary sibling folder and renamed into place, so a crash never leaves a
 half-written checkpoint.
@@ -63,7 +65,12 @@ def save_checkpoint(
     snapshot_id: str,
     config: dict[str, Any] | None = None,
     metrics: dict[str, Any] | None = None,
+    *,
+    keep: tuple[str, ...] = (),
 ) -> Path:
+    """Write the checkpoint folder ``path`` (replacing it whole); the files and folders named in
+    ``keep`` that the old folder has (the training state, a resumed run's ablation variants) are
+    carried into the new one (folders as hard links: no data is copied)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
@@ -72,6 +79,11 @@ def save_checkpoint(
         np.savez(tmp / "ids.npz", user_ids=np.asarray(user_ids, dtype=str), item_ids=np.asarray(item_ids, dtype=str))
         meta = {"model": model.name, "snapshot_id": snapshot_id, "config": config or {}, "metrics": metrics or {}}
         (tmp / "checkpoint.json").write_text(json.dumps(meta, indent=2, default=str))
+        for name in keep:
+            if (path / name).is_dir():
+                shutil.copytree(path / name, tmp / name, copy_function=_link_or_copy)
+            elif (path / name).is_file():
+                shutil.copy2(path / name, tmp / name)
         old = None
         if path.exists():
             old = path.with_name(f".{path.name}.old")
@@ -86,20 +98,36 @@ def save_checkpoint(
     return path
 
 
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
 def load_checkpoint(path: str | Path, snapshot_id: str | None = None, *, force: bool = False) -> Checkpoint:
     """Load a checkpoint; when ``snapshot_id`` differs from the one it was trained on, refuse
     (``StaleCheckpoint``) unless ``force``, in which case warn. This is the strict check of
     ``evaluate``: its metrics are only meaningful on the graph the split came from."""
     path = Path(path)
     meta = _read_meta(path)
-    if snapshot_id is not None and meta.get("snapshot_id") != snapshot_id:
-        message = (
-            f"checkpoint {path} was trained on graph snapshot {meta.get('snapshot_id')}, the graph is now {snapshot_id}"
-        )
-        if not force:
-            raise StaleCheckpoint(message, "retrain, or pass --force to use it anyway")
-        warnings.warn(message, stacklevel=2)
+    if snapshot_id is not None:
+        check_snapshot(path, meta.get("snapshot_id"), snapshot_id, force=force)
     return _load(path, meta)
+
+
+def check_snapshot(
+    path: str | Path, trained: str | None, current: str, *, force: bool = False,
+    hint: str = "retrain, or pass --force to use it anyway",
+) -> None:
+    """The rule for a checkpoint trained on graph snapshot ``trained`` used on the graph as it is
+    now (``current``): the same snapshot, else ``StaleCheckpoint`` (a warning with ``force``)."""
+    if trained == current:
+        return
+    message = f"checkpoint {path} was trained on graph snapshot {trained}, the graph is now {current}"
+    if not force:
+        raise StaleCheckpoint(message, hint)
+    warnings.warn(message, stacklevel=3)
 
 
 def load_for_serving(path: str | Path) -> Checkpoint:

@@ -7,6 +7,13 @@ Seeded (python, numpy, torch), Adam, per-epoch validation on the validation item
 epoch's weights restored at the end, progress bars on stderr with the loss and the validation
 metric, and DistributedDataParallel when a process group is initialised (each rank trains on its
 share of every epoch's batches; gradients are averaged by DDP).
+
+With ``state_dir`` (and ``run``) the trainer writes a resumable ``TrainingState`` there after
+every epoch (``kgrec.models.training.resume``); ``fit(..., resume=state)`` continues such a run
+from the next epoch with the same early stopping and random streams: k epochs, a stop and a
+resume to N give the same weights as N epochs in one go. ``max_seconds`` counts the training
+time of this call only (a resumed run gets a fresh budget). Single process only: a DDP run
+writes no state.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from kgrec.models.base import Recommender
 from kgrec.models.data.interactions import GraphInputs, InteractionData
 from kgrec.models.trainable import TRAINER_DEFAULTS, TRAINER_KEYS, TrainableRecommender
 from kgrec.models.training import distributed
+from kgrec.models.training import resume as resuming
 from kgrec.models.training.memory import fix_mmap_threshold
 
 
@@ -48,6 +56,9 @@ class Trainer:
     seed: int = 42
     progress: bool = True
     device: str = "auto"  # "auto": the rank's GPU when there is one, else CPU
+    state_dir: str | None = None  # write a resumable TrainingState here after every epoch
+    run: resuming.RunInfo | None = None  # what the state says the run is (needed with state_dir)
+    resume_from: resuming.TrainingState | None = None  # fit continues this run (see fit's resume)
 
     @classmethod
     def for_model(cls, model: TrainableRecommender, **overrides: Any) -> Trainer:
@@ -72,10 +83,15 @@ class Trainer:
         self, model: TrainableRecommender, train: InteractionData, valid: InteractionData | None = None,
         *,
         graph: GraphInputs | None = None,
+        resume: resuming.TrainingState | None = None,
     ) -> dict:
+        """Train ``model``; with ``resume`` (a state this trainer's loop wrote) continue that run
+        from its next epoch instead of starting over."""
         import torch
 
         from kgrec.models.evaluation.protocol import Phase, evaluate_phase
+
+        resume = resume if resume is not None else self.resume_from
 
         if len(train) == 0:
             raise KgrecError("there are no training interactions", "ingest interactions first (kgctl ingest ...)")
@@ -106,13 +122,34 @@ class Trainer:
             "loss": [], "valid": [], "train_seconds": [], "best_epoch": 0, "valid_metric": metric_name,
             "best_valid": None,
         }
-        best, best_state, stale = -np.inf, None, 0
+        best, best_state, stale, first, elapsed = -np.inf, None, 0, 1, 0.0
+        if resume is not None:
+            if world > 1:
+                raise KgrecError("a run resumes in one process", "drop --nproc")
+            net.load_state_dict(resume.net)
+            optimiser.load_state_dict(resume.optimizer)
+            best, stale, elapsed = float(resume.best), int(resume.stale), float(resume.elapsed_seconds)
+            weights = resume.best_weights()
+            best_state = copy.deepcopy(weights) if weights is not None else None
+            history = copy.deepcopy(resume.history)
+            history.setdefault("resumed_at", []).append(resume.epoch)
+            history.pop("stopped_by_time", None)
+            first = resume.epoch + 1
+            rng.bit_generator.state = resume.numpy_rng
+            _restore_torch_rng(resume)
+            random.setstate(resume.python_rng)
+        writes_state = self.state_dir is not None and world == 1
+        if writes_state and self.run is None:
+            raise ValueError("Trainer.state_dir needs Trainer.run (what the state file says the run is)")
+        session_seconds = 0.0
         show = self.progress and rank == 0
         from tqdm.auto import tqdm
 
         epochs_bar = tqdm(
-            range(1, self.epochs + 1), desc=f"{model.name}", unit="epoch", disable=not show, file=sys.stderr
+            range(first, self.epochs + 1), desc=f"{model.name}", unit="epoch", disable=not show, file=sys.stderr,
+            initial=first - 1, total=self.epochs,
         )
+        status = resuming.REACHED_EPOCHS
         for epoch in epochs_bar:
             net.train()
             started = time.perf_counter()
@@ -143,7 +180,11 @@ class Trainer:
                 torch.distributed.all_reduce(t)
                 epoch_loss = float(t.item()) / world
             history["loss"].append(epoch_loss)
-            history["train_seconds"].append(time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            history["train_seconds"].append(seconds)
+            session_seconds += seconds
+            elapsed += seconds
+            status = resuming.RUNNING
             postfix = {"loss": f"{epoch_loss:.4f}"}
             if ph is not None and epoch % self.eval_every == 0:
                 net.eval()
@@ -157,15 +198,21 @@ class Trainer:
                     history["best_epoch"], history["best_valid"] = epoch, metric
                 else:
                     stale += 1
-                epochs_bar.set_postfix(postfix)
                 if stale >= self.patience:
-                    break
-            else:
-                epochs_bar.set_postfix(postfix)
-            if self.max_seconds and sum(history["train_seconds"]) >= self.max_seconds:
+                    status = resuming.EARLY_STOPPED
+            epochs_bar.set_postfix(postfix)
+            if status == resuming.RUNNING and epoch == self.epochs:
+                status = resuming.REACHED_EPOCHS
+            if status == resuming.RUNNING and self.max_seconds and session_seconds >= self.max_seconds:
                 history["stopped_by_time"] = True
+                status = resuming.OUT_OF_TIME
+            if writes_state:
+                assert self.state_dir is not None and self.run is not None
+                self._write_state(net, optimiser, epoch, status, best, best_state, stale, history, elapsed, rng)
+            if status != resuming.RUNNING:
                 break
         epochs_bar.close()
+        history["stop_reason"] = status
         if best_state is not None:
             net.load_state_dict(best_state)
         else:
@@ -175,6 +222,33 @@ class Trainer:
         history["epochs_run"] = len(history["loss"])
         history["seconds_per_epoch"] = float(np.mean(history["train_seconds"])) if history["train_seconds"] else 0.0
         return history
+
+    def _write_state(self, net, optimiser, epoch: int, status: str, best: float, best_state, stale: int,
+                     history: dict, elapsed: float, rng: np.random.Generator) -> None:
+        import torch
+
+        assert self.state_dir is not None and self.run is not None
+        cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
+        # written out at once, so the live tensors need no copies
+        last = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+        best_is_last = best_state is not None and history.get("best_epoch") == epoch
+        state = resuming.TrainingState(
+            run=self.run, epoch=epoch, status=status, net=last, optimizer=optimiser.state_dict(),
+            best=float(best), best_epoch=int(history.get("best_epoch") or 0), stale=stale,
+            best_net=None if best_state is None or best_is_last else {k: v.cpu() for k, v in best_state.items()},
+            history=history, elapsed_seconds=elapsed, numpy_rng=dict(rng.bit_generator.state),
+            torch_rng=torch.get_rng_state(), python_rng=random.getstate(),
+            cuda_rng=torch.cuda.get_rng_state_all() if cuda else None,
+        )
+        resuming.write_state(self.state_dir, state)
+
+
+def _restore_torch_rng(state: resuming.TrainingState) -> None:
+    import torch
+
+    torch.set_rng_state(state.torch_rng)
+    if state.cuda_rng is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state.cuda_rng)
 
 
 def fit(model: Recommender, train: InteractionData, valid: InteractionData | None = None, **kwargs: Any) -> dict:

@@ -28,6 +28,7 @@ from kgrec.models.data.split import Split, temporal_leave_one_out
 from kgrec.models.evaluation.per_user import UserMetrics
 from kgrec.models.evaluation.protocol import DEFAULT_NEGATIVE_SEED, PROTOCOLS, evaluate, evaluate_phase_per_user, phase
 from kgrec.models.training.checkpoint import load_checkpoint, save_checkpoint
+from kgrec.models.training.resume import STATE_FILE, state_path
 
 
 @dataclasses.dataclass
@@ -85,8 +86,15 @@ class TrainResult:
     checkpoint: Path | None
 
 
-def _train_here(ds: Dataset, name: str, hparams: dict[str, Any], seed: int, progress: bool) -> tuple[Recommender, dict]:
+def _train_here(
+    ds: Dataset, name: str, hparams: dict[str, Any], seed: int, progress: bool,
+    state_dir: str | Path | None = None, resume: Any = None,
+) -> tuple[Recommender, dict]:
+    """Train here (one process). Neural models write their resumable training state into
+    ``state_dir`` after every epoch; ``resume`` (a ``TrainingState`` read from it) continues
+    that run."""
     from kgrec.models.trainable import TrainableRecommender
+    from kgrec.models.training.resume import RunInfo
     from kgrec.models.training.trainer import Trainer, seed_everything
 
     cls = get_model_class(name)
@@ -97,7 +105,13 @@ def _train_here(ds: Dataset, name: str, hparams: dict[str, Any], seed: int, prog
     seed_everything(seed)
     kwargs: dict[str, Any] = {"graph": graph, "backend": ds.backend}
     if isinstance(model, TrainableRecommender):
-        kwargs["trainer"] = Trainer.for_model(model, seed=seed, progress=progress)
+        run = RunInfo(name, dict(model.hparams), seed, ds.snapshot_id)
+        state = str(state_dir) if state_dir is not None else None
+        kwargs["trainer"] = Trainer.for_model(
+            model, seed=seed, progress=progress, state_dir=state, run=run, resume_from=resume
+        )
+    elif resume is not None:
+        raise KgrecError(f"{name} has no training loop to resume")
     history = model.fit(ds.split.train, ds.split.valid, **kwargs)
     return model, history
 
@@ -121,9 +135,14 @@ def train_model(
     out: str | Path | None = None,
     nproc: int = 1,
     progress: bool = True,
+    resume: Any = None,
+    keep: tuple[str, ...] = (),
 ) -> TrainResult:
     """Train model ``name`` on the split's training part (validation for early stopping),
-    optionally with ``nproc`` DDP processes, and write a checkpoint to ``out``."""
+    optionally with ``nproc`` DDP processes, and write a checkpoint to ``out``. A neural model
+    trained in one process also writes its resumable training state to ``out`` after every epoch;
+    ``resume`` (that state, see ``kgrec.models.workflows.resume``) continues it. ``keep``: files
+    or folders of ``out`` the rewritten checkpoint keeps (``save_checkpoint``)."""
     hparams = dict(hparams or {})
     cls = get_model_class(name)
     if nproc > 1:
@@ -132,12 +151,15 @@ def train_model(
         if not issubclass(cls, TrainableRecommender):
             raise KgrecError(f"{name} has no training loop to distribute", "drop --nproc")
         return _train_distributed(ds, name, hparams, seed, out, nproc, progress)
-    model, history = _train_here(ds, name, hparams, seed, progress)
+    if out is not None and resume is None:
+        state_path(out).unlink(missing_ok=True)  # a fresh run: an older run's state must not be resumed
+    model, history = _train_here(ds, name, hparams, seed, progress, state_dir=out, resume=resume)
     valid = _valid_metrics(model, ds)
     path = None
     if out is not None:
         path = save_checkpoint(out, model, ds.data.user_ids, ds.data.item_ids, ds.snapshot_id,
-                               config=_config(name, model, seed, 1), metrics={"valid": valid, "history": history})
+                               config=_config(name, model, seed, 1), metrics={"valid": valid, "history": history},
+                               keep=(STATE_FILE, *keep))
     return TrainResult(model, history, valid, path)
 
 

@@ -3,6 +3,8 @@
 Layout on disk (``kgctl train --model bpr --seeds 1,2,3 --out OUT``)::
 
     OUT/seeds.json     manifest: model, hyperparameters, snapshot, each seed's folder and status
+                       (``status`` trained/pending; ``finished``: false while a time-capped seed can
+                       still be continued with ``kgctl train --resume OUT``)
     OUT/seed-1/        one checkpoint per seed (the layout of any checkpoint)
     OUT/seed-2/ ...
 
@@ -31,8 +33,6 @@ MANIFEST_VERSION = 1
 TRAINED, PENDING = "trained", "pending"
 
 
-
-
 def seed_folder(seed: int) -> str:
     return f"seed-{seed}"
 
@@ -54,6 +54,43 @@ class SeedRecord:
     folder: str
     status: str = PENDING
     seconds: float | None = None
+    finished: bool = False  # trained to its end (early stopping or all epochs), not stopped by max_seconds
+
+
+@dataclasses.dataclass
+class Manifest:
+    """``OUT/seeds.json``: one place that writes and reads it."""
+
+    model: str
+    hparams: dict[str, Any]
+    snapshot_id: str
+    seeds: list[int]
+    records: list[SeedRecord]
+
+    def payload(self) -> dict[str, Any]:
+        return {"version": MANIFEST_VERSION, "model": self.model, "hparams": self.hparams,
+                "snapshot_id": self.snapshot_id, "seeds": self.seeds,
+                "runs": [dataclasses.asdict(r) for r in self.records]}
+
+
+def _record(r: dict[str, Any]) -> SeedRecord:
+    status = str(r.get("status", PENDING))
+    # manifests from before ``finished`` existed: a trained seed counted as finished
+    return SeedRecord(int(r["seed"]), str(r["folder"]), status, r.get("seconds"),
+                      bool(r.get("finished", status == TRAINED)))
+
+
+def read_manifest(path: str | Path) -> Manifest:
+    """The manifest in folder ``path``; a clear error when it is missing or unreadable."""
+    manifest = Path(path) / MANIFEST
+    try:
+        meta = json.loads(manifest.read_text())
+        return Manifest(str(meta["model"]), dict(meta.get("hparams") or {}), str(meta.get("snapshot_id")),
+                        [int(s) for s in meta.get("seeds", [])], [_record(r) for r in meta["runs"]])
+    except FileNotFoundError:
+        raise KgrecError(f"no seed manifest {manifest}", "train with kgctl train --seeds") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise KgrecError(f"cannot read the seed manifest {manifest}: {exc}", "re-run kgctl train --seeds") from None
 
 
 @dataclasses.dataclass
@@ -90,9 +127,7 @@ def train_seeds(
 
     def write() -> None:
         if manifest is not None:
-            write_json_atomic(manifest, {"version": MANIFEST_VERSION, "model": name, "hparams": hparams,
-                                          "snapshot_id": ds.snapshot_id, "seeds": seeds,
-                                          "runs": [dataclasses.asdict(r) for r in records]})
+            write_json_atomic(manifest, Manifest(name, hparams, ds.snapshot_id, seeds, records).payload())
 
     write()
     results = {}
@@ -103,6 +138,7 @@ def train_seeds(
                                            out=None if out is None else Path(out) / record.folder,
                                            nproc=nproc, progress=progress)
         record.status, record.seconds = TRAINED, time.perf_counter() - started
+        record.finished = not results[record.seed].history.get("stopped_by_time", False)
         write()
     return SeedRun(name, records, results, manifest)
 
@@ -130,17 +166,10 @@ class SeedSet:
 def find_seed_set(path: str | Path) -> SeedSet | None:
     """The seed set whose manifest is in folder ``path``, or None when there is none."""
     path = Path(path)
-    manifest = path / MANIFEST
-    if not manifest.is_file():
+    if not (path / MANIFEST).is_file():
         return None
-    try:
-        meta = json.loads(manifest.read_text())
-        records = [SeedRecord(int(r["seed"]), str(r["folder"]), str(r.get("status", PENDING)), r.get("seconds"))
-                   for r in meta["runs"]]
-        model = str(meta["model"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise KgrecError(f"cannot read the seed manifest {manifest}: {exc}", "re-run kgctl train --seeds") from None
-    return SeedSet(path, model, records)
+    meta = read_manifest(path)
+    return SeedSet(path, meta.model, meta.records)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -89,3 +89,11 @@ def test_too_small_buffer_pool_names_the_setting(db_path):
 def test_bad_buffer_pool_argument_is_a_config_error(db_path, value):
     with pytest.raises(ConfigError, match="buffer_pool_mb must be a whole number"):
         LadybugBackend(db_path, buffer_pool_mb=value)
+
+
+def test_pool_too_small_to_open_an_existing_database_names_the_setting(db_path):
+    with open_backend(db_path) as b:
+        b.init_schema()
+    with pytest.raises(ConfigError, match=r"cannot open .*buffer pool.*KGREC_LADYBUG_BUFFER_POOL_MB") as err:
+        open_backend(load_settings({"db": db_path}, env={"KGREC_LADYBUG_BUFFER_POOL_MB": "1"}), read_only=True)
+    assert "\n" not in err.value.one_line()

@@ -9,9 +9,12 @@ The config file is TOML, read from ``$KGREC_CONFIG`` or ``./kgrec.toml`` when pr
     database = "neo4j"
     connect_timeout = 5.0      # seconds before an unreachable server is reported
     # password is best kept in KGREC_NEO4J_PASSWORD
+    [ladybug]
+    buffer_pool_mb = 256       # embedded database's page cache in MiB; 0 or unset = LadybugDB's default
 
 Environment: KGREC_DB, KGREC_SEED, KGREC_NEO4J_USER, KGREC_NEO4J_PASSWORD, KGREC_NEO4J_DATABASE,
-KGREC_NEO4J_CONNECT_TIMEOUT. A password may also come inside the URI (``bolt://user:pw@host``);
+KGREC_NEO4J_CONNECT_TIMEOUT, KGREC_LADYBUG_BUFFER_POOL_MB. LadybugDB's default buffer pool is a large
+share of the machine's memory; cap it when a graph is far larger than memory. A password may also come inside the URI (``bolt://user:pw@host``);
 it is taken out of the URI before anything is printed, and ``repr``/``redacted`` mask it.
 """
 
@@ -57,6 +60,7 @@ class Settings:
     neo4j_password: str | None = dataclasses.field(default=None, repr=False)
     neo4j_database: str | None = None
     neo4j_connect_timeout: float = 5.0
+    ladybug_buffer_pool_mb: int | None = None  # None or 0: LadybugDB's default
 
     @property
     def is_neo4j(self) -> bool:
@@ -83,6 +87,7 @@ _ENV = {
     "KGREC_NEO4J_PASSWORD": "neo4j_password",
     "KGREC_NEO4J_DATABASE": "neo4j_database",
     "KGREC_NEO4J_CONNECT_TIMEOUT": "neo4j_connect_timeout",
+    "KGREC_LADYBUG_BUFFER_POOL_MB": "ladybug_buffer_pool_mb",
 }
 
 
@@ -134,6 +139,8 @@ def load_settings(overrides: Mapping[str, Any] | None = None, env: Mapping[str, 
             f"neo4j connect_timeout must be a positive number of seconds, got {values.get('neo4j_connect_timeout')!r}"
         )
     values["neo4j_connect_timeout"] = timeout
+    if values.get("ladybug_buffer_pool_mb") is not None:
+        values["ladybug_buffer_pool_mb"] = _buffer_pool_mb(values["ladybug_buffer_pool_mb"])
     db = values.get("db", DEFAULT_DB)
     if not isinstance(db, str) or not db or ("://" in db and not db.startswith(NEO4J_SCHEMES)):
         shown = redact_uri(db) if isinstance(db, str) else db
@@ -142,3 +149,18 @@ def load_settings(overrides: Mapping[str, Any] | None = None, env: Mapping[str, 
             f"URI schemes: {', '.join(s[:-3] for s in NEO4J_SCHEMES)}",
         )
     return Settings(**values)
+
+
+def _buffer_pool_mb(value: Any) -> int:
+    """``[ladybug] buffer_pool_mb`` / KGREC_LADYBUG_BUFFER_POOL_MB: a whole number of MiB, 0 = default."""
+    mb: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        mb = value
+    elif isinstance(value, str) and value.strip().isdigit():
+        mb = int(value.strip())
+    if mb is None or mb < 0:
+        raise ConfigError(
+            f"ladybug buffer_pool_mb must be a whole number of MiB (0 = LadybugDB's default), got {value!r}",
+            "e.g. KGREC_LADYBUG_BUFFER_POOL_MB=256 or [ladybug] buffer_pool_mb = 256",
+        )
+    return mb

@@ -111,3 +111,30 @@ def test_password_from_config_file_is_redacted(tmp_path):
     path.write_text(f'[neo4j]\npassword = "{SECRET}"\n')
     s = load_settings(env={"KGREC_CONFIG": str(path)})
     assert s.neo4j_password == SECRET and SECRET not in repr(s)
+
+
+def test_ladybug_buffer_pool_from_file_env_and_flags(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert load_settings(env={}).ladybug_buffer_pool_mb is None  # LadybugDB's default
+    path = tmp_path / "c.toml"
+    path.write_text('db = "./x.db"\n[ladybug]\nbuffer_pool_mb = 128\n')
+    assert load_settings(env={"KGREC_CONFIG": str(path)}).ladybug_buffer_pool_mb == 128
+    env = {"KGREC_CONFIG": str(path), "KGREC_LADYBUG_BUFFER_POOL_MB": "64"}
+    assert load_settings(env=env).ladybug_buffer_pool_mb == 64  # environment beats the file
+    assert load_settings({"ladybug_buffer_pool_mb": 32}, env=env).ladybug_buffer_pool_mb == 32  # flags beat both
+    assert load_settings(env={"KGREC_LADYBUG_BUFFER_POOL_MB": "0"}).ladybug_buffer_pool_mb == 0  # 0 = default
+
+
+@pytest.mark.parametrize("value", ["lots", "-5", "1.5", "64MB"])
+def test_bad_buffer_pool_in_env_is_a_config_error(value):
+    with pytest.raises(ConfigError, match=r"ladybug buffer_pool_mb must be a whole number of MiB.*KGREC_LADYBUG"):
+        load_settings(env={"KGREC_LADYBUG_BUFFER_POOL_MB": value})
+
+
+@pytest.mark.parametrize("value", ["-1", "1.5", "true", '"big"'])
+def test_bad_buffer_pool_in_file_is_a_config_error(tmp_path, value):
+    path = tmp_path / "c.toml"
+    path.write_text(f"[ladybug]\nbuffer_pool_mb = {value}\n")
+    with pytest.raises(ConfigError, match="ladybug buffer_pool_mb") as err:
+        load_settings(env={"KGREC_CONFIG": str(path)})
+    assert "\n" not in err.value.one_line()

@@ -17,7 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from kgrec.errors import CypherError, DatabaseLocked, DatabaseNotFound, DiskFull, KgrecError, QueryTimeout
+from kgrec.errors import ConfigError, CypherError, DatabaseLocked, DatabaseNotFound, DiskFull, KgrecError, QueryTimeout
 from kgrec.kg.backend import Backend
 from kgrec.kg.cypher import check_identifier
 from kgrec.kg.schema import ARROW_TYPES as _ARROW_TYPES
@@ -34,9 +34,22 @@ def _import_ladybug():
 class LadybugBackend(Backend):
     dialect = "ladybug"
 
-    def __init__(self, path: str | Path, *, read_only: bool = False, create: bool = True):
+    def __init__(
+        self, path: str | Path, *, read_only: bool = False, create: bool = True, buffer_pool_mb: int | None = None
+    ):
+        """``buffer_pool_mb``: LadybugDB's page cache in MiB (setting ``[ladybug] buffer_pool_mb``,
+        KGREC_LADYBUG_BUFFER_POOL_MB); None or 0 keeps LadybugDB's default, a large share of RAM."""
         super().__init__(read_only=read_only)
         self.path = Path(path)
+        if buffer_pool_mb is not None and (
+            not isinstance(buffer_pool_mb, int) or isinstance(buffer_pool_mb, bool) or buffer_pool_mb < 0
+        ):
+            raise ConfigError(
+                f"ladybug buffer_pool_mb must be a whole number of MiB (0 = LadybugDB's default), "
+                f"got {buffer_pool_mb!r}"
+            )
+        self.buffer_pool_mb = buffer_pool_mb or 0
+        pool = self.buffer_pool_mb * 2**20
         if self.path.is_dir():
             raise DatabaseNotFound(
                 f"{self.path} is a directory, not a kgrec database file", "give a file path such as ./kgrec.db"
@@ -47,7 +60,7 @@ class LadybugBackend(Backend):
             raise DatabaseNotFound(f"folder {self.path.parent} does not exist", "create it or pass another --db path")
         lb = _import_ladybug()
         try:
-            self._db = lb.Database(str(self.path), read_only=read_only)
+            self._db = lb.Database(str(self.path), read_only=read_only, buffer_pool_size=pool)
         except RuntimeError as exc:
             if not (read_only and _RECOVERY_PENDING in str(exc)):
                 raise _translate_open_error(exc, self.path) from exc
@@ -56,7 +69,7 @@ class LadybugBackend(Backend):
             if _pending_files(self.path):
                 recover_checkpoint(self.path)  # no live writer: finish or discard its checkpoint, then read
             try:
-                self._db = lb.Database(str(self.path), read_only=True)
+                self._db = lb.Database(str(self.path), read_only=True, buffer_pool_size=pool)
             except RuntimeError as again:
                 raise _translate_open_error(again, self.path) from again
         try:
@@ -273,8 +286,13 @@ def _file_state(path: Path):
     return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
+_POOL_HINT = "raise [ladybug] buffer_pool_mb / KGREC_LADYBUG_BUFFER_POOL_MB, or set it to 0 for LadybugDB's default"
+
+
 def _translate_open_error(exc: RuntimeError, path: Path) -> KgrecError:
     text = str(exc)
+    if "Buffer manager exception" in text:
+        return ConfigError(f"cannot open {path}: {text.strip().splitlines()[0]}", _POOL_HINT)
     if "Could not set lock" in text or "lock" in text.lower():
         pid = re.search(r"PID (\d+)", text)
         holder = f" by process {pid.group(1)}" if pid else ""
@@ -309,6 +327,8 @@ def _translate_query_error(
             f"unsupported parameter value: {first}",
             "parameters are text, numbers, booleans, null or lists of one of these",
         )
+    if "buffer pool is full" in text:
+        return KgrecError(f"the database ran out of buffer pool memory: {first}", _POOL_HINT)
     full = disk_note(path) if path is not None and _IO_ERROR.search(text) else ""
     if full:
         return DiskFull(

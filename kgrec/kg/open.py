@@ -28,4 +28,6 @@ def open_backend(settings: Settings | str | None = None, *, read_only: bool = Fa
         )
     from kgrec.kg.ladybug_backend import LadybugBackend
 
-    return LadybugBackend(settings.db, read_only=read_only, create=create)
+    return LadybugBackend(
+        settings.db, read_only=read_only, create=create, buffer_pool_mb=settings.ladybug_buffer_pool_mb
+    )

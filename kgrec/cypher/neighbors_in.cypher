@@ -1,4 +1,4 @@
-// In-neighbourhood of a batch of nodes for one relationship type (graph sampling, kgrec/kg/pyg_store.py):
+// In-neighbourhood of a batch of nodes for one relationship type (graph sampling, kgrec/kg/subgraph.py and kgrec/kg/pyg_store.py):
 // every (a)-[r]->(b) whose target b is in $ids, once per edge however often an id is repeated.
 // Each id is looked up by its key and its adjacency followed, so the cost follows the ids and
 // their edges, not the size of the graph (LadybugDB plans `WHERE b.id IN $ids` as a filter over

@@ -55,7 +55,15 @@ with warnings.catch_warnings():
     from torch_geometric.sampler import BaseSampler, HeteroSamplerOutput, NodeSamplerInput
 
 from kgrec.kg.backend import Backend
-from kgrec.kg.subgraph import EdgeSource, EdgeType, NodeIndex, by_ids_query, relation_values, reverse_name
+from kgrec.kg.subgraph import (
+    EdgeSource,
+    EdgeType,
+    NodeIndex,
+    edge_sources,
+    neighbor_rows,
+    of_relation,
+    reverse_name,
+)
 from kgrec.kg.vectors import read_vectors
 
 # Property returned for every label: the node's dense index. PyG discovers node types from the
@@ -187,20 +195,9 @@ class BackendGraphStore(GraphStore):
             if label not in self.index.ids:
                 self.index.ids.update(NodeIndex(backend, [label]).ids)
         self.reverse = reverse
-        self._sources: dict[EdgeType, EdgeSource] = {}
+        self._sources: dict[EdgeType, EdgeSource] = edge_sources(backend, self.rel_types, reverse=reverse)
         self._memory: dict[EdgeType, torch.Tensor] = {}  # put_edge_index: (2, E) COO
         self._exported: dict[str, pa.Table] = {}
-        counts = backend.counts()["relationships"]
-        for rel_type in self.rel_types:
-            if not counts.get(rel_type):
-                continue  # nothing stored: no edge type (and no empty query per sampled hop)
-            rel = schema.rel(rel_type)
-            relations = self.relation_values(rel_type) if "relation" in rel.properties else [None]
-            for relation in relations:
-                name = relation if relation is not None else rel_type
-                self._sources[(rel.src, name, rel.dst)] = EdgeSource(rel_type, relation, False)
-                if reverse:
-                    self._sources[(rel.dst, reverse_name(name), rel.src)] = EdgeSource(rel_type, relation, True)
 
     @property
     def edge_types(self) -> list[EdgeType]:
@@ -266,8 +263,7 @@ class BackendGraphStore(GraphStore):
     def _edges_from_table(self, edge_type: EdgeType, table: pa.Table) -> tuple[torch.Tensor, torch.Tensor]:
         source = self._sources[edge_type]
         rel = self.backend.schema.rel(source.rel_type)
-        if source.relation is not None:
-            table = table.filter(pc.equal(table.column("relation"), source.relation))
+        table = of_relation(table, source)
         a = self.index.lookup(rel.src, table.column("src"))
         b = self.index.lookup(rel.dst, table.column("dst"))
         ok = (a >= 0) & (b >= 0)
@@ -290,28 +286,11 @@ class BackendGraphStore(GraphStore):
             keep = torch.isin(e[1], dst)
             src, dsts = e[0][keep], e[1][keep]
         else:
-            source = self._sources[edge_type]
-            rel = self.backend.schema.rel(source.rel_type)
-            query = "neighbors_out" if source.reverse else "neighbors_in"
             ids = self.index.id_of(edge_type[2], dst.numpy()).to_pylist()
-            returns = ", r.relation AS relation" if source.relation is not None else ""
-            key = (query, rel.name, edge_type[2])
-            if memo is not None and key in memo:
-                table = memo[key]
-            else:
-                text = self.backend.cypher.render(
-                    by_ids_query(query, self.index.size(edge_type[2]), len(set(ids))),
-                    src_label=rel.src, rel_type=rel.name, dst_label=rel.dst, return_list=returns,
-                )
-                table = self.backend.execute(text, {"ids": ids})
-                if memo is not None:
-                    memo[key] = table
+            table = neighbor_rows(self.backend, self._sources[edge_type], ids, self.index.size(edge_type[2]), memo)
             src, dsts = self._edges_from_table(edge_type, table)
         order = np.lexsort((src.numpy(), dsts.numpy()))
         return src[order], dsts[order]
-
-    def relation_values(self, rel_type: str) -> list[str]:
-        return relation_values(self.backend, rel_type)
 
 
 def remote_backend(backend: Backend, *, exclude: Iterable[str] = (), cache_features: bool = True,

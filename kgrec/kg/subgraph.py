@@ -171,17 +171,9 @@ class CypherSubgraphSampler:
         self._lock = threading.Lock()
         schema = backend.schema
         excluded = set(exclude)
-        counts = backend.counts()["relationships"]
-        self.sources: dict[EdgeType, EdgeSource] = {}
-        for rel_type in (rel_types or schema.relationships):
-            if rel_type in excluded or not counts.get(rel_type):
-                continue
-            rel = schema.rel(rel_type)
-            relations = relation_values(backend, rel_type) if "relation" in rel.properties else [None]
-            for relation in relations:
-                name = relation if relation is not None else rel_type
-                self.sources[(rel.src, name, rel.dst)] = EdgeSource(rel_type, relation, False)
-                self.sources[(rel.dst, reverse_name(name), rel.src)] = EdgeSource(rel_type, relation, True)
+        self.sources = edge_sources(
+            backend, [r for r in (rel_types or schema.relationships) if r not in excluded], reverse=True
+        )
         self.memory: dict[EdgeType, _MemoryEdges] = {}
         # node counts per label, read once: they choose a query form (by_ids_query), never the rows
         self.label_sizes: dict[str, int] = dict(backend.counts()["nodes"])
@@ -283,19 +275,7 @@ class CypherSubgraphSampler:
             return self.memory[edge_type].in_neighbors(dst)
         else:
             source = self.sources[edge_type]
-            rel = self.backend.schema.rel(source.rel_type)
-            query = "neighbors_out" if source.reverse else "neighbors_in"
-            key = (query, rel.name)
-            if key not in memo:
-                returns = ", r.relation AS relation" if "relation" in rel.properties else ""
-                text = self.backend.cypher.render(
-                    by_ids_query(query, self.label_sizes.get(edge_type[2], 0), len(set(dst))),
-                    src_label=rel.src, rel_type=rel.name, dst_label=rel.dst, return_list=returns,
-                )
-                memo[key] = self.backend.execute(text, {"ids": dst})
-            table = memo[key]
-            if source.relation is not None:
-                table = table.filter(pc.equal(table.column("relation"), source.relation))
+            table = neighbor_rows(self.backend, source, dst, self.label_sizes.get(edge_type[2], 0), memo)
             a, b = table.column("src").to_pylist(), table.column("dst").to_pylist()
             src, dsts = (a, b) if not source.reverse else (b, a)
         if not src:
@@ -311,6 +291,56 @@ class CypherSubgraphSampler:
         out.update(zip(table.column("id").to_pylist(), (int(v) for v in table.column("degree").to_pylist())))
         for i in ids:
             out.setdefault(i, 0)
+
+
+def edge_sources(backend: Backend, rel_types: Iterable[str], *, reverse: bool = True) -> dict[EdgeType, EdgeSource]:
+    """The edge types of ``rel_types`` that hold relationships, and where each one's rows come from:
+    one per relationship type, or one per ``relation`` value where the type has that property;
+    with ``reverse``, each also as its reverse type."""
+    schema = backend.schema
+    counts = backend.counts()["relationships"]
+    sources: dict[EdgeType, EdgeSource] = {}
+    for rel_type in rel_types:
+        if not counts.get(rel_type):
+            continue  # nothing stored: no edge type (and no empty query per sampled hop)
+        rel = schema.rel(rel_type)
+        relations = relation_values(backend, rel_type) if "relation" in rel.properties else [None]
+        for relation in relations:
+            name = relation if relation is not None else rel_type
+            sources[(rel.src, name, rel.dst)] = EdgeSource(rel_type, relation, False)
+            if reverse:
+                sources[(rel.dst, reverse_name(name), rel.src)] = EdgeSource(rel_type, relation, True)
+    return sources
+
+
+def neighbor_rows(backend: Backend, source: EdgeSource, ids: list[str], label_size: int,
+                  memo: dict[tuple[str, str], pa.Table] | None = None) -> pa.Table:
+    """The stored rows (``src``, ``dst``, as the relationship points) of ``source``'s edges into
+    ``ids``, the nodes the edge type points to (a label of ``label_size`` nodes, which picks the
+    query form): one ``neighbors_in`` query, or ``neighbors_out`` for a reverse type. Edge types
+    split from one relationship type by its ``relation`` property share one query when they are
+    given the same ``memo`` dict for the same ids."""
+    rel = backend.schema.rel(source.rel_type)
+    query = "neighbors_out" if source.reverse else "neighbors_in"
+    key = (query, rel.name)
+    table = memo.get(key) if memo is not None else None
+    if table is None:
+        returns = ", r.relation AS relation" if "relation" in rel.properties else ""
+        text = backend.cypher.render(
+            by_ids_query(query, label_size, len(set(ids))),
+            src_label=rel.src, rel_type=rel.name, dst_label=rel.dst, return_list=returns,
+        )
+        table = backend.execute(text, {"ids": ids})
+        if memo is not None:
+            memo[key] = table
+    return of_relation(table, source)
+
+
+def of_relation(table: pa.Table, source: EdgeSource) -> pa.Table:
+    """The rows of ``table`` (a relationship type's rows) that belong to ``source``'s edge type."""
+    if source.relation is None:
+        return table
+    return table.filter(pc.equal(table.column("relation"), source.relation))
 
 
 def relation_values(backend: Backend, rel_type: str) -> list[str]:

@@ -7,6 +7,21 @@ import pyarrow as pa
 
 N_USERS, N_ITEMS, N_CATEGORIES, N_ENTITIES, TEXT_DIM, IMAGE_DIM = 12, 20, 3, 10, 8, 6
 
+# KGBM4Rec hyperparameters small enough for the tiny graph (seconds per training)
+SMALL_KGBM = {
+    "dim": 16,
+    "max_len": 8,
+    "n_layers": 1,
+    "n_heads": 2,
+    "dropout": 0.0,
+    "gnn_dropout": 0.0,
+    "batch_size": 4,
+    "eval_every": 1,
+    "patience": 100,
+    "verbose": False,
+    "lr": 5e-3,
+}
+
 
 def item_category(item: int) -> int:
     return item % N_CATEGORIES

@@ -17,10 +17,9 @@ from kgrec.models.kgbm4rec import KGBM4Rec
 from kgrec.models.kgbm4rec.inputs import KGBMInputs
 from kgrec.models.training.checkpoint import load_checkpoint, save_checkpoint
 from kgrec.models.training.trainer import fit
-from tests.models._kgbm_graph import N_ITEMS, build_tiny_graph, item_category
+from tests.models._kgbm_graph import N_ITEMS, SMALL_KGBM, build_tiny_graph, item_category
 
-SMALL = dict(dim=16, max_len=8, n_layers=1, n_heads=2, dropout=0.0, gnn_dropout=0.0, batch_size=4, eval_every=1,
-             patience=100, verbose=False, lr=5e-3)
+SMALL = SMALL_KGBM
 
 
 @pytest.fixture

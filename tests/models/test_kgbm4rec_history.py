@@ -11,22 +11,9 @@ from kgrec.models.data.split import temporal_leave_one_out
 from kgrec.models.kgbm4rec import KGBM4Rec
 from kgrec.models.kgbm4rec.inputs import KGBMInputs
 from kgrec.models.training.trainer import fit
-from tests.models._kgbm_graph import build_tiny_graph
+from tests.models._kgbm_graph import SMALL_KGBM, build_tiny_graph
 
-SMALL = {
-    "dim": 16,
-    "max_len": 8,
-    "n_layers": 1,
-    "n_heads": 2,
-    "dropout": 0.0,
-    "gnn_dropout": 0.0,
-    "batch_size": 4,
-    "eval_every": 1,
-    "patience": 100,
-    "verbose": False,
-    "lr": 5e-3,
-    "epochs": 3,
-}
+SMALL = {**SMALL_KGBM, "epochs": 3}
 
 
 @pytest.fixture

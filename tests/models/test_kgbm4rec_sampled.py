@@ -19,22 +19,9 @@ from kgrec.models.kgbm4rec.inputs import KGBMInputs
 from kgrec.models.kgbm4rec.sampling import SampledGraphSource
 from kgrec.models.training.trainer import fit
 from kgrec.models.workflows.pipeline import load_dataset, load_trained, train_model
-from tests.models._kgbm_graph import build_tiny_graph
+from tests.models._kgbm_graph import SMALL_KGBM, build_tiny_graph
 
-SMALL = {
-    "dim": 16,
-    "max_len": 8,
-    "n_layers": 1,
-    "n_heads": 2,
-    "dropout": 0.0,
-    "attn_dropout": 0.0,
-    "gnn_dropout": 0.0,
-    "batch_size": 4,
-    "eval_every": 1,
-    "patience": 100,
-    "verbose": False,
-    "lr": 5e-3,
-}
+SMALL = {**SMALL_KGBM, "attn_dropout": 0.0}  # no dropout anywhere: the two paths must agree exactly
 
 
 @pytest.fixture

@@ -185,3 +185,30 @@ def test_subgraph_sampler_gives_the_same_subgraph_whichever_query_form_it_picks(
     assert nodes["Product"][:3] == ["p00", "p07", "p11"] and "e_leaf" not in nodes.get("Entity", [])
     for src, dst in edges.values():  # no edge twice
         assert len(set(zip(src, dst))) == len(src)
+
+
+def test_edge_types_split_by_relation_share_one_neighbour_query(backend, monkeypatch):
+    """RELATED_TO is one relationship type with a relation property: one edge type per relation
+    value and direction, and given one memo, one query per direction answers all of them."""
+    from kgrec.kg.subgraph import edge_sources, neighbor_rows
+
+    build_tiny_graph(backend)
+    sources = edge_sources(backend, ["RELATED_TO"])
+    relations = sorted({s.relation for s in sources.values()})
+    assert len(relations) == 2 and len(sources) == 4  # 2 relations x 2 directions
+    exported = backend.export_relationships("RELATED_TO", ["relation"]).to_pylist()
+    asked = []
+    execute = backend.execute
+    monkeypatch.setattr(
+        backend, "execute", lambda text, params, **kw: asked.append(text) or execute(text, params, **kw)
+    )
+    ids = ["e0", "e3", "e3", "nope"]
+    memo: dict = {}
+    found = 0
+    for source in sources.values():
+        side = "src" if source.reverse else "dst"
+        want = sorted((e["src"], e["dst"]) for e in exported if e[side] in ids and e["relation"] == source.relation)
+        rows = neighbor_rows(backend, source, ids, label_size=11, memo=memo)
+        assert sorted(zip(rows.column("src").to_pylist(), rows.column("dst").to_pylist())) == want
+        found += len(want)
+    assert found > 0 and len(asked) == 2  # neighbors_in and neighbors_out, each once

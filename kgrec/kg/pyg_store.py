@@ -258,12 +258,12 @@ class BackendGraphStore(GraphStore):
         if source.rel_type not in self._exported:
             props = ["relation"] if "relation" in self.backend.schema.rel(source.rel_type).properties else []
             self._exported[source.rel_type] = self.backend.export_relationships(source.rel_type, props)
-        return self._edges_from_table(edge_type, self._exported[source.rel_type])
+        return self._edges_from_table(edge_type, of_relation(self._exported[source.rel_type], source))
 
     def _edges_from_table(self, edge_type: EdgeType, table: pa.Table) -> tuple[torch.Tensor, torch.Tensor]:
+        """Dense (src, dst) indices of ``edge_type`` from rows that are already that edge type's."""
         source = self._sources[edge_type]
         rel = self.backend.schema.rel(source.rel_type)
-        table = of_relation(table, source)
         a = self.index.lookup(rel.src, table.column("src"))
         b = self.index.lookup(rel.dst, table.column("dst"))
         ok = (a >= 0) & (b >= 0)

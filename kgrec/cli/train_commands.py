@@ -101,8 +101,9 @@ def _open_dataset(obj):
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False), default=None, metavar="DIR",
               help="Continue the run whose --out folder is DIR (or every unfinished seed of a --seeds folder) from "
                    "its next epoch, with its own model, hyperparameters, seed and early stopping. Refused when the "
-                   "graph changed since; a finished run has nothing to do. Only -p max_seconds=N may be given: a "
-                   "fresh time budget for this invocation (0: none).")
+                   "graph changed since; a finished run has nothing to do. Only -p max_seconds=N (a fresh time budget "
+                   "for this invocation, 0: none) and --epochs N (train a run that reached its epochs on to N in all, "
+                   "as if it had been started with N) may be given.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_obj
@@ -142,7 +143,9 @@ def train(
     Neural models write a resumable training state into OUT after every epoch; --resume OUT
     continues a run that was stopped (by -p max_seconds=N, or killed) where it left off, with
     the same result as an uninterrupted run. -p max_seconds=N with --resume gives this
-    invocation N seconds of training.
+    invocation N seconds of training; --epochs N with --resume trains a run that reached its
+    epochs on to N epochs in all (the result of N epochs in one go; not for a run that
+    stopped early).
 
     \b
     Example:
@@ -152,6 +155,7 @@ def train(
       kgctl evaluate runs/lightgcn runs/kgbm4rec runs/bpr --baseline bpr
       kgctl train --model sasrec --epochs 200 --out runs/sasrec -p max_seconds=3600
       kgctl train --resume runs/sasrec -p max_seconds=3600
+      kgctl train --resume runs/sasrec --epochs 300
     """
     from kgrec.models.base import get_model_class
     from kgrec.models.training import distributed
@@ -160,7 +164,7 @@ def train(
     from kgrec.models.workflows.seeds import check_seeds
 
     if resume_dir is not None:
-        given = {"--model": model_name, "--seed": seed, "--seeds": seed_list, "--out": out, "--epochs": epochs,
+        given = {"--model": model_name, "--seed": seed, "--seeds": seed_list, "--out": out,
                  "--lr": lr, "--dim": dim, "--layers": layers, "--batch-size": batch_size, "--patience": patience,
                  "--ablations": ablations or None, "--nproc": None if nproc == 1 else nproc}
         clashes = [name for name, value in given.items() if value is not None]
@@ -168,7 +172,10 @@ def train(
             raise click.BadParameter(
                 f"--resume continues a run as it was started; drop {', '.join(clashes)}", param_hint="--resume"
             )
-        _resume(obj, resume_dir, _params(params), quiet, as_json)
+        extra = _params(params)
+        if epochs is not None:
+            extra["epochs"] = epochs
+        _resume(obj, resume_dir, extra, quiet, as_json)
         return
     if model_name is None:
         raise click.UsageError("give --model NAME (or --resume DIR to continue a run)")

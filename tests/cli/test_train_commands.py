@@ -269,9 +269,21 @@ def test_resume_continues_a_time_capped_run_to_the_result_of_one_go(tiny_db, tmp
 
     r = _run(tiny_db, "train", "--resume", out)
     assert r.exit_code == 0 and "nothing to do: the run finished at epoch 3 (reached its 3 epochs" in r.output
+    # --epochs trains the finished run on, as one go of 4 epochs would
+    four = str(tmp_path / "four")
+    r = _run(tiny_db, "train", *[a if a != "3" else "4" for a in BPR3], "--out", four, "--json")
+    assert r.exit_code == 0, r.output
+    one_go = json.loads(r.stdout)
+    r = _run(tiny_db, "train", "--resume", out, "--epochs", "4", "--json", "--quiet")
+    assert r.exit_code == 0, r.output
+    (run,) = json.loads(r.stdout)["runs"]
+    assert run["from_epoch"] == 3 and run["epochs_run"] == 4 and run["status"] == "reached_epochs"
+    assert run["valid"] == one_go["valid"] and run["best_epoch"] == one_go["best_epoch"]
+    r = _run(tiny_db, "train", "--resume", out, "--epochs", "2")
+    assert r.exit_code != 0 and "already trained 4 epochs" in r.output and "Traceback" not in r.output
 
     for args, message in (
-        (["--resume", out, "--model", "bpr", "--epochs", "5"], "drop --model, --epochs"),
+        (["--resume", out, "--model", "bpr", "--epochs", "5"], "drop --model"),
         (["--resume", out, "-p", "lr=0.1"], "cannot change lr"),
         (["--resume", str(tmp_path / "nowhere")], "no training run at"),
         (["--epochs", "2"], "give --model NAME (or --resume DIR"),
@@ -317,6 +329,12 @@ def test_resume_a_seed_set_continues_the_unfinished_seeds(tiny_db, tmp_path, one
     assert [(run["status"], run["finished"]) for run in manifest["runs"]] == [("trained", True)] * 3
     r = _run(tiny_db, "train", "--resume", str(out))
     assert r.exit_code == 0 and r.output.count("nothing to do") == 3 and "manifest:" in r.output
+    # --epochs trains every seed of the set on, and the manifest records the new total
+    r = _run(tiny_db, "train", "--resume", str(out), "--epochs", "4", "--quiet", "--json")
+    assert r.exit_code == 0, r.output
+    assert [(run["from_epoch"], run["epochs_run"]) for run in json.loads(r.stdout)["runs"]] == [(3, 4)] * 3
+    manifest = json.loads((out / "seeds.json").read_text())
+    assert manifest["hparams"]["epochs"] == 4 and all(run["finished"] for run in manifest["runs"])
     r = _run(tiny_db, "evaluate", str(out), "--protocol", "full", "--resamples", "50", "--json")
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["seeds"]["bpr"]["seeds"] == [1, 2, 3]

@@ -73,6 +73,43 @@ def test_stop_and_resume_gives_the_weights_of_one_go(tiny, tmp_path, one_torch_t
     np.testing.assert_array_equal(loaded.score(users), whole.model.score(users))
 
 
+@pytest.mark.parametrize("name", ["sasrec", "kgbm4rec"])
+def test_a_finished_run_extended_with_more_epochs_gives_the_weights_of_one_go(tiny, tmp_path, one_torch_thread,
+                                                                             name):
+    ds = load_dataset(tiny)
+    hp = RUNS[name]
+    whole = train_model(ds, name, hp, seed=5, out=tmp_path / "whole", progress=False)
+    out = tmp_path / "short"
+    train_model(ds, name, {**hp, "epochs": 2}, seed=5, out=out, progress=False)
+    assert resuming.read_state(out).status == resuming.REACHED_EPOCHS
+    (run,) = resume(ds, out, params={"epochs": hp["epochs"]}, progress=False).runs
+    assert run.from_epoch == 2 and run.status == resuming.REACHED_EPOCHS
+    assert "resumed at epoch 3, now at epoch 4" in run.note
+    assert run.result.history["loss"] == whole.history["loss"]
+    assert run.result.history["valid"] == whole.history["valid"]
+    _same_weights(resuming.read_state(tmp_path / "whole").net, resuming.read_state(out).net)
+    _same_weights(_net(whole.model), _net(run.result.model))
+    assert resuming.read_state(out).run.hparams["epochs"] == hp["epochs"]
+    _, loaded, meta = load_trained(ds, out)
+    assert loaded.hparams["epochs"] == hp["epochs"] and meta["metrics"]["valid"] == whole.valid
+    # the same total again is a finished run; fewer epochs than were run take nothing back
+    (again,) = resume(ds, out, params={"epochs": hp["epochs"]}, progress=False).runs
+    assert again.result is None and "nothing to do" in again.note
+    with pytest.raises(KgrecError, match="already trained 4 epochs; --epochs 3 would add none"):
+        resume(ds, out, params={"epochs": 3}, progress=False)
+
+
+def test_a_run_that_stopped_early_is_not_extended(tiny, tmp_path, one_torch_thread):
+    ds = load_dataset(tiny)
+    out = tmp_path / "bpr"
+    train_model(ds, "bpr", {**RUNS["bpr"], "epochs": 50, "lr": 0.0, "patience": 2}, seed=1, out=out, progress=False)
+    with pytest.raises(KgrecError, match="stopped early at epoch 3") as caught:
+        resume(ds, out, params={"epochs": 80}, progress=False)
+    assert "larger --patience" in caught.value.hint
+    with pytest.raises(KgrecError, match="epochs must be a whole number"):
+        resume(ds, out, params={"epochs": 2.5})
+
+
 def test_a_run_killed_mid_epoch_resumes_from_the_last_written_state(tiny, tmp_path, one_torch_thread, monkeypatch):
     from kgrec.models.sequential.sasrec import SASRec
 

@@ -7,12 +7,17 @@ the next epoch with the same ``epochs``, ``patience`` and early-stopping state; 
 DIR is rewritten at the end as ``kgctl train`` writes it. A run that stopped early or reached its
 ``epochs`` has nothing left to do. ``max_seconds`` (``-p max_seconds=N``) caps this invocation's
 training time: each resume gets a fresh budget (the run's own ``max_seconds`` when not given).
+``epochs`` (``--epochs N``) extends a run that reached its epochs (or has not yet) to N epochs in
+all: the optimiser, early-stopping state and random streams carry on, so 17 epochs extended to 25
+give the weights of 25 epochs in one go. A run that stopped early is not extended (one go would
+have stopped there too).
 
 A folder written by ``kgctl train --seeds`` resumes every seed that has not finished and skips the
 finished ones; the manifest records each seed's status.
 
     from kgrec.models.workflows.resume import resume
-    outcome = resume(ds, "runs/sasrec", max_seconds=3600)
+    outcome = resume(ds, "runs/sasrec", params={"max_seconds": 3600})
+    outcome = resume(ds, "runs/sasrec", params={"epochs": 40})  # train a finished run on to 40 epochs
 """
 
 from __future__ import annotations
@@ -26,12 +31,12 @@ from typing import Any
 
 from kgrec.errors import KgrecError
 from kgrec.models.training.checkpoint import check_snapshot, write_json_atomic
-from kgrec.models.training.resume import FINISHED_REASONS, TrainingState, read_state
+from kgrec.models.training.resume import EARLY_STOPPED, FINISHED_REASONS, OUT_OF_TIME, TrainingState, read_state
 from kgrec.models.workflows import seeds as seeding
 from kgrec.models.workflows.ablation import ABLATIONS_DIR
 
 STALE_HINT = "the graph changed since this run started; train it again from scratch (kgctl train --model ...)"
-RESUMABLE_KEYS = ("max_seconds",)
+RESUMABLE_KEYS = ("max_seconds", "epochs")
 
 
 @dataclasses.dataclass
@@ -68,7 +73,7 @@ def resume(
     announce: Callable[[str], None] | None = None,
 ) -> ResumeOutcome:
     """Continue the run (or the seed set) in ``folder``. ``params`` may only hold
-    ``max_seconds``: the other hyperparameters are the run's own."""
+    ``max_seconds`` and ``epochs`` (more epochs in all): the other hyperparameters are the run's own."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise KgrecError("a run resumes in one process", "run kgctl train --resume without torchrun")
     folder = Path(folder)
@@ -77,13 +82,18 @@ def resume(
     if unknown:
         raise KgrecError(
             f"--resume continues a run with its own hyperparameters; cannot change {', '.join(unknown)}",
-            "only -p max_seconds=N (a fresh time budget for this invocation) may be given",
+            "only -p max_seconds=N (a fresh time budget for this invocation) and --epochs N (train on to N epochs "
+            "in all) may be given",
         )
     if "max_seconds" in params:
         value = params["max_seconds"]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise KgrecError(f"max_seconds must be a number of seconds >= 0, got {value!r}",
                              "e.g. -p max_seconds=3600 (0: no cap)")
+    if "epochs" in params:
+        value = params["epochs"]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise KgrecError(f"epochs must be a whole number of epochs >= 1, got {value!r}", "e.g. --epochs 40")
     if not folder.is_dir():
         raise KgrecError(f"no training run at {folder}", "give the --out folder of a kgctl train run")
     if (folder / seeding.MANIFEST).is_file():
@@ -103,6 +113,8 @@ def resume_one(ds, folder: Path, params: dict[str, Any], progress: bool = True) 
         )
     run = state.run
     check_snapshot(folder, run.snapshot_id, ds.snapshot_id, hint=STALE_HINT)
+    if _extends(state, params.get("epochs"), folder):
+        state.status = OUT_OF_TIME  # more epochs to go: the run continues as one stopped by its time budget
     if state.finished:
         return Resumed(folder, run.model, run.seed, state.epoch, state.status, None, _finished_note(state))
     hparams = {**run.hparams, **params}
@@ -117,6 +129,25 @@ def resume_one(ds, folder: Path, params: dict[str, Any], progress: bool = True) 
         "out_of_time": "out of time again (resume it once more to continue)",
     }.get(status, status)
     return Resumed(folder, run.model, run.seed, state.epoch, status, result, note)
+
+
+def _extends(state: TrainingState, epochs: int | None, folder: Path) -> bool:
+    """Whether ``epochs`` (a resume's new total, or None) trains the run in ``folder`` beyond where it
+    ended; an error when it asks for fewer epochs than were run or to extend a run that stopped early."""
+    if epochs is None or epochs == state.run.hparams.get("epochs"):
+        return False
+    if epochs <= state.epoch:
+        raise KgrecError(
+            f"{folder} has already trained {state.epoch} epochs; --epochs {epochs} would add none",
+            f"give more than {state.epoch} epochs, or evaluate the run as it is",
+        )
+    if state.status == EARLY_STOPPED:
+        raise KgrecError(
+            f"{folder} stopped early at epoch {state.epoch} (no validation improvement within its patience); "
+            "more epochs would not change it",
+            "train again from the start with a larger --patience to go on",
+        )
+    return True
 
 
 def _finished_note(state: TrainingState) -> str:
@@ -136,6 +167,8 @@ def _resume_seeds(
     manifest = folder / seeding.MANIFEST
     meta = seeding.read_manifest(folder)
     check_snapshot(folder, meta.snapshot_id, ds.snapshot_id, hint=STALE_HINT)
+    if "epochs" in params:  # the set's seeds train on to the new total, and the manifest says so
+        meta.hparams["epochs"] = params["epochs"]
     runs: list[Resumed] = []
     for k, record in enumerate(meta.records, 1):
         seed_dir = folder / record.folder
@@ -151,7 +184,7 @@ def _resume_seeds(
             done = Resumed(seed_dir, meta.model, record.seed, 0, "reached_epochs", None,
                            "nothing to do: trained without a resumable state")
         else:
-            if not state.finished:
+            if not state.finished or int(params.get("epochs") or 0) > state.epoch:
                 say(f"{meta.model}: resuming seed {record.seed} ({k} of {len(meta.records)}) "
                     f"at epoch {state.epoch + 1}")
             done = resume_one(ds, seed_dir, params, progress)

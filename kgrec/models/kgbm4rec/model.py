@@ -46,7 +46,7 @@ from kgrec.models.kgbm4rec.inputs import KGBMInputs
 from kgrec.models.kgbm4rec.network import KGBMNetwork
 from kgrec.models.kgbm4rec.sampling import Prefetcher, SampledGraphSource
 from kgrec.models.modality import ModalityStatus
-from kgrec.models.nn.transformer import windows
+from kgrec.models.nn.transformer import by_length, windows
 from kgrec.models.trainable import TrainableRecommender
 
 INFERENCE_SEEDS = 512  # seed nodes per sampled subgraph when the tables are computed for scoring
@@ -461,13 +461,21 @@ class KGBM4Rec(TrainableRecommender):
     def _states(self, tokens: np.ndarray, users: np.ndarray, tables) -> torch.Tensor:
         """User states from history tokens; ``users[i] == -1`` (a user the model never saw) gets
         what the history alone gives: the transformer's state without the per-user GNN term (and,
-        in the ``no_seq`` ablation, which has only per-user vectors, the mean user vector)."""
-        items, gnn_users = tables
+        in the ``no_seq`` ablation, which has only per-user vectors, the mean user vector). Rows
+        are encoded in groups of similar length, each cut to its longest row (``by_length``)."""
         tokens_t = torch.from_numpy(np.ascontiguousarray(tokens)).to(self.device)
+        out = torch.empty(len(users), self.net.dim, device=self.device)
+        for rows, part in by_length(tokens_t):
+            out[rows] = self._group_states(part, users[rows.cpu().numpy()], tables)
+        return out
+
+    def _group_states(self, tokens_t: torch.Tensor, users: np.ndarray, tables) -> torch.Tensor:
+        """``_states`` of one group of rows (``tokens_t`` already on the device)."""
+        items, gnn_users = tables
         known = users >= 0
         was_training = self.net.training
         self.net.eval()
-        z = torch.empty(len(users), tokens.shape[1], self.net.dim, device=self.device)
+        z = torch.empty(len(users), tokens_t.shape[1], self.net.dim, device=self.device)
         if known.any():
             rows = torch.from_numpy(np.flatnonzero(known)).to(self.device)
             z[rows] = self.net.encode(tokens_t[rows], items, torch.from_numpy(users[known]).to(self.device), gnn_users)
@@ -479,7 +487,7 @@ class KGBM4Rec(TrainableRecommender):
                 )
             else:
                 mean = self.net.out_norm(self.net.user_embedding.weight.mean(0))
-                z[rows] = mean.expand(len(rows), tokens.shape[1], -1)
+                z[rows] = mean.expand(len(rows), tokens_t.shape[1], -1)
         self.net.train(was_training)
         if self.causal:
             at = ((tokens_t > 0).sum(1) - 1).clamp(min=0)

@@ -57,6 +57,27 @@ def read_out(hidden: torch.Tensor, tokens: torch.Tensor, mask_token: int | None 
     return torch.where((last >= 0)[:, None], state, torch.zeros_like(state))
 
 
+INFERENCE_ROWS = 128  # rows per length group when scoring (``by_length``)
+
+
+def by_length(tokens: torch.Tensor, rows: int | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Right-padded token rows for inference, grouped by length: (row indices, those rows cut to the
+    longest of them), ``rows`` at a time from the shortest to the longest. Only trailing padding
+    is cut, which no real position attends to (causal attention looks back only; bidirectional
+    attention masks padding keys), so each row's states are those of the uncut matrix while the
+    encoder's work falls with the real lengths: on MovieLens-1M (median history 96, cut at 200)
+    about half the token positions of the uncut matrix. ``rows``: default ``INFERENCE_ROWS``."""
+    rows = int(rows or INFERENCE_ROWS)
+    lengths = (tokens > 0).sum(1)
+    order = torch.argsort(lengths, stable=True)
+    out = []
+    for start in range(0, len(order), rows):
+        group = order[start : start + rows]
+        longest = max(1, int(lengths[group].max()))
+        out.append((group, tokens[group, :longest]))
+    return out
+
+
 class TransformerEncoder(nn.Module):
     """Item + position embeddings, dropout, LayerNorm, then post-LN transformer layers (GELU),
     the arrangement of SASRec/BERT4Rec in RecBole."""

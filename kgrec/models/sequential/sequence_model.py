@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import torch
 
-from kgrec.models.nn.transformer import history_tokens, read_out
+from kgrec.models.nn.transformer import by_length, history_tokens, read_out
 from kgrec.models.trainable import TrainableRecommender
 
 if TYPE_CHECKING:  # annotations only: serving a checkpoint never needs the training data's imports (scipy)
@@ -33,9 +33,12 @@ class SequenceRecommender(TrainableRecommender):
         self.history = history_tokens(known.sequences(), int(self.hparams["max_len"]), self.mask_token)
 
     def score_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Scores over all items for each row of history tokens."""
-        hidden = self.net.encoder(tokens, causal=self.causal)
-        return self.net.logits(read_out(hidden, tokens, self.mask_token))
+        """Scores over all items for each row of history tokens (encoded in groups of similar
+        length, each cut to its longest row: ``by_length``)."""
+        states = torch.empty(len(tokens), self.net.encoder.item.embedding_dim, device=tokens.device)
+        for rows, part in by_length(tokens):
+            states[rows] = read_out(self.net.encoder(part, causal=self.causal), part, self.mask_token)
+        return self.net.logits(states)
 
     def score_users(self, users: torch.Tensor) -> torch.Tensor:
         return self.score_tokens(torch.from_numpy(self.history).to(self.device)[users])

@@ -62,6 +62,13 @@ def _sh(*cmd: str) -> str:
         return "unknown"
 
 
+def _memory_gib() -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal"):
+            return int(line.split()[1]) / 2**20
+    return 0.0
+
+
 def _load() -> str:
     return " / ".join(f"{v:.2f}" for v in os.getloadavg())
 
@@ -100,8 +107,8 @@ def report(results: list[dict], command: str, load_before: str, repeats: int) ->
         "",
         f"- **date**: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC",
         f"- **commit**: `{commit}`{dirty}",
-        f"- **machine**: {os.cpu_count()} CPU cores; torch {torch.__version__}, {torch.get_num_threads()} torch "
-        "thread(s)",
+        f"- **machine**: {os.cpu_count()} CPU cores, {_memory_gib():.0f} GiB memory; torch {torch.__version__}, "
+        f"{torch.get_num_threads()} torch thread(s)",
         f"- **load**: `uptime` load average {load_before} at the start, {_load()} at the end",
         f"- **command**: `{command}`",
         "",

@@ -108,6 +108,14 @@ def test_a_run_that_stopped_early_is_not_extended(tiny, tmp_path, one_torch_thre
     assert "larger --patience" in caught.value.hint
     with pytest.raises(KgrecError, match="epochs must be a whole number"):
         resume(ds, out, params={"epochs": 2.5})
+    # in a seed set such a seed is skipped, with the reason, and the others go on
+    from kgrec.models.workflows.seeds import train_seeds
+
+    train_seeds(ds, "bpr", {**RUNS["bpr"], "epochs": 50, "lr": 0.0, "patience": 2}, [1, 2], out=tmp_path / "set",
+                progress=False)
+    runs = resume(ds, tmp_path / "set", params={"epochs": 80}, progress=False).runs
+    assert [r.result for r in runs] == [None, None]
+    assert all(r.status == resuming.EARLY_STOPPED and "not extended" in r.note for r in runs)
 
 
 def test_a_run_killed_mid_epoch_resumes_from_the_last_written_state(tiny, tmp_path, one_torch_thread, monkeypatch):

@@ -13,7 +13,8 @@ give the weights of 25 epochs in one go. A run that stopped early is not extende
 have stopped there too).
 
 A folder written by ``kgctl train --seeds`` resumes every seed that has not finished and skips the
-finished ones; the manifest records each seed's status.
+finished ones (with ``epochs``: extends those that reached their epochs and skips, saying so, those
+that stopped early); the manifest records each seed's status.
 
     from kgrec.models.workflows.resume import resume
     outcome = resume(ds, "runs/sasrec", params={"max_seconds": 3600})
@@ -183,6 +184,9 @@ def _resume_seeds(
         elif state is None:
             done = Resumed(seed_dir, meta.model, record.seed, 0, "reached_epochs", None,
                            "nothing to do: trained without a resumable state")
+        elif "epochs" in params and state.status == EARLY_STOPPED:  # one go would have stopped there too
+            done = Resumed(seed_dir, meta.model, record.seed, state.epoch, state.status, None,
+                           _finished_note(state) + "; a run that stopped early is not extended")
         else:
             if not state.finished or int(params.get("epochs") or 0) > state.epoch:
                 say(f"{meta.model}: resuming seed {record.seed} ({k} of {len(meta.records)}) "

@@ -18,7 +18,6 @@ import contextlib
 import datetime
 import os
 import shlex
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -28,6 +27,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from _run_facts import commit, load_average, memory_gib, uncommitted  # noqa: E402
 
 from kgrec.kg.open import open_backend  # noqa: E402
 from kgrec.models.evaluation.protocol import evaluate_phase, phase  # noqa: E402
@@ -55,24 +56,6 @@ def uncut() -> Iterator[None]:
         sequence_model.by_length, kgbm_module.by_length = saved
 
 
-def _sh(*cmd: str) -> str:
-    try:
-        return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def _memory_gib() -> float:
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemTotal"):
-            return int(line.split()[1]) / 2**20
-    return 0.0
-
-
-def _load() -> str:
-    return " / ".join(f"{v:.2f}" for v in os.getloadavg())
-
-
 def measure(ds, path: str, repeats: int) -> dict:
     name, model, _ = load_trained(ds, path)
     ph = phase(ds.split, "valid")
@@ -86,7 +69,8 @@ def measure(ds, path: str, repeats: int) -> dict:
                 started = time.perf_counter()
                 metrics[side] = evaluate_phase(model, ph, protocols=("full",))["full"]
                 seconds[side] = min(seconds.get(side, float("inf")), time.perf_counter() - started)
-                scores[side] = model.score(users)
+                if side not in scores:  # the same weights and histories every repeat: one comparison is enough
+                    scores[side] = model.score(users)
     lengths = (model.history > 0).sum(1)
     return {
         "path": path, "model": name, "users": len(ph.held_out), "max_len": model.history.shape[1],
@@ -100,16 +84,14 @@ def report(results: list[dict], command: str, load_before: str, repeats: int) ->
 
     from kgrec.models.nn.transformer import INFERENCE_ROWS
 
-    commit = _sh("git", "rev-parse", "--short", "HEAD")
-    dirty = " (with uncommitted changes)" if _sh("git", "status", "--porcelain", "--untracked-files=no") else ""
     lines = [
         "# Scoring every user of a sequence checkpoint: histories grouped by length against the uncut matrix",
         "",
         f"- **date**: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC",
-        f"- **commit**: `{commit}`{dirty}",
-        f"- **machine**: {os.cpu_count()} CPU cores, {_memory_gib():.0f} GiB memory; torch {torch.__version__}, "
+        f"- **commit**: `{commit()}`{uncommitted()}",
+        f"- **machine**: {os.cpu_count()} CPU cores, {memory_gib():.0f} GiB memory; torch {torch.__version__}, "
         f"{torch.get_num_threads()} torch thread(s)",
-        f"- **load**: `uptime` load average {load_before} at the start, {_load()} at the end",
+        f"- **load**: `uptime` load average {load_before} at the start, {load_average()} at the end",
         f"- **command**: `{command}`",
         "",
         f"What it measures ([benchmarks/bench_score_by_length.py](../bench_score_by_length.py)): one "
@@ -143,7 +125,7 @@ def main() -> None:
     args = parser.parse_args()
     command = "OMP_NUM_THREADS=1 python " + " ".join(shlex.quote(a) for a in [
         "benchmarks/bench_score_by_length.py", *sys.argv[1:]])
-    load_before = _load()
+    load_before = load_average()
     with open_backend(args.db, read_only=True, create=False) as backend:
         ds = load_dataset(backend)
         results = []

@@ -22,7 +22,6 @@ import argparse
 import datetime
 import os
 import shlex
-import subprocess
 import sys
 from pathlib import Path
 
@@ -31,6 +30,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from _run_facts import commit, load_average, memory_gib, uncommitted  # noqa: E402
 
 from kgrec.errors import KgrecError  # noqa: E402
 from kgrec.kg import open_backend  # noqa: E402
@@ -96,38 +97,22 @@ def convergence(meta: dict) -> str:
     return f"converged: early stopping after {run} epochs (patience {hparams.get('patience')}), best epoch {best}"
 
 
-def _sh(*cmd: str) -> str:
-    try:
-        return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def header(command: str, load_before: str, setup: list[str]) -> list[str]:
-    commit = _sh("git", "rev-parse", "--short", "HEAD")
-    dirty = " (with uncommitted changes)" if _sh("git", "status", "--porcelain", "--untracked-files=no") else ""
-    mem = next(
-        (line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")), "0"
-    )
     import torch
 
     return [
         "# The live history at serving: test NDCG@10 with the served-today history against the live one",
         "",
         f"- **date**: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC",
-        f"- **commit**: `{commit}`{dirty}",
-        f"- **machine**: {os.cpu_count()} CPU cores, {int(mem) / 2**20:.0f} GiB memory; torch {torch.__version__}, "
+        f"- **commit**: `{commit()}`{uncommitted()}",
+        f"- **machine**: {os.cpu_count()} CPU cores, {memory_gib():.0f} GiB memory; torch {torch.__version__}, "
         f"{torch.get_num_threads()} torch thread(s)",
-        f"- **load**: `uptime` load average {load_before} at the start, {_load()} at the end; a machine SHARED "
+        f"- **load**: `uptime` load average {load_before} at the start, {load_average()} at the end; a machine SHARED "
         "with other engineers' runs (the figures here are rankings, not times, so the load does not move them)",
         f"- **command**: `{command}`",
         *[f"- **made with**: `{line}`" for line in setup],
         "",
     ]
-
-
-def _load() -> str:
-    return " / ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 def report(runs: list[tuple[str, dict, str, dict]], ds) -> list[str]:
@@ -187,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     threads = os.environ.get("OMP_NUM_THREADS")
     words = ["python", "benchmarks/live_history_gain.py", *(sys.argv[1:] if argv is None else argv)]
     command = (f"OMP_NUM_THREADS={threads} " if threads else "") + " ".join(shlex.quote(a) for a in words)
-    load_before = _load()
+    load_before = load_average()
     runs = []
     try:
         with open_backend(args.db, read_only=True) as backend:

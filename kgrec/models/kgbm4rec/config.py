@@ -42,6 +42,9 @@ class KGBMConfig:
     gnn_dropout: float = 0.1
     kg_min_degree: int = 2  # KG nodes with fewer distinct neighbours are dropped (items never)
     gnn_every: int = 1  # one full-graph GNN propagation per this many steps
+    # the text, image and GNN branches start at zero (the untrained network is the id-only one)
+    # instead of at unit scale, which swamps the std-0.02 id embeddings for the first epochs
+    closed_sides: bool = False
     # the GNN's graph: "full" (one in-memory CSR of the whole graph) or "cypher" (per-batch
     # subgraphs sampled from the graph store, ``fanout`` neighbours per hop; empty: 15, 10, 5, ...)
     gnn_sampler: str = "full"

@@ -246,6 +246,7 @@ class KGBM4Rec(TrainableRecommender):
             "n_categories": len(self.category_ids),
             "category_weight": float(hp.category_weight),
             "gnn_every": int(hp.gnn_every),
+            "closed_sides": bool(hp.closed_sides),
         }
         self._train_windows(train)
         self._negative_distribution(train)

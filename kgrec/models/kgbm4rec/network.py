@@ -23,13 +23,21 @@ LIKE_THRESHOLD = 4.0
 
 
 class GatedAdd(nn.Module):
-    """base + sigmoid(W [base; x]) * proj(x): how much of a side signal to let in, per dimension."""
+    """base + sigmoid(W [base; x]) * proj(x): how much of a side signal to let in, per dimension.
 
-    def __init__(self, in_dim: int, dim: int, dropout: float):
+    ``closed``: the projection's LayerNorm scale starts at zero, so the side term is exactly zero
+    at initialisation and the output is ``base`` (ReZero-style); the scale, and through it the
+    projection, learn from the first step. Open (the default), the side term starts at unit
+    scale times the gate (about 0.27), an order of magnitude above id embeddings drawn with std 0.02.
+    """
+
+    def __init__(self, in_dim: int, dim: int, dropout: float, closed: bool = False):
         super().__init__()
         self.proj = nn.Sequential(nn.Linear(in_dim, dim), nn.LayerNorm(dim), nn.Dropout(dropout))
         self.gate = nn.Linear(2 * dim, dim)
         nn.init.constant_(self.gate.bias, -1.0)
+        if closed:
+            nn.init.zeros_(self.proj[1].weight)
 
     def forward(self, base: torch.Tensor, x: torch.Tensor, present: torch.Tensor | None = None) -> torch.Tensor:
         side = self.proj(x)
@@ -52,7 +60,7 @@ class KGBMNetwork(nn.Module):
         use_kg: bool, text_dim: int, image_dim: int, n_nodes: int, n_relations: int, gnn_layers: int, conv: str,
         n_bases: int, gnn_dropout: float, causal: bool = False, inner: int = 0, attn_dropout: float | None = None,
         user_offset: int = 0, rating_weight: float = 0.0, like_weight: float = 0.0, n_categories: int = 0,
-        category_weight: float = 0.0, gnn_every: int = 1,
+        category_weight: float = 0.0, gnn_every: int = 1, closed_sides: bool = False,
     ):
         super().__init__()
         if int(gnn_every) < 1:
@@ -69,11 +77,12 @@ class KGBMNetwork(nn.Module):
         self.item_embedding = nn.Embedding(n_items + 2, dim, padding_idx=0)
         nn.init.normal_(self.item_embedding.weight, std=0.02)
         self.item_bias = nn.Parameter(torch.zeros(n_items))
-        self.text = GatedAdd(text_dim, dim, dropout) if text_dim else None
-        self.image = GatedAdd(image_dim, dim, dropout) if image_dim else None
+        # closed_sides: every side branch starts at zero, so the untrained network is the id-only one
+        self.text = GatedAdd(text_dim, dim, dropout, closed_sides) if text_dim else None
+        self.image = GatedAdd(image_dim, dim, dropout, closed_sides) if image_dim else None
         self.gnn = RelationalGNN(n_nodes, n_relations, dim, gnn_layers, conv, n_bases, gnn_dropout) if use_kg else None
-        self.item_graph = GatedAdd(dim, dim, dropout) if use_kg else None
-        self.user_graph = GatedAdd(dim, dim, dropout) if use_kg else None
+        self.item_graph = GatedAdd(dim, dim, dropout, closed_sides) if use_kg else None
+        self.user_graph = GatedAdd(dim, dim, dropout, closed_sides) if use_kg else None
         if use_seq:
             self.position = nn.Embedding(max_len, dim)
             nn.init.normal_(self.position.weight, std=0.02)

@@ -58,13 +58,17 @@ def test_transposed_product_is_the_transpose():
     torch.testing.assert_close(graph.product(y), dense @ y, rtol=1e-5, atol=1e-6)
 
 
-def _network(gnn_every: int) -> KGBMNetwork:
+def _network(gnn_every: int, closed_sides: bool = False, text_dim: int = 0) -> KGBMNetwork:
     torch.manual_seed(0)
     graph = _random_graph(2, n=30, edges=120, relations=4)
     net = KGBMNetwork(n_items=10, n_users=5, dim=8, max_len=4, n_layers=1, n_heads=2, dropout=0.0, use_seq=True,
-                      use_kg=True, text_dim=0, image_dim=0, n_nodes=graph.n_nodes, n_relations=4, gnn_layers=2,
-                      conv="compgcn", n_bases=2, gnn_dropout=0.0, causal=True, user_offset=20, gnn_every=gnn_every)
-    return net.attach(graph, {})
+                      use_kg=True, text_dim=text_dim, image_dim=0, n_nodes=graph.n_nodes, n_relations=4, gnn_layers=2,
+                      conv="compgcn", n_bases=2, gnn_dropout=0.0, causal=True, user_offset=20, gnn_every=gnn_every,
+                      closed_sides=closed_sides)
+    features = {}
+    if text_dim:
+        features = {"text": torch.randn(10, text_dim), "text_present": torch.ones(10)}
+    return net.attach(graph, features)
 
 
 def _step(net: KGBMNetwork) -> bool:
@@ -141,3 +145,43 @@ def test_full_softmax_loss_is_cross_entropy_over_all_items():
     torch.testing.assert_close(
         loss, torch.nn.functional.cross_entropy(net.rank_logits(z, items), torch.tensor([1, 2, 3]))
     )
+
+
+def _states(net: KGBMNetwork) -> tuple[torch.Tensor, torch.Tensor]:
+    """(fused item table, the two users' encoded states) of the current weights."""
+    tokens = torch.tensor([[1, 2, 3, 0], [4, 5, 0, 0]])
+    with torch.no_grad():
+        items, gnn_users = net.tables()
+        return items, net.encode(tokens, items, torch.tensor([0, 1]), gnn_users)
+
+
+def test_closed_sides_start_as_the_id_only_network_and_open_with_training():
+    """closed_sides: at initialisation the item table is the id embeddings and the user states
+    ignore the GNN user vector (both side terms are exactly zero); one optimiser step opens every
+    branch (text, GNN item and GNN user terms all change the output), and the GNN then gets a gradient."""
+    net = _network(1, closed_sides=True, text_dim=6).eval()
+    items, states = _states(net)
+    torch.testing.assert_close(items, net.item_embedding.weight[1:-1].detach(), rtol=0, atol=0)
+    tokens = torch.tensor([[1, 2, 3, 0], [4, 5, 0, 0]])
+    with torch.no_grad():
+        torch.testing.assert_close(states, net.encode(tokens, items, torch.tensor([0, 1]), None), rtol=0, atol=0)
+    net.train()
+    optimiser = torch.optim.Adam(net.parameters(), lr=1e-2)
+    _step(net)
+    optimiser.step()
+    assert _step(net) and net.gnn.embedding.weight.grad.abs().sum() > 0
+    net.eval()
+    for branch in (net.text, net.item_graph, net.user_graph):
+        assert branch.proj[1].weight.abs().min() > 0  # every dimension of every side term is open
+    items, states = _states(net)
+    assert not torch.allclose(items, net.item_embedding.weight[1:-1].detach())
+    with torch.no_grad():
+        assert not torch.allclose(states, net.encode(tokens, items, torch.tensor([0, 1]), None))
+
+
+def test_open_sides_start_above_the_id_embeddings():
+    """The default: the side terms start at unit scale times the gate, well above the std-0.02 ids."""
+    net = _network(1, text_dim=6).eval()
+    items, _ = _states(net)
+    side = items - net.item_embedding.weight[1:-1].detach()
+    assert side.std() > 5 * net.item_embedding.weight[1:-1].std()

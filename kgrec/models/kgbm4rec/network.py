@@ -33,11 +33,12 @@ class GatedAdd(nn.Module):
 
     def __init__(self, in_dim: int, dim: int, dropout: float, closed: bool = False):
         super().__init__()
-        self.proj = nn.Sequential(nn.Linear(in_dim, dim), nn.LayerNorm(dim), nn.Dropout(dropout))
+        norm = nn.LayerNorm(dim)
+        if closed:
+            nn.init.zeros_(norm.weight)
+        self.proj = nn.Sequential(nn.Linear(in_dim, dim), norm, nn.Dropout(dropout))
         self.gate = nn.Linear(2 * dim, dim)
         nn.init.constant_(self.gate.bias, -1.0)
-        if closed:
-            nn.init.zeros_(self.proj[1].weight)
 
     def forward(self, base: torch.Tensor, x: torch.Tensor, present: torch.Tensor | None = None) -> torch.Tensor:
         side = self.proj(x)

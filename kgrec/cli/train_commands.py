@@ -363,6 +363,11 @@ def _ablation_lines(run) -> str:
     "--plots", type=click.Path(file_okay=False), default=None,
     help="Write PNG plots (metric bars, training curves, ablation bars) to this folder.",
 )
+@click.option("--segment", "segments", multiple=True, type=click.Choice(["popularity", "kg"]),
+              help="Also report the test users in segments, each with its intervals and --baseline comparison "
+              "(repeatable): popularity = three groups of about equal size by how often the test item occurs "
+              "in the known history (tail, middle, head); kg = test item linked to a knowledge-graph entity "
+              "or not.")
 @click.option("--force", is_flag=True, help="Use checkpoints trained on an older snapshot of the graph (warns).")
 @click.pass_obj
 def evaluate(
@@ -379,6 +384,7 @@ def evaluate(
     fmt,
     csv_out,
     plots,
+    segments,
     force,
 ) -> None:
     """Evaluate checkpoints (and/or freshly trained --model NAMEs) on the test interactions.
@@ -390,7 +396,9 @@ def evaluate(
 
     A folder written by `kgctl train --seeds` evaluates every seed and adds the mean and spread
     (std, min, max) over the seeds. With --baseline NAME each model is compared with NAME on the
-    same users.
+    same users. With --segment the same is reported per group of test users (by the test item's
+    popularity, or by whether it is linked to the knowledge graph): where a model wins, not only
+    whether it does on average.
 
     A checkpoint trained with `kgctl train --ablations` also evaluates its variants and prints an
     ablation table after the main one (full, without KG, without sequence, without text, without
@@ -401,6 +409,7 @@ def evaluate(
       kgctl evaluate runs/lightgcn runs/sasrec --plots runs/plots
       kgctl evaluate runs/kgbm4rec runs/lightgcn --model pop --baseline pop
       kgctl evaluate runs/bpr --model pop --json
+      kgctl evaluate runs/sasrec runs/kgbm4rec --baseline runs/sasrec --segment popularity --segment kg
     """
     from kgrec.models.evaluation import plots as plotting
     from kgrec.models.evaluation import report as reporting
@@ -424,9 +433,10 @@ def evaluate(
             baseline=baseline,
             bootstrap=bootstrap,
             force=force,
+            segments=segments,
         )
     report, tables, stats = run.report, run.tables, run.statistics
-    csv_text = reporting.render_csv(report, tables, stats)
+    csv_text = reporting.render_csv(report, tables, stats, run.segments)
     if csv_out:
         Path(csv_out).parent.mkdir(parents=True, exist_ok=True)
         Path(csv_out).write_text(csv_text)
@@ -437,11 +447,14 @@ def evaluate(
         written += plotting.ablation_bars(tables, plots)
         click.echo(f"plots: {', '.join(str(p) for p in written)}", err=True)
     if fmt == "json":
-        click.echo(reporting.render_json(report, tables, stats))
+        click.echo(reporting.render_json(report, tables, stats, run.segments))
     elif fmt == "csv":
         click.echo(csv_text, nl=False)
     else:
         click.echo(reporting.render_table(report, stats=stats))
+        if run.segments:
+            click.echo("")
+            click.echo(reporting.render_segments(run.segments))
         if tables:
             click.echo("")
             click.echo(reporting.render_ablation_tables(tables, protocols))

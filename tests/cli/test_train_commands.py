@@ -338,3 +338,55 @@ def test_resume_a_seed_set_continues_the_unfinished_seeds(tiny_db, tmp_path, one
     r = _run(tiny_db, "evaluate", str(out), "--protocol", "full", "--resamples", "50", "--json")
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["seeds"]["bpr"]["seeds"] == [1, 2, 3]
+
+
+def test_evaluate_by_segment_reports_each_group_of_users_with_intervals_and_the_baseline(tiny_db, tmp_path):
+    args = ["evaluate", "--model", "pop", "--model", "bpr", "--epochs", "2", "--seed", "1", "--baseline", "pop",
+            "--resamples", "200", "--segment", "popularity", "--segment", "kg"]
+    r = _run(tiny_db, *args, "--json", "--csv-out", str(tmp_path / "s.csv"))
+    assert r.exit_code == 0, r.output
+    objects = json.loads(r.stdout)
+    assert [o["protocol"] for o in objects] == ["full", "sampled"]
+    for obj in objects:
+        segments = obj["segments"]
+        by_cut: dict[str, list] = {}
+        for s in segments:
+            by_cut.setdefault(s["segmenting"], []).append(s)
+        assert [s["segment"] for s in by_cut["kg"]] == ["linked", "unlinked"]
+        assert [s["segment"] for s in by_cut["popularity"]][0] == "tail"
+        for cut in by_cut.values():  # each cut covers every test user once
+            assert sum(s["users"] for s in cut) == obj["models"]["pop"]["users"]
+            for metric in ("NDCG@10", "HR@10"):  # the users' weighted segment values give the overall value
+                overall = sum(s["models"]["bpr"][metric] * s["users"] for s in cut) / obj["models"]["bpr"]["users"]
+                assert overall == pytest.approx(obj["models"]["bpr"][metric])
+        for s in segments:
+            assert s["models"]["bpr"]["users"] == s["users"] and s["description"]
+            assert set(s["intervals"]["models"]) == {"pop", "bpr"} and s["intervals"]["users"] == s["users"]
+            c = s["comparison"]["models"]["bpr"]["NDCG@10"]
+            assert s["comparison"]["baseline"] == "pop" and c["verdict"] in {"better", "worse", "inconclusive",
+                                                                              "undefined"}
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "s.csv").read_text())))
+    named = {f"{s['segmenting']}:{s['segment']}" for s in objects[0]["segments"]}
+    assert {"kg:linked", "kg:unlinked", "popularity:tail"} <= named
+    assert {row["segment"] for row in rows} == {""} | named  # "": the overall rows
+    for name in named:  # a row per protocol and model in every segment
+        assert sorted((row["protocol"], row["model"]) for row in rows if row["segment"] == name) == [
+            ("full", "bpr"), ("full", "pop"), ("sampled", "bpr"), ("sampled", "pop")]
+    tail = [row for row in rows if row["segment"] == "popularity:tail" and row["protocol"] == "full"]
+    assert [row["model"] for row in tail] == ["pop", "bpr"]
+    first = next(s for s in objects[0]["segments"] if s["segment"] == "tail")
+    assert float(tail[1]["NDCG@10"]) == pytest.approx(first["models"]["bpr"]["NDCG@10"], abs=1e-6)
+    assert tail[1]["NDCG@10_verdict"] == first["comparison"]["models"]["bpr"]["NDCG@10"]["verdict"]
+
+    r = _run(tiny_db, *args, "--protocol", "full")
+    assert r.exit_code == 0, r.output
+    assert "full: test users by how often the test item occurs in the known history" in r.output
+    assert "full: test users by whether the test item is linked to the knowledge graph" in r.output
+    assert "NDCG@10 vs pop" in r.output and "linked: test item linked to a knowledge-graph entity" in r.output
+
+
+def test_segment_mistakes_give_one_clear_line(tiny_db):
+    r = _run(tiny_db, "evaluate", "--model", "pop", "--segment", "kg", "--resamples", "0")
+    assert r.exit_code != 0 and "need bootstrap resamples" in r.output and "Traceback" not in r.output
+    r = _run(tiny_db, "evaluate", "--model", "pop", "--segment", "nope")
+    assert r.exit_code != 0 and "nope" in r.output and "popularity" in r.output

@@ -67,6 +67,10 @@ class UserMetrics:
         idx = [self.metrics.index(m) for m in metrics]
         return UserMetrics(self.users, tuple(metrics), self.numerator[:, idx], self.denominator[:, idx])
 
+    def take(self, rows: np.ndarray) -> UserMetrics:
+        """The users picked by ``rows`` (a boolean mask or indices), in their order."""
+        return UserMetrics(self.users[rows], self.metrics, self.numerator[rows], self.denominator[rows])
+
     def check_paired(self, other: UserMetrics, what: str) -> None:
         if not np.array_equal(self.users, other.users):
             raise KgrecError(f"{what}: the two models were evaluated on different users, so they cannot be paired",

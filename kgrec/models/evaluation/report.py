@@ -28,6 +28,7 @@ import math
 from kgrec.models.evaluation.ablation_table import CHANGE_METRIC, AblationTable
 from kgrec.models.evaluation.bootstrap import Interval
 from kgrec.models.evaluation.metrics import RANKING_METRICS, RATING_METRICS
+from kgrec.models.evaluation.segments import SegmentStatistics
 from kgrec.models.evaluation.uncertainty import SeedSpread, Statistics
 
 COLUMNS = RANKING_METRICS + RATING_METRICS
@@ -295,7 +296,8 @@ def statistics_json(stats: Statistics, protocol: str) -> dict:
 
 
 def to_json_objects(report: dict[str, dict[str, dict[str, float]]], ablations: list[AblationTable] | None = None,
-                    stats: Statistics | None = None) -> list[dict]:
+                    stats: Statistics | None = None,
+                    segments: list[SegmentStatistics] | tuple[SegmentStatistics, ...] = ()) -> list[dict]:
     objects: list[dict] = [
         {"protocol": p, "models": {n: _clean(m) for n, m in models.items()}} for p, models in report.items()
     ]
@@ -306,11 +308,26 @@ def to_json_objects(report: dict[str, dict[str, dict[str, float]]], ablations: l
         for obj in objects:
             if obj["protocol"] in stats.protocols:
                 obj.update(statistics_json(stats, obj["protocol"]))
+    if segments:
+        for obj in objects:
+            obj["segments"] = segments_json(segments, obj["protocol"])
     return objects
 
 
-def render_json(report, ablations: list[AblationTable] | None = None, stats: Statistics | None = None) -> str:
-    objects = to_json_objects(report, ablations, stats)
+def segments_json(segments: list[SegmentStatistics] | tuple[SegmentStatistics, ...], protocol: str) -> list[dict]:
+    """One object per segment of one protocol: what it is, its users, every model's metrics and
+    the ``intervals`` / ``seeds`` / ``comparison`` keys of a protocol object."""
+    return [
+        {"segmenting": seg.segmenting.name, "segment": seg.segment.name, "description": seg.segment.description,
+         "users": seg.segment.size, "models": {n: _clean(m) for n, m in seg.report[protocol].items()},
+         **statistics_json(seg.statistics, protocol)}
+        for seg in segments if protocol in seg.report
+    ]
+
+
+def render_json(report, ablations: list[AblationTable] | None = None, stats: Statistics | None = None,
+                segments: list[SegmentStatistics] | tuple[SegmentStatistics, ...] = ()) -> str:
+    objects = to_json_objects(report, ablations, stats, segments)
     return json.dumps(objects[0] if len(objects) == 1 else objects, indent=2)
 
 
@@ -334,9 +351,11 @@ def _cell(value) -> str:
     return "" if _is_missing(value) else f"{value:.6f}"
 
 
-def render_csv(report, ablations: list[AblationTable] | None = None, stats: Statistics | None = None) -> str:
+def render_csv(report, ablations: list[AblationTable] | None = None, stats: Statistics | None = None,
+               segments: list[SegmentStatistics] | tuple[SegmentStatistics, ...] = ()) -> str:
     """One row per (protocol, model); with ``stats`` also the interval, seed-spread and
-    comparison columns and the seed groups' rows (see the module docstring)."""
+    comparison columns and the seed groups' rows; with ``segments`` the same rows once more per
+    segment, named in a last ``segment`` column (``popularity:tail``; empty on the overall rows)."""
     report_all = _with_ablation_rows(report, ablations)
     buf = io.StringIO()
     cols = sorted({c for models in report_all.values() for c in columns_present(models)}, key=COLUMNS.index)
@@ -346,36 +365,53 @@ def render_csv(report, ablations: list[AblationTable] | None = None, stats: Stat
         header += ["row", "seeds", *(f"{c}_ci_{end}" for c in cols for end in ("low", "high"))]
         if stats.baseline is not None:
             header += ["baseline", *(f"{c}_{field}" for c in cols for field in COMPARISON_FIELDS)]
+    if segments:
+        header.append("segment")
     writer.writerow(header)
+    tail = [""] if segments else []
     for protocol, models in report_all.items():
         ps = stats.protocols.get(protocol) if stats is not None else None
-        seed_of = {}
-        if ps is not None:
-            seed_of = {member: str(seed) for s in ps.seeds for seed, member in zip(s.group.seeds, s.group.members)}
-        for name, m in models.items():
-            row = [protocol, name, *(_cell(m.get(c)) for c in cols), int(m.get("users", 0))]
-            if stats is not None:
-                kind = "model" if name in report[protocol] else "ablation"
-                row += [kind, seed_of.get(name, ""), *_ci_cells(ps, name, cols)]
-                if stats.baseline is not None:
-                    row += [stats.baseline, *_comparison_cells(ps, name, cols)]
-            writer.writerow(row)
-        if ps is None:
-            continue
-        assert stats is not None  # ps is one of stats.protocols
-        no_row: dict[str, float] = {}
-        for spread in ps.seeds:
-            users = int(next(iter(models.values()), no_row).get("users", 0))
-            for stat in SeedSpread.STATS:
-                values = spread.stat(stat)
-                row = [protocol, spread.group.label, *(_cell(values.get(c)) for c in cols), users,
-                       f"seed_{stat}", ";".join(map(str, spread.group.seeds))]
-                row += _ci_cells(ps, spread.group.label, cols) if stat == "mean" else [""] * (2 * len(cols))
-                if stats.baseline is not None:
-                    row += [stats.baseline, *(_comparison_cells(ps, spread.group.label, cols) if stat == "mean"
-                                              else [""] * (len(COMPARISON_FIELDS) * len(cols)))]
-                writer.writerow(row)
+        for row in _csv_rows(protocol, models, set(report[protocol]), ps, stats, cols):
+            writer.writerow(row + tail)
+    for seg in segments:
+        name = f"{seg.segmenting.name}:{seg.segment.name}"
+        for protocol, models in seg.report.items():
+            ps = seg.statistics.protocols.get(protocol)
+            for row in _csv_rows(protocol, models, set(models), ps, seg.statistics, cols):
+                writer.writerow(row + [name])
     return buf.getvalue()
+
+
+def _csv_rows(protocol: str, models: dict[str, dict[str, float]], measured: set[str], ps,
+              stats: Statistics | None, cols: list[str]) -> list[list]:
+    """The CSV rows of one protocol: one per model (``measured``: the labels that are models,
+    the rest ablation variants), then the seed groups' spread rows."""
+    rows = []
+    seed_of = {}
+    if ps is not None:
+        seed_of = {member: str(seed) for s in ps.seeds for seed, member in zip(s.group.seeds, s.group.members)}
+    for name, m in models.items():
+        row = [protocol, name, *(_cell(m.get(c)) for c in cols), int(m.get("users", 0))]
+        if stats is not None:
+            row += ["model" if name in measured else "ablation", seed_of.get(name, ""), *_ci_cells(ps, name, cols)]
+            if stats.baseline is not None:
+                row += [stats.baseline, *_comparison_cells(ps, name, cols)]
+        rows.append(row)
+    if ps is None or stats is None:
+        return rows
+    no_row: dict[str, float] = {}
+    for spread in ps.seeds:
+        users = int(next(iter(models.values()), no_row).get("users", 0))
+        for stat in SeedSpread.STATS:
+            values = spread.stat(stat)
+            row = [protocol, spread.group.label, *(_cell(values.get(c)) for c in cols), users,
+                   f"seed_{stat}", ";".join(map(str, spread.group.seeds))]
+            row += _ci_cells(ps, spread.group.label, cols) if stat == "mean" else [""] * (2 * len(cols))
+            if stats.baseline is not None:
+                row += [stats.baseline, *(_comparison_cells(ps, spread.group.label, cols) if stat == "mean"
+                                          else [""] * (len(COMPARISON_FIELDS) * len(cols)))]
+            rows.append(row)
+    return rows
 
 
 def _ci_cells(ps, label: str, cols: list[str]) -> list[str]:
@@ -398,3 +434,63 @@ def _comparison_cells(ps, label: str, cols: list[str]) -> list[str]:
         r = comp.result
         out += [_cell(r.ratio), _cell(r.interval.low), _cell(r.interval.high), _cell(r.p_value), comp.verdict]
     return out
+
+
+SEGMENT_METRICS = ("NDCG@10", "HR@10")
+
+
+def _with_interval(value, interval: Interval | None) -> str:
+    """``0.1825 [0.1750, 0.1911]``, or the value alone without an interval."""
+    if interval is None or _is_missing(interval.low) or _is_missing(interval.high):
+        return _fmt(value)
+    return f"{_fmt(value)} [{interval.low:.4f}, {interval.high:.4f}]"
+
+
+def _aligned(values: list[str], widths: list[int]) -> str:
+    return "  ".join(v.ljust(w) for v, w in zip(values, widths)).rstrip()
+
+
+def render_segments(segments: list[SegmentStatistics] | tuple[SegmentStatistics, ...],
+                    metrics: tuple[str, ...] = SEGMENT_METRICS) -> str:
+    """One block per (protocol, segmenting): a row per segment and model (seed groups by their
+    mean) with each of ``metrics`` and its interval, and with a baseline the paired ratio, its
+    interval and the verdict. The JSON and CSV carry every metric."""
+    blocks = []
+    by_key: dict[tuple[str, str], list[SegmentStatistics]] = {}
+    for seg in segments:
+        for protocol in seg.report:
+            by_key.setdefault((protocol, seg.segmenting.name), []).append(seg)
+    for (protocol, _), segs in by_key.items():
+        first = segs[0]
+        stats = first.statistics
+        heads = ["segment", "users", "model"]
+        for m in metrics:
+            heads.append(f"{m} ({_level(stats)} CI)")
+            if stats.baseline is not None:
+                heads.append(f"{m} vs {stats.baseline}")
+        rows = []
+        for seg in segs:
+            ps = seg.statistics.protocols[protocol]
+            values = dict(seg.report[protocol])
+            values.update({s.group.label: s.mean for s in ps.seeds})
+            for k, label in enumerate(values):
+                row = [seg.segment.name if k == 0 else "", str(seg.segment.size) if k == 0 else "", label]
+                for m in metrics:
+                    row.append(_with_interval(values[label].get(m), ps.intervals.get(label, {}).get(m)))
+                    if stats.baseline is not None:
+                        comp = ps.comparisons.get(label, {}).get(m)
+                        row.append("baseline" if label == stats.baseline else "-" if comp is None else
+                                   f"{comp.result.ratio:.3f} [{comp.result.interval.low:.3f}, "
+                                   f"{comp.result.interval.high:.3f}] {comp.verdict}")
+                rows.append(row)
+        widths = [max(len(h), *(len(r[k]) for r in rows)) for k, h in enumerate(heads)]
+        head = _aligned(heads, widths)
+        lines = [f"{protocol}: test users {first.segmenting.title}", head, "-" * len(head)]
+        lines += [_aligned(r, widths) for r in rows]
+        lines += [f"  {seg.segment.name}: {seg.segment.description}" for seg in segs]
+        note = "(intervals: percentile bootstrap over the segment's users"
+        if stats.baseline is not None:
+            note += "; ratios paired over the same users, better/worse only when the interval excludes 1.0"
+        lines.append(note + ")")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)

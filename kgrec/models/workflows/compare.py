@@ -18,7 +18,15 @@ from kgrec.errors import KgrecError
 from kgrec.models.base import Recommender, get_model_class
 from kgrec.models.evaluation.ablation_table import AblationTable
 from kgrec.models.evaluation.bootstrap import BootstrapSettings
-from kgrec.models.evaluation.protocol import DEFAULT_NEGATIVE_SEED, PROTOCOLS
+from kgrec.models.evaluation.protocol import DEFAULT_NEGATIVE_SEED, PROTOCOLS, phase
+from kgrec.models.evaluation.segments import (
+    SEGMENTINGS,
+    Segmenting,
+    SegmentStatistics,
+    describe_segments,
+    kg_segments,
+    popularity_segments,
+)
 from kgrec.models.evaluation.uncertainty import SeedGroup, Statistics, describe
 from kgrec.models.workflows.ablation import evaluate_ablations, find_ablations
 from kgrec.models.workflows.pipeline import (
@@ -38,6 +46,7 @@ class EvaluationRun:
     statistics: Statistics | None  # None when intervals were switched off
     tables: list[AblationTable]
     histories: dict[str, dict[str, Any]]  # label -> training history (for the plots)
+    segments: list[SegmentStatistics] = dataclasses.field(default_factory=list)
 
     @property
     def report(self) -> dict[str, dict[str, dict[str, float]]]:
@@ -71,15 +80,22 @@ def evaluate_run(
     bootstrap: BootstrapSettings | None = DEFAULT_BOOTSTRAP,
     force: bool = False,
     progress: bool = True,
+    segments: list[str] | tuple[str, ...] = (),
 ) -> EvaluationRun:
     """Evaluate checkpoint folders (a seed-set folder counts as all its seeds) and models trained
     now from ``train_models`` on the test interactions. ``baseline`` names one of them: a label of
     the report, a seed set's label, or a folder as given in ``checkpoints``. With ``bootstrap``
-    None no intervals or comparisons are computed."""
+    None no intervals or comparisons are computed. ``segments`` names segmentings of the test
+    users (``popularity``, ``kg``; ``kgrec.models.evaluation.segments``): each segment gets its
+    own metrics, intervals and comparison."""
     if not checkpoints and not train_models:
         raise KgrecError("nothing to evaluate", "give checkpoint folders (from kgctl train) or --model NAME")
     if baseline is not None and bootstrap is None:
         raise KgrecError("a baseline comparison needs bootstrap resamples", "drop --resamples 0 or --baseline")
+    if segments and bootstrap is None:
+        raise KgrecError("segments are reported with their intervals, which need bootstrap resamples",
+                         "drop --resamples 0 or --segment")
+    segmentings = [segmenting_of(ds, name) for name in dict.fromkeys(segments)]
     for name in train_models:
         get_model_class(name)
     entries, notes = expand_checkpoints(checkpoints)
@@ -138,7 +154,24 @@ def evaluate_run(
         statistics = describe(
             evaluation.report, evaluation.per_user, groups=groups, baseline=baseline, settings=bootstrap
         )
-    return EvaluationRun(evaluation, statistics, tables, histories)
+    segment_stats = []
+    if bootstrap is not None and segmentings:
+        segment_stats = describe_segments(
+            evaluation.per_user, segmentings, groups=groups, baseline=baseline, settings=bootstrap
+        )
+    return EvaluationRun(evaluation, statistics, tables, histories, segment_stats)
+
+
+def segmenting_of(ds, name: str) -> Segmenting:
+    """The test users of ``ds`` cut by ``name`` (one of ``SEGMENTINGS``)."""
+    test = phase(ds.split, "test")
+    if name == "popularity":
+        return popularity_segments(test.known, test.held_out)
+    if name == "kg":
+        kg = ds.graph_inputs(("kg",)).kg
+        assert kg is not None  # asked for
+        return kg_segments(kg, test.held_out)
+    raise KgrecError(f"unknown segmenting {name!r}", f"choose from {', '.join(SEGMENTINGS)}")
 
 
 def _resolve_baseline(name: str, labels: set[str], label_of_path: dict[Path, str]) -> str:

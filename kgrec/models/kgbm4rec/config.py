@@ -45,6 +45,10 @@ class KGBMConfig:
     # the text, image and GNN branches start at zero (the untrained network is the id-only one)
     # instead of at unit scale, which swamps the std-0.02 id embeddings for the first epochs
     closed_sides: bool = False
+    # the item-side gates (text, image, GNN item term) also read each item's standardised log
+    # training count, through weights that start at zero: side signals can be let in for rare
+    # items and kept out for frequent ones, whose id embeddings have plenty to learn from
+    popularity_gate: bool = False
     # the GNN's graph: "full" (one in-memory CSR of the whole graph) or "cypher" (per-batch
     # subgraphs sampled from the graph store, ``fanout`` neighbours per hop; empty: 15, 10, 5, ...)
     gnn_sampler: str = "full"

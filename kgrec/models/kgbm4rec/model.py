@@ -2,7 +2,8 @@
 
 For a user u and item i the ranking score is <z_u, v_i> + b_i where
 
-* v_i = id_i + g_t * P_t(text_i) + g_v * P_v(image_i) + g_g * P_g(GNN_i)  (gates g from [base; side]),
+* v_i = id_i + g_t * P_t(text_i) + g_v * P_v(image_i) + g_g * P_g(GNN_i)  (gates g from [base; side],
+  and with ``popularity_gate`` also from the item's standardised log training count),
 * z_u = LayerNorm(h_u + g_u * P_u(GNN_u)), h_u the transformer's state over u's time-ordered
   history (inputs are the fused item vectors v),
 * GNN = relation-aware message passing over the collaborative KG (users, items, categories,
@@ -247,7 +248,10 @@ class KGBM4Rec(TrainableRecommender):
             "category_weight": float(hp.category_weight),
             "gnn_every": int(hp.gnn_every),
             "closed_sides": bool(hp.closed_sides),
+            "popularity_gate": bool(hp.popularity_gate),
         }
+        if hp.popularity_gate:
+            self._features["popularity"] = torch.from_numpy(item_popularity(train)).to(self.device)
         self._train_windows(train)
         self._negative_distribution(train)
         self.observe_history(train)
@@ -647,3 +651,13 @@ class KGBM4Rec(TrainableRecommender):
                 "refit, or use the sampled path",
             )
 
+
+
+def item_popularity(train: InteractionData) -> np.ndarray:
+    """Each item's log(1 + training count), standardised over the items (float32; all zero when
+    every item has the same count): what the popularity gates read."""
+    log_count = np.log1p(np.bincount(train.item, minlength=train.n_items).astype(np.float64))
+    spread = log_count.std()
+    if spread == 0:
+        return np.zeros(train.n_items, np.float32)
+    return ((log_count - log_count.mean()) / spread).astype(np.float32)

@@ -29,9 +29,14 @@ class GatedAdd(nn.Module):
     at initialisation and the output is ``base`` (ReZero-style); the scale, and through it the
     projection, learn from the first step. Open (the default), the side term starts at unit
     scale times the gate (about 0.27), an order of magnitude above id embeddings drawn with std 0.02.
+
+    ``by_popularity``: the gate also reads the row's popularity (a standardised log count, one
+    number per row) through a per-dimension weight that starts at zero, so the untrained gate is
+    unchanged and training can let the side signal in for rare items and keep it out for frequent
+    ones (or the other way round).
     """
 
-    def __init__(self, in_dim: int, dim: int, dropout: float, closed: bool = False):
+    def __init__(self, in_dim: int, dim: int, dropout: float, closed: bool = False, by_popularity: bool = False):
         super().__init__()
         norm = nn.LayerNorm(dim)
         if closed:
@@ -39,10 +44,17 @@ class GatedAdd(nn.Module):
         self.proj = nn.Sequential(nn.Linear(in_dim, dim), norm, nn.Dropout(dropout))
         self.gate = nn.Linear(2 * dim, dim)
         nn.init.constant_(self.gate.bias, -1.0)
+        self.popularity = nn.Parameter(torch.zeros(dim)) if by_popularity else None
 
-    def forward(self, base: torch.Tensor, x: torch.Tensor, present: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, base: torch.Tensor, x: torch.Tensor, present: torch.Tensor | None = None,
+                popularity: torch.Tensor | None = None) -> torch.Tensor:
         side = self.proj(x)
-        gate = torch.sigmoid(self.gate(torch.cat([base, side], -1)))
+        logits = self.gate(torch.cat([base, side], -1))
+        if self.popularity is not None:
+            if popularity is None:
+                raise ValueError("this gate reads the items' popularity and none was given")
+            logits = logits + popularity.unsqueeze(-1) * self.popularity
+        gate = torch.sigmoid(logits)
         out = gate * side
         if present is not None:
             out = out * present.unsqueeze(-1)
@@ -62,6 +74,7 @@ class KGBMNetwork(nn.Module):
         n_bases: int, gnn_dropout: float, causal: bool = False, inner: int = 0, attn_dropout: float | None = None,
         user_offset: int = 0, rating_weight: float = 0.0, like_weight: float = 0.0, n_categories: int = 0,
         category_weight: float = 0.0, gnn_every: int = 1, closed_sides: bool = False,
+        popularity_gate: bool = False,
     ):
         super().__init__()
         if int(gnn_every) < 1:
@@ -78,11 +91,12 @@ class KGBMNetwork(nn.Module):
         self.item_embedding = nn.Embedding(n_items + 2, dim, padding_idx=0)
         nn.init.normal_(self.item_embedding.weight, std=0.02)
         self.item_bias = nn.Parameter(torch.zeros(n_items))
-        # closed_sides: every side branch starts at zero, so the untrained network is the id-only one
-        self.text = GatedAdd(text_dim, dim, dropout, closed_sides) if text_dim else None
-        self.image = GatedAdd(image_dim, dim, dropout, closed_sides) if image_dim else None
+        # closed_sides: every side branch starts at zero, so the untrained network is the id-only one;
+        # popularity_gate: the item-side gates also read features["popularity"] (one value per item)
+        self.text = GatedAdd(text_dim, dim, dropout, closed_sides, popularity_gate) if text_dim else None
+        self.image = GatedAdd(image_dim, dim, dropout, closed_sides, popularity_gate) if image_dim else None
         self.gnn = RelationalGNN(n_nodes, n_relations, dim, gnn_layers, conv, n_bases, gnn_dropout) if use_kg else None
-        self.item_graph = GatedAdd(dim, dim, dropout, closed_sides) if use_kg else None
+        self.item_graph = GatedAdd(dim, dim, dropout, closed_sides, popularity_gate) if use_kg else None
         self.user_graph = GatedAdd(dim, dim, dropout, closed_sides) if use_kg else None
         if use_seq:
             self.position = nn.Embedding(max_len, dim)
@@ -117,16 +131,17 @@ class KGBMNetwork(nn.Module):
         """Items' id embeddings with their gated text and image projections (n_items, dim): the
         fused item vectors before the GNN term is added."""
         v = self.item_embedding.weight[1:-1]
+        popularity = self.features.get("popularity")
         if self.text is not None:
-            v = self.text(v, self.features["text"], self.features["text_present"])
+            v = self.text(v, self.features["text"], self.features["text_present"], popularity)
         if self.image is not None:
-            v = self.image(v, self.features["image"], self.features["image_present"])
+            v = self.image(v, self.features["image"], self.features["image_present"], popularity)
         return v
 
     def add_graph(self, content: torch.Tensor, gnn_items: torch.Tensor | None) -> torch.Tensor:
         """The gated GNN term added to content vectors."""
         if self.item_graph is not None and gnn_items is not None:
-            return self.item_graph(content, gnn_items)
+            return self.item_graph(content, gnn_items, popularity=self.features.get("popularity"))
         return content
 
     def item_table(self, gnn_items: torch.Tensor | None) -> torch.Tensor:

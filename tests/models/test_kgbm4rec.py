@@ -142,6 +142,26 @@ def test_save_load_round_trip_gives_identical_scores(tiny, tmp_path):
     assert loaded.modalities == model.modalities
 
 
+def test_popularity_gate_reads_each_items_training_count_and_round_trips(tiny, tmp_path):
+    from kgrec.models.kgbm4rec.model import item_popularity
+
+    _, data, split, inputs = tiny
+    model = KGBM4Rec(epochs=2, popularity_gate=True, **SMALL)
+    fit(model, split.train, inputs=inputs)
+    counts = np.bincount(split.train.item, minlength=data.n_items)
+    popularity = model._features["popularity"].numpy()
+    assert popularity.shape == (data.n_items,) and abs(popularity.mean()) < 1e-5 and abs(popularity.std() - 1) < 1e-4
+    order = np.argsort(counts, kind="stable")
+    assert (np.diff(popularity[order]) >= 0).all()  # more training interactions, higher popularity
+    assert model.net.text.popularity.abs().sum() > 0  # learnt
+    path = save_checkpoint(tmp_path / "ckpt", model, data.user_ids, data.item_ids, data.snapshot_id)
+    loaded = load_checkpoint(path, data.snapshot_id).model
+    users = np.arange(data.n_users)
+    np.testing.assert_array_equal(model.score(users), loaded.score(users))
+    same = data.subset(data.item < 0)  # no interactions: every count 0, nothing to standardise
+    assert (item_popularity(same) == 0).all()
+
+
 def test_same_seed_same_numbers(tiny):
     _, data, split, inputs = tiny
     runs = []

@@ -58,16 +58,19 @@ def test_transposed_product_is_the_transpose():
     torch.testing.assert_close(graph.product(y), dense @ y, rtol=1e-5, atol=1e-6)
 
 
-def _network(gnn_every: int, closed_sides: bool = False, text_dim: int = 0) -> KGBMNetwork:
+def _network(gnn_every: int, closed_sides: bool = False, text_dim: int = 0, popularity_gate: bool = False,
+             popularity: torch.Tensor | None = None) -> KGBMNetwork:
     torch.manual_seed(0)
     graph = _random_graph(2, n=30, edges=120, relations=4)
     net = KGBMNetwork(n_items=10, n_users=5, dim=8, max_len=4, n_layers=1, n_heads=2, dropout=0.0, use_seq=True,
                       use_kg=True, text_dim=text_dim, image_dim=0, n_nodes=graph.n_nodes, n_relations=4, gnn_layers=2,
                       conv="compgcn", n_bases=2, gnn_dropout=0.0, causal=True, user_offset=20, gnn_every=gnn_every,
-                      closed_sides=closed_sides)
+                      closed_sides=closed_sides, popularity_gate=popularity_gate)
     features = {}
     if text_dim:
         features = {"text": torch.randn(10, text_dim), "text_present": torch.ones(10)}
+    if popularity is not None:
+        features["popularity"] = popularity
     return net.attach(graph, features)
 
 
@@ -185,3 +188,38 @@ def test_open_sides_start_above_the_id_embeddings():
     items, _ = _states(net)
     side = items - net.item_embedding.weight[1:-1].detach()
     assert side.std() > 5 * net.item_embedding.weight[1:-1].std()
+
+
+POPULARITY = torch.linspace(-1.5, 1.5, 10)  # item 0 the rarest, item 9 the most frequent
+
+
+def test_popularity_gate_starts_as_the_plain_gate_and_learns_from_the_first_step():
+    """popularity_gate: the same draws and the same untrained output as without it (its weights
+    start at zero and draw nothing); one step moves the weights of the item-side gates only."""
+    plain = _network(1, text_dim=6).eval()
+    gated = _network(1, text_dim=6, popularity_gate=True, popularity=POPULARITY).eval()
+    for a, b in zip(_states(plain), _states(gated)):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert gated.user_graph.popularity is None  # users have no item popularity
+    gated.train()
+    optimiser = torch.optim.Adam(gated.parameters(), lr=1e-2)
+    _step(gated)
+    optimiser.step()
+    for branch in (gated.text, gated.item_graph):
+        assert branch.popularity.abs().min() > 0
+
+
+def test_popularity_gate_can_keep_side_signals_out_of_frequent_items_only():
+    """With strongly negative weights the gates close for the frequent items (their vectors become
+    their id embeddings) and stay open for the rare ones; without the popularity feature the
+    network refuses to guess."""
+    net = _network(1, text_dim=6, popularity_gate=True, popularity=POPULARITY).eval()
+    with torch.no_grad():
+        for branch in (net.text, net.item_graph):
+            branch.popularity.fill_(-40.0)
+    items, _ = _states(net)
+    side = (items - net.item_embedding.weight[1:-1].detach()).norm(dim=1)
+    assert side[-3:].max() < 1e-6 and side[:3].min() > 0.1
+    bare = _network(1, text_dim=6, popularity_gate=True)
+    with pytest.raises(ValueError, match="popularity"):
+        _states(bare)

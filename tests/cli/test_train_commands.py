@@ -386,6 +386,11 @@ def test_evaluate_by_segment_reports_each_group_of_users_with_intervals_and_the_
 
 
 def test_segment_mistakes_give_one_clear_line(tiny_db):
+    from kgrec.cli.train_commands import evaluate
+    from kgrec.models.evaluation.segments import SEGMENTINGS
+
+    option = next(p for p in evaluate.params if p.name == "segments")
+    assert tuple(option.type.choices) == SEGMENTINGS  # the CLI offers what the library knows
     r = _run(tiny_db, "evaluate", "--model", "pop", "--segment", "kg", "--resamples", "0")
     assert r.exit_code != 0 and "need bootstrap resamples" in r.output and "Traceback" not in r.output
     r = _run(tiny_db, "evaluate", "--model", "pop", "--segment", "nope")

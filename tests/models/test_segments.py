@@ -12,7 +12,6 @@ from kgrec.models.evaluation.bootstrap import BootstrapSettings
 from kgrec.models.evaluation.per_user import UserMetrics
 from kgrec.models.evaluation.segments import (
     describe_segments,
-    item_counts,
     kg_segments,
     linked_items,
     popularity_segments,
@@ -35,7 +34,7 @@ def test_popularity_segments_cut_the_users_into_equal_groups_by_their_test_items
     known_items = [k for k in range(12) for _ in range(k)]
     known = _data([0] * len(known_items), known_items, 12, 12)
     held = _data(list(range(12)), list(range(12)), 12, 12)
-    assert item_counts(known).tolist() == list(range(12))
+    assert known.item_counts().tolist() == list(range(12))
     seg = popularity_segments(known, held)
     assert seg.name == "popularity" and [s.name for s in seg.segments] == ["tail", "middle", "head"]
     assert [s.size for s in seg.segments] == [4, 4, 4]
@@ -57,7 +56,7 @@ def test_users_whose_items_tie_stay_in_one_popularity_group_and_every_user_is_in
     seg = popularity_segments(known, held)
     masks = np.stack([s.users for s in seg.segments])
     assert (masks.sum(axis=0) == 1).all()  # a partition of the users
-    counts = item_counts(known)[held.item]
+    counts = known.item_counts()[held.item]
     ranges = [(counts[s.users].min(), counts[s.users].max()) for s in seg.segments]
     assert all(high < low for (_, high), (low, _) in zip(ranges, ranges[1:]))  # ordered, ties never split
     # all users on one item: one group, named by its count

@@ -48,6 +48,10 @@ class InteractionData:
     def __len__(self) -> int:
         return len(self.user)
 
+    def item_counts(self) -> np.ndarray:
+        """Interactions per item index (int64, ``n_items`` long): an item's popularity here."""
+        return np.bincount(self.item.astype(np.int64), minlength=self.n_items)
+
     def subset(self, mask: np.ndarray) -> InteractionData:
         return dataclasses.replace(
             self, user=self.user[mask], item=self.item[mask], timestamp=self.timestamp[mask], rating=self.rating[mask],

@@ -54,18 +54,13 @@ class Segmenting:
     segments: tuple[Segment, ...]
 
 
-def item_counts(known: InteractionData) -> np.ndarray:
-    """Interactions per item in ``known`` (one count per item index)."""
-    return np.bincount(known.item.astype(np.int64), minlength=known.n_items)
-
-
 def popularity_segments(known: InteractionData, held_out: InteractionData, parts: int = 3) -> Segmenting:
     """The held-out users in ``parts`` groups of about equal size by the known interaction count
     of their held-out item, least popular first. Users whose items have the same count stay in one
     group, so the groups are only as equal as the ties allow; an empty group is left out."""
     if parts < 2:
         raise KgrecError(f"popularity segments need at least 2 parts, got {parts}")
-    counts = item_counts(known)[held_out.item.astype(np.int64)]
+    counts = known.item_counts()[held_out.item.astype(np.int64)]
     if len(counts) == 0:
         raise KgrecError("no held-out users to segment")
     cuts = np.quantile(counts, np.arange(1, parts) / parts, method="lower")

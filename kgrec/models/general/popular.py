@@ -18,7 +18,7 @@ class MostPopular(Recommender):
 
     def fit(self, train: InteractionData, valid: InteractionData | None = None, **kwargs: Any) -> dict:
         self.n_users, self.n_items = train.n_users, train.n_items
-        counts = np.bincount(train.item, minlength=train.n_items).astype(np.float32)
+        counts = train.item_counts().astype(np.float32)
         # tiny index-based tie-break keeps rankings deterministic
         self.popularity = counts - np.arange(train.n_items, dtype=np.float32) * 1e-7
         return {"epochs": 0}

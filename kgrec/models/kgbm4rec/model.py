@@ -311,7 +311,7 @@ class KGBM4Rec(TrainableRecommender):
         if not k:
             return
         if self.config.negative_sampler == "popularity":
-            weight = (np.bincount(train.item, minlength=self.n_items) + 1.0) ** 0.75
+            weight = (train.item_counts() + 1.0) ** 0.75
             self._negative_p = weight / weight.sum()
             self._features["negative_log_kq"] = torch.from_numpy(np.log(k * self._negative_p).astype(np.float32)).to(
                 self.device
@@ -656,7 +656,7 @@ class KGBM4Rec(TrainableRecommender):
 def item_popularity(train: InteractionData) -> np.ndarray:
     """Each item's log(1 + training count), standardised over the items (float32; all zero when
     every item has the same count): what the popularity gates read."""
-    log_count = np.log1p(np.bincount(train.item, minlength=train.n_items).astype(np.float64))
+    log_count = np.log1p(train.item_counts().astype(np.float64))
     spread = log_count.std()
     if spread == 0:
         return np.zeros(train.n_items, np.float32)

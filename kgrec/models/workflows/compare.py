@@ -18,7 +18,7 @@ from kgrec.errors import KgrecError
 from kgrec.models.base import Recommender, get_model_class
 from kgrec.models.evaluation.ablation_table import AblationTable
 from kgrec.models.evaluation.bootstrap import BootstrapSettings
-from kgrec.models.evaluation.protocol import DEFAULT_NEGATIVE_SEED, PROTOCOLS, phase
+from kgrec.models.evaluation.protocol import DEFAULT_NEGATIVE_SEED, PROTOCOLS, Phase, phase
 from kgrec.models.evaluation.segments import (
     SEGMENTINGS,
     Segmenting,
@@ -95,7 +95,10 @@ def evaluate_run(
     if segments and bootstrap is None:
         raise KgrecError("segments are reported with their intervals, which need bootstrap resamples",
                          "drop --resamples 0 or --segment")
-    segmentings = [segmenting_of(ds, name) for name in dict.fromkeys(segments)]
+    segmentings = []
+    if segments:
+        test = phase(ds.split, "test")
+        segmentings = [segmenting_of(ds, test, name) for name in dict.fromkeys(segments)]
     for name in train_models:
         get_model_class(name)
     entries, notes = expand_checkpoints(checkpoints)
@@ -162,9 +165,8 @@ def evaluate_run(
     return EvaluationRun(evaluation, statistics, tables, histories, segment_stats)
 
 
-def segmenting_of(ds, name: str) -> Segmenting:
-    """The test users of ``ds`` cut by ``name`` (one of ``SEGMENTINGS``)."""
-    test = phase(ds.split, "test")
+def segmenting_of(ds, test: Phase, name: str) -> Segmenting:
+    """The test users of ``ds`` (its ``test`` phase) cut by ``name`` (one of ``SEGMENTINGS``)."""
     if name == "popularity":
         return popularity_segments(test.known, test.held_out)
     if name == "kg":

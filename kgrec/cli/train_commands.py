@@ -556,4 +556,41 @@ def export_recbole(obj, out, name, max_len) -> None:
     )
 
 
-COMMANDS = [train, evaluate, tune, export]
+@click.command("group-seeds")
+@click.argument("out", type=click.Path(file_okay=False))
+@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the group as JSON.")
+def group_seeds(out, runs, as_json) -> None:
+    """Group separately trained RUNS of one model into the seed set OUT.
+
+    RUNS are checkpoint folders (`kgctl train --seed S --out DIR`, trained one at a time or on
+    different machines) or seed-set folders (`kgctl train --seeds`), whose trained seeds all
+    join. They must hold the same model, trained on the same graph snapshot with the same
+    hyperparameters and a different seed each; anything else is refused with the difference
+    named. Only OUT/seeds.json is written (the runs stay where they are) and a re-run replaces
+    it, so a seed trained later is added by grouping again. `kgctl evaluate OUT` then treats the
+    runs as one model: each seed, their mean and spread, and with --baseline the comparison
+    pooled over the seeds.
+
+    \b
+    Example:
+      kgctl train --model sasrec --seed 1 --out runs/sasrec-s1
+      kgctl train --model sasrec --seed 2 --out runs/sasrec-s2
+      kgctl group-seeds runs/sasrec runs/sasrec-s1 runs/sasrec-s2
+      kgctl evaluate runs/sasrec runs/kgbm4rec --baseline sasrec
+    """
+    from kgrec.models.workflows.seeds import group_seeds as group
+
+    grouped = group(out, list(runs))
+    rows = [{"seed": r.seed, "folder": r.folder, "finished": r.finished} for r in grouped.records]
+    if as_json:
+        click.echo(json.dumps({"group": str(grouped.path), "model": grouped.model, "runs": rows}))
+        return
+    click.echo(f"seed group {grouped.path}: {grouped.model}, seeds {', '.join(str(r['seed']) for r in rows)}")
+    for row in rows:
+        late = "" if row["finished"] else " (stopped by its time budget; `kgctl train --resume` it to finish)"
+        click.echo(f"  seed {row['seed']}: {row['folder']}{late}")
+    click.echo(f"evaluate it with: kgctl evaluate {grouped.path}")
+
+
+COMMANDS = [train, evaluate, tune, export, group_seeds]

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from kgrec.cli.main import cli
 from kgrec.kg import open_backend
+from kgrec.models.workflows.seeds import RUN_CONTROL
 from tests.models.conftest import build_tiny_graph
 
 SMALL = ["--dim", "8", "--batch-size", "32", "--epochs", "2"]
@@ -224,6 +225,71 @@ def test_train_seeds_then_evaluate_shows_spread_intervals_and_the_baseline(tiny_
     assert "warning: " in r.stderr and "seed 2 not trained" in r.stderr
     obj = json.loads(r.stdout)
     assert list(obj["models"]) == ["bpr/seed-1"] and "seeds" not in obj
+
+
+BPR1 = ["--model", "bpr", "--dim", "8", "--batch-size", "32", "--epochs", "1", "--quiet"]
+
+
+def test_group_seeds_makes_separate_runs_one_seed_set(tiny_db, tmp_path):
+    runs = {s: tmp_path / ("runs" if s < 3 else "later") / f"bpr-s{s}" for s in (1, 2, 3)}
+    for seed, out in runs.items():
+        assert _run(tiny_db, "train", *BPR1, "--seed", str(seed), "--out", str(out)).exit_code == 0
+    together = tmp_path / "together"
+    assert _run(tiny_db, "train", *BPR1, "--seeds", "1,2", "--out", str(together)).exit_code == 0
+
+    group = tmp_path / "sets" / "bpr"
+    r = _run(tiny_db, "group-seeds", str(group), str(runs[2]), str(runs[1]), "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout) == {"group": str(group), "model": "bpr", "runs": [
+        {"seed": 1, "folder": "../../runs/bpr-s1", "finished": True},
+        {"seed": 2, "folder": "../../runs/bpr-s2", "finished": True}]}
+    manifest = json.loads((group / "seeds.json").read_text())
+    assert manifest["seeds"] == [1, 2] and manifest["model"] == "bpr"
+    trained = json.loads((runs[1] / "checkpoint.json").read_text())["config"]["hparams"]
+    assert manifest["hparams"] == {k: v for k, v in trained.items() if k not in RUN_CONTROL}
+    assert manifest["hparams"]["epochs"] == 1 and manifest["hparams"]["dim"] == 8
+    assert sorted(p.name for p in group.iterdir()) == ["seeds.json"]  # the runs stay where they are
+
+    def evaluated(folder):
+        r = _run(tiny_db, "evaluate", str(folder), "--protocol", "full", "--json", "--resamples", "200")
+        assert r.exit_code == 0, r.output
+        return json.loads(r.stdout)
+
+    # the same seeds trained apart or in one --seeds run: the same group, the same numbers
+    apart, one_run = evaluated(group), evaluated(together)
+    assert apart["models"] == one_run["models"] and list(apart["models"]) == ["bpr/seed-1", "bpr/seed-2"]
+    assert apart["seeds"]["bpr"]["mean"] == one_run["seeds"]["bpr"]["mean"]
+    assert apart["seeds"]["bpr"]["interval"] == one_run["seeds"]["bpr"]["interval"]
+
+    # a seed trained later joins by grouping again, the group itself given as a run
+    r = _run(tiny_db, "group-seeds", str(group), str(group), str(runs[3]))
+    assert r.exit_code == 0 and "seeds 1, 2, 3" in r.output, r.output
+    assert evaluated(group)["seeds"]["bpr"]["seeds"] == [1, 2, 3]
+
+    # a setting the model gained after a run was trained counts at its default
+    meta = json.loads((runs[1] / "checkpoint.json").read_text())
+    del meta["config"]["hparams"]["reg"]
+    (runs[1] / "checkpoint.json").write_text(json.dumps(meta))
+    assert _run(tiny_db, "group-seeds", str(tmp_path / "old-and-new"), str(runs[1]), str(runs[2])).exit_code == 0
+
+    pop, two_epochs = tmp_path / "pop", tmp_path / "bpr-e2"
+    assert _run(tiny_db, "train", "--model", "pop", "--out", str(pop)).exit_code == 0
+    r = _run(tiny_db, "train", *[a if a != "1" else "2" for a in BPR1], "--seed", "4", "--out", str(two_epochs))
+    assert r.exit_code == 0, r.output
+    before = (group / "seeds.json").read_text()
+    for args, message in (
+        ([runs[1], pop], "holds a pop model"),
+        ([runs[1], two_epochs], "differs from"),
+        ([runs[1], together / "seed-1"], "seed 1 is in"),
+        ([runs[1]], "at least two runs"),
+        ([runs[1], tmp_path], "no checkpoint at"),
+    ):
+        r = _run(tiny_db, "group-seeds", str(group), *map(str, args))
+        assert r.exit_code != 0 and message in r.output and "Traceback" not in r.output, r.output
+    assert "epochs=2 (not 1)" in _run(tiny_db, "group-seeds", str(group), str(runs[1]), str(two_epochs)).output
+    assert (group / "seeds.json").read_text() == before  # a refused group writes nothing
+    r = _run(tiny_db, "group-seeds", str(together), str(runs[1]), str(runs[2]))
+    assert r.exit_code != 0 and "already holds seed-1" in r.output and "new folder" in r.output
 
 
 def test_seed_and_baseline_mistakes_give_one_clear_line(tiny_db, tmp_path):

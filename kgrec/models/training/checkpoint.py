@@ -110,7 +110,7 @@ def load_checkpoint(path: str | Path, snapshot_id: str | None = None, *, force: 
     (``StaleCheckpoint``) unless ``force``, in which case warn. This is the strict check of
     ``evaluate``: its metrics are only meaningful on the graph the split came from."""
     path = Path(path)
-    meta = _read_meta(path)
+    meta = read_meta(path)
     if snapshot_id is not None:
         check_snapshot(path, meta.get("snapshot_id"), snapshot_id, force=force)
     return _load(path, meta)
@@ -141,8 +141,13 @@ def load_for_serving(path: str | Path) -> Checkpoint:
     import every family, torch, PyG and the text models' libraries included, most of a one-shot
     command's time. A model whose state is plain arrays (``state.npz``) loads without torch."""
     path = Path(path)
-    meta = _read_meta(path)
-    return _load(path, meta, _model_class(json.loads((path / "model.json").read_text())))
+    meta = read_meta(path)
+    return _load(path, meta, model_class_of(path))
+
+
+def model_class_of(path: str | Path) -> type[Recommender]:
+    """The registered class of the model saved in checkpoint folder ``path`` (without loading it)."""
+    return _model_class(json.loads((Path(path) / "model.json").read_text()))
 
 
 def _model_class(model_meta: dict[str, Any]) -> type[Recommender]:
@@ -173,10 +178,14 @@ def _model_class(model_meta: dict[str, Any]) -> type[Recommender]:
     return base._REGISTRY.get(name) or base.get_model_class(name)
 
 
-def _read_meta(path: Path) -> dict[str, Any]:
+def read_meta(path: Path) -> dict[str, Any]:
+    """The checkpoint's ``checkpoint.json`` (model, snapshot, training config, metrics)."""
     if not (path / "checkpoint.json").exists():
         raise KgrecError(f"no checkpoint at {path}", "train one with `kgctl train`")
-    meta: dict[str, Any] = json.loads((path / "checkpoint.json").read_text())
+    try:
+        meta: dict[str, Any] = json.loads((path / "checkpoint.json").read_text())
+    except ValueError as exc:
+        raise KgrecError(f"cannot read {path / 'checkpoint.json'}: {exc}", "retrain with `kgctl train`") from None
     return meta
 
 

@@ -9,24 +9,29 @@ Layout on disk (``kgctl train --model bpr --seeds 1,2,3 --out OUT``)::
     OUT/seed-2/ ...
 
 The manifest is rewritten atomically after every seed, so an interrupted run leaves the finished
-seeds usable and says which are missing. ``kgctl evaluate OUT`` (or some of the seed folders)
-evaluates every trained seed and adds the mean and spread over the seeds.
+seeds usable and says which are missing. Runs trained separately (``kgctl train --seed S --out
+DIR``, one at a time or on different machines) become such a set with ``group_seeds`` (``kgctl
+group-seeds OUT DIR...``): the manifest then names each member folder relative to OUT.
+``kgctl evaluate OUT`` (or some of the seed folders) evaluates every trained seed and adds the
+mean and spread over the seeds.
 
-    from kgrec.models.workflows.seeds import train_seeds, find_seed_set
+    from kgrec.models.workflows.seeds import train_seeds, find_seed_set, group_seeds
     run = train_seeds(ds, "bpr", {"epochs": 20}, [1, 2, 3], out="runs/bpr")
+    group_seeds("runs/sasrec-set", ["runs/sasrec-s1", "runs/sasrec-s2", "runs/sasrec-s3"])
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from kgrec.errors import KgrecError
-from kgrec.models.training.checkpoint import write_json_atomic
+from kgrec.models.training.checkpoint import model_class_of, read_meta, write_json_atomic
 
 MANIFEST = "seeds.json"
 MANIFEST_VERSION = 1
@@ -208,3 +213,106 @@ def expand_checkpoints(paths: list[str] | tuple[str, ...]) -> tuple[list[Checkpo
                 seen.add(key)
                 entries.append(entry)
     return entries, notes
+
+
+# ====================================================================== grouping separate runs
+# training settings that do not change what a run learns; members of a group may differ in them
+RUN_CONTROL = frozenset({"seed", "verbose", "prefetch", "max_seconds"})
+
+
+@dataclasses.dataclass(frozen=True)
+class GroupMember:
+    """One separately trained run that joins a seed group."""
+
+    path: Path
+    model: str
+    seed: int
+    snapshot_id: str
+    hparams: dict[str, Any]
+    seconds: float | None
+    finished: bool
+
+
+def _member(path: Path) -> GroupMember:
+    meta = read_meta(path)
+    config = meta.get("config") or {}
+    # a setting added to the model after the run was trained counts at its default value
+    try:
+        defaults = model_class_of(path).defaults
+    except (OSError, ValueError, KeyError) as exc:
+        raise KgrecError(f"cannot read {path / 'model.json'}: {exc}", "give folders written by kgctl train") from None
+    hparams = {**defaults, **(config.get("hparams") or {})}
+    seed = config.get("seed", hparams.get("seed"))
+    if seed is None:
+        raise KgrecError(f"{path}/checkpoint.json records no seed", "retrain it with kgctl train --seed S")
+    history = (meta.get("metrics") or {}).get("history") or {}
+    return GroupMember(path, str(meta.get("model")), int(seed), str(meta.get("snapshot_id")),
+                       {k: v for k, v in hparams.items() if k not in RUN_CONTROL},
+                       history.get("train_seconds"), not history.get("stopped_by_time", False))
+
+
+def _members_of(raw: str | Path) -> list[Path]:
+    """A checkpoint folder is one member; a seed-set folder (its manifest) gives its trained seeds."""
+    path = Path(raw)
+    found = find_seed_set(path)
+    if found is None:
+        return [path]
+    if not found.trained:
+        raise KgrecError(f"{path} holds no trained seed yet", "finish it with kgctl train --resume first")
+    return [path / r.folder for r in found.trained]
+
+
+def _differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    def shown(d: dict[str, Any], k: str) -> str:
+        return repr(d[k]) if k in d else "unset"
+
+    return [f"{k}={shown(b, k)} (not {shown(a, k)})" for k in sorted(set(a) | set(b))
+            if k not in a or k not in b or a[k] != b[k]]
+
+
+def group_seeds(out: str | Path, runs: list[str | Path] | tuple[str | Path, ...]) -> SeedSet:
+    """Make ``out`` a seed set over separately trained ``runs`` (checkpoint folders, or seed-set
+    folders whose trained seeds all join): one model, one graph snapshot, the same hyperparameters
+    (settings in ``RUN_CONTROL`` aside) and a different seed each. ``kgctl evaluate out`` then
+    reports the mean and spread over the seeds and, with ``--baseline``, the pooled comparison.
+    Only ``out/seeds.json`` is written (the runs stay where they are, named relative to ``out``);
+    re-running replaces it. A clear error, and nothing written, when the runs do not form a group."""
+    out = Path(out)
+    paths: list[Path] = []
+    for raw in runs:
+        for path in _members_of(raw):
+            if path.resolve() not in {p.resolve() for p in paths}:
+                paths.append(path)
+    if len(paths) < 2:
+        raise KgrecError("a seed group needs at least two runs", "give two or more checkpoint folders")
+    if out.exists() and not out.is_dir():
+        raise KgrecError(f"{out} is a file", "give a folder for the group")
+    if out.is_dir():
+        other = sorted(p.name for p in out.iterdir() if p.name != MANIFEST and not p.name.startswith(f".{MANIFEST}."))
+        if other:
+            raise KgrecError(f"{out} already holds {', '.join(other[:3])}{' ...' if len(other) > 3 else ''}",
+                             "group the runs into a new folder (only a group's seeds.json may be replaced)")
+    members = [_member(p) for p in paths]
+    first = members[0]
+    by_seed: dict[int, GroupMember] = {}
+    for m in members:
+        if m.model != first.model:
+            raise KgrecError(f"{m.path} holds a {m.model} model, {first.path} a {first.model} model",
+                             "a seed group repeats one model; group each model separately")
+        if m.snapshot_id != first.snapshot_id:
+            raise KgrecError(f"{m.path} was trained on graph snapshot {m.snapshot_id}, {first.path} on "
+                             f"{first.snapshot_id}", "retrain the runs on the same graph")
+        if m.seed in by_seed:
+            raise KgrecError(f"seed {m.seed} is in {by_seed[m.seed].path} and in {m.path}",
+                             "a seed group needs a different seed per run")
+        differ = _differences(first.hparams, m.hparams)
+        if differ:
+            raise KgrecError(f"{m.path} differs from {first.path} in {', '.join(differ)}",
+                             "a seed group repeats one configuration; only the seed may differ")
+        by_seed[m.seed] = m
+    ordered = [by_seed[s] for s in sorted(by_seed)]
+    records = [SeedRecord(m.seed, os.path.relpath(m.path.resolve(), out.resolve()), TRAINED, m.seconds, m.finished)
+               for m in ordered]
+    write_json_atomic(out / MANIFEST, Manifest(first.model, first.hparams, first.snapshot_id,
+                                               [m.seed for m in ordered], records).payload())
+    return SeedSet(out, first.model, records)

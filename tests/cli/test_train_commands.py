@@ -260,6 +260,12 @@ def test_group_seeds_makes_separate_runs_one_seed_set(tiny_db, tmp_path):
     assert apart["models"] == one_run["models"] and list(apart["models"]) == ["bpr/seed-1", "bpr/seed-2"]
     assert apart["seeds"]["bpr"]["mean"] == one_run["seeds"]["bpr"]["mean"]
     assert apart["seeds"]["bpr"]["interval"] == one_run["seeds"]["bpr"]["interval"]
+    # two sets of one model side by side: each seed is told apart by its set's folder
+    r = _run(tiny_db, "evaluate", str(group), str(together), "--protocol", "full", "--json", "--resamples", "100")
+    assert r.exit_code == 0, r.output
+    both = json.loads(r.stdout)
+    assert list(both["models"]) == ["bpr/seed-1", "bpr/seed-2", "bpr/seed-1 (together)", "bpr/seed-2 (together)"]
+    assert list(both["seeds"]) == ["bpr", "bpr (together)"]
 
     # a seed trained later joins by grouping again, the group itself given as a run
     r = _run(tiny_db, "group-seeds", str(group), str(group), str(runs[3]))

@@ -114,7 +114,8 @@ def evaluate_run(
     for entry in entries:
         name, model, meta = load_trained(ds, entry.path, force=force)
         base = name if entry.seed is None else f"{name}/seed-{entry.seed}"
-        label = _unique(base, set(models), entry.path)
+        # a seed of a set is told apart by its set's folder, as the set's own label is
+        label = _unique(base, set(models), entry.path if entry.seed_set is None else entry.seed_set)
         models[label], metas[label] = model, meta
         histories[label] = meta.get("metrics", {}).get("history", {})
         label_of_path[entry.path.resolve()] = label

@@ -53,6 +53,11 @@ def check_seeds(seeds: list[int] | tuple[int, ...]) -> list[int]:
     return seeds
 
 
+def finished_training(history: dict[str, Any]) -> bool:
+    """A run trained to its end (early stopping or all its epochs), not stopped by ``max_seconds``."""
+    return not history.get("stopped_by_time", False)
+
+
 @dataclasses.dataclass
 class SeedRecord:
     seed: int
@@ -143,7 +148,7 @@ def train_seeds(
                                            out=None if out is None else Path(out) / record.folder,
                                            nproc=nproc, progress=progress)
         record.status, record.seconds = TRAINED, time.perf_counter() - started
-        record.finished = not results[record.seed].history.get("stopped_by_time", False)
+        record.finished = finished_training(results[record.seed].history)
         write()
     return SeedRun(name, records, results, manifest)
 
@@ -160,6 +165,13 @@ class SeedSet:
     @property
     def trained(self) -> list[SeedRecord]:
         return [r for r in self.records if r.status == TRAINED]
+
+    def trained_folders(self) -> list[Path]:
+        """The folders of the trained seeds; a clear error when there is none yet."""
+        if not self.trained:
+            raise KgrecError(f"{self.path} holds no trained seed yet",
+                             "train or resume it first (kgctl train --resume)")
+        return [self.path / r.folder for r in self.trained]
 
     def record_of(self, folder: Path) -> SeedRecord | None:
         for r in self.records:
@@ -197,12 +209,11 @@ def expand_checkpoints(paths: list[str] | tuple[str, ...]) -> tuple[list[Checkpo
         path = Path(raw)
         found = find_seed_set(path)
         if found is not None:
-            if not found.trained:
-                raise KgrecError(f"{path} holds no trained seed yet", "re-run kgctl train --seeds")
+            folders = found.trained_folders()
             missing = [r.seed for r in found.records if r.status != TRAINED]
             if missing:
                 notes.append(f"{path}: seed {', '.join(map(str, missing))} not trained (the run stopped before it)")
-            members = [CheckpointEntry(path / r.folder, path, r.seed) for r in found.trained]
+            members = [CheckpointEntry(f, path, r.seed) for f, r in zip(folders, found.trained)]
         else:
             parent = find_seed_set(path.parent) if path.parent != path else None
             record = parent.record_of(path) if parent is not None else None
@@ -248,18 +259,14 @@ def _member(path: Path) -> GroupMember:
     history = (meta.get("metrics") or {}).get("history") or {}
     return GroupMember(path, str(meta.get("model")), int(seed), str(meta.get("snapshot_id")),
                        {k: v for k, v in hparams.items() if k not in RUN_CONTROL},
-                       history.get("train_seconds"), not history.get("stopped_by_time", False))
+                       history.get("train_seconds"), finished_training(history))
 
 
 def _members_of(raw: str | Path) -> list[Path]:
     """A checkpoint folder is one member; a seed-set folder (its manifest) gives its trained seeds."""
     path = Path(raw)
     found = find_seed_set(path)
-    if found is None:
-        return [path]
-    if not found.trained:
-        raise KgrecError(f"{path} holds no trained seed yet", "finish it with kgctl train --resume first")
-    return [path / r.folder for r in found.trained]
+    return [path] if found is None else found.trained_folders()
 
 
 def _differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
@@ -279,9 +286,11 @@ def group_seeds(out: str | Path, runs: list[str | Path] | tuple[str | Path, ...]
     re-running replaces it. A clear error, and nothing written, when the runs do not form a group."""
     out = Path(out)
     paths: list[Path] = []
+    seen: set[Path] = set()
     for raw in runs:
         for path in _members_of(raw):
-            if path.resolve() not in {p.resolve() for p in paths}:
+            if path.resolve() not in seen:
+                seen.add(path.resolve())
                 paths.append(path)
     if len(paths) < 2:
         raise KgrecError("a seed group needs at least two runs", "give two or more checkpoint folders")

@@ -31,11 +31,16 @@ from kgrec.models.base import Recommender
 if TYPE_CHECKING:  # annotations only: serving a checkpoint never needs the training data's imports (scipy)
     from kgrec.models.data.interactions import GraphInputs, InteractionData
 
-TRAINER_KEYS = ("epochs", "lr", "weight_decay", "patience", "eval_every", "clip_grad_norm", "max_seconds")
+TRAINER_KEYS = (
+    "epochs", "lr", "lr_schedule", "weight_decay", "patience", "eval_every", "clip_grad_norm", "max_seconds",
+)
 TRAINER_DEFAULTS: dict[str, Any] = {
-    "epochs": 100, "lr": 1e-3, "weight_decay": 0.0, "patience": 10, "eval_every": 1, "clip_grad_norm": None,
-    "max_seconds": None,
+    "epochs": 100, "lr": 1e-3, "lr_schedule": "constant", "weight_decay": 0.0, "patience": 10, "eval_every": 1,
+    "clip_grad_norm": None, "max_seconds": None,
 }
+# how the learning rate moves over a run (kgrec.models.training.schedule): "constant" keeps ``lr``;
+# "cosine" decays it from ``lr`` to 0 over the run's ``epochs``, step by step
+LR_SCHEDULES = ("constant", "cosine")
 
 
 class TrainableRecommender(Recommender):

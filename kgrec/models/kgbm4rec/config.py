@@ -12,6 +12,7 @@ import typing
 from typing import Any
 
 from kgrec.errors import KgrecError
+from kgrec.models.trainable import LR_SCHEDULES
 
 SEQ_OBJECTIVES = ("cloze", "next")
 NEGATIVE_SAMPLERS = ("popularity", "uniform")
@@ -59,6 +60,7 @@ class KGBMConfig:
     prefetch: bool = True  # sample the next batch's subgraph on a background thread
     # optimisation (the trainer's keys)
     lr: float = 1e-3
+    lr_schedule: str = "constant"  # or "cosine": from lr to 0 over the epochs (kgrec.models.training.schedule)
     weight_decay: float = 0.0
     batch_size: int = 128
     epochs: int = 200
@@ -81,7 +83,8 @@ class KGBMConfig:
     verbose: bool = True
 
     def __post_init__(self) -> None:
-        for name, choices in (("seq_objective", SEQ_OBJECTIVES), ("negative_sampler", NEGATIVE_SAMPLERS),
+        for name, choices in (("seq_objective", SEQ_OBJECTIVES), ("lr_schedule", LR_SCHEDULES),
+                              ("negative_sampler", NEGATIVE_SAMPLERS),
                               ("conv", CONVOLUTIONS), ("gnn_sampler", GNN_SAMPLERS)):
             if getattr(self, name) not in choices:
                 raise KgrecError(f"unknown {name} {getattr(self, name)!r}", f"choose from {', '.join(choices)}")

@@ -34,6 +34,7 @@ from kgrec.models.trainable import TRAINER_DEFAULTS, TRAINER_KEYS, TrainableReco
 from kgrec.models.training import distributed
 from kgrec.models.training import resume as resuming
 from kgrec.models.training.memory import fix_mmap_threshold
+from kgrec.models.training.schedule import check_schedule, lr_factor
 
 
 def seed_everything(seed: int) -> None:
@@ -48,6 +49,7 @@ def seed_everything(seed: int) -> None:
 class Trainer:
     epochs: int = TRAINER_DEFAULTS["epochs"]
     lr: float = TRAINER_DEFAULTS["lr"]
+    lr_schedule: str = TRAINER_DEFAULTS["lr_schedule"]  # kgrec.models.training.schedule
     weight_decay: float = TRAINER_DEFAULTS["weight_decay"]
     patience: int = TRAINER_DEFAULTS["patience"]
     eval_every: int = TRAINER_DEFAULTS["eval_every"]
@@ -59,6 +61,9 @@ class Trainer:
     state_dir: str | None = None  # write a resumable TrainingState here after every epoch
     run: resuming.RunInfo | None = None  # what the state says the run is (needed with state_dir)
     resume_from: resuming.TrainingState | None = None  # fit continues this run (see fit's resume)
+
+    def __post_init__(self) -> None:
+        check_schedule(self.lr_schedule)
 
     @classmethod
     def for_model(cls, model: TrainableRecommender, **overrides: Any) -> Trainer:
@@ -158,8 +163,12 @@ class Trainer:
                 usable = max(world, len(batches) // world * world)
                 batches = [batches[i % len(batches)] for i in range(rank, usable, world)]
             total, count = 0.0, 0
+            steps = len(batches) if self.lr_schedule != "constant" else 0  # the hook returns a list
             bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=not show, file=sys.stderr)
-            for batch in bar:
+            for step, batch in enumerate(bar):
+                if self.lr_schedule != "constant":
+                    for group in optimiser.param_groups:
+                        group["lr"] = self.lr * lr_factor(self.lr_schedule, epoch, step, steps, self.epochs)
                 batch = tuple(t.to(model.device) if hasattr(t, "to") else t for t in batch)
                 loss = wrapped(*batch)
                 if not torch.isfinite(loss):

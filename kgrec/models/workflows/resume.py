@@ -137,6 +137,7 @@ def _extends(state: TrainingState, epochs: int | None, folder: Path) -> bool:
     ended; an error when it asks for fewer epochs than were run or to extend a run that stopped early."""
     if epochs is None or epochs == state.run.hparams.get("epochs"):
         return False
+    _check_schedule_allows(state.run.hparams, folder)
     if epochs <= state.epoch:
         raise KgrecError(
             f"{folder} has already trained {state.epoch} epochs; --epochs {epochs} would add none",
@@ -149,6 +150,18 @@ def _extends(state: TrainingState, epochs: int | None, folder: Path) -> bool:
             "train again from the start with a larger --patience to go on",
         )
     return True
+
+
+def _check_schedule_allows(hparams: dict[str, Any], folder: Path) -> None:
+    """A run whose learning rate follows a schedule over its epochs cannot change its epochs: the
+    epochs already trained followed the old schedule, so the result would match no one-go run."""
+    schedule = hparams.get("lr_schedule") or "constant"
+    if schedule != "constant":
+        raise KgrecError(
+            f"{folder} was trained with lr_schedule={schedule}, laid out over its {hparams.get('epochs')} epochs; "
+            "other epochs would change the rate of the epochs already trained, so the result would match no one-go run",
+            "train again from the start with --epochs N, or resume without --epochs",
+        )
 
 
 def _finished_note(state: TrainingState) -> str:
@@ -168,6 +181,8 @@ def _resume_seeds(
     manifest = folder / seeding.MANIFEST
     meta = seeding.read_manifest(folder)
     check_snapshot(folder, meta.snapshot_id, ds.snapshot_id, hint=STALE_HINT)
+    if "epochs" in params and params["epochs"] != meta.hparams.get("epochs"):
+        _check_schedule_allows(meta.hparams, folder)
     if "epochs" in params:  # the set's seeds train on to the new total, and the manifest says so
         meta.hparams["epochs"] = params["epochs"]
     runs: list[Resumed] = []

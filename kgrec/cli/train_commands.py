@@ -51,7 +51,8 @@ def _hparam_options(f):
         "params",
         multiple=True,
         metavar="NAME=VALUE",
-        help="Any other model hyperparameter, e.g. -p dropout=0.2; repeatable. kgbm4rec: -p gnn_sampler=cypher "
+        help="Any other model hyperparameter, e.g. -p dropout=0.2; repeatable. -p lr_schedule=cosine decays the "
+        "learning rate from --lr to 0 over the epochs (default: constant). kgbm4rec: -p gnn_sampler=cypher "
         "-p fanout=15,10 trains the GNN on subgraphs sampled from the database (for knowledge graphs "
         "too large to hold in memory); the default gnn_sampler=full is exact and faster where the graph fits.",
     )(f)

@@ -82,3 +82,15 @@ def test_a_scheduled_run_is_not_extended_and_an_unknown_schedule_is_refused(tiny
     for name, hp in (("sasrec", SASREC), ("kgbm4rec", KGBM)):
         with pytest.raises(KgrecError, match="unknown lr_schedule 'linear'"):
             train_model(ds, name, {**hp, "lr_schedule": "linear"}, seed=5, progress=False)
+
+
+def test_a_scheduled_seed_set_is_not_extended(tiny, tmp_path, one_torch_thread):
+    from kgrec.models.workflows.seeds import MANIFEST, train_seeds
+
+    ds = load_dataset(tiny)
+    out = tmp_path / "set"
+    train_seeds(ds, "sasrec", {**SASREC, "epochs": 2, "lr_schedule": "cosine"}, [1, 2], out=out, progress=False)
+    before = (out / MANIFEST).read_bytes()
+    with pytest.raises(KgrecError, match="lr_schedule=cosine, laid out over its 2 epochs"):
+        resume(ds, out, params={"epochs": 3}, progress=False)
+    assert (out / MANIFEST).read_bytes() == before

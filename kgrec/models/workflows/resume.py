@@ -181,9 +181,9 @@ def _resume_seeds(
     manifest = folder / seeding.MANIFEST
     meta = seeding.read_manifest(folder)
     check_snapshot(folder, meta.snapshot_id, ds.snapshot_id, hint=STALE_HINT)
-    if "epochs" in params and params["epochs"] != meta.hparams.get("epochs"):
-        _check_schedule_allows(meta.hparams, folder)
     if "epochs" in params:  # the set's seeds train on to the new total, and the manifest says so
+        if params["epochs"] != meta.hparams.get("epochs"):
+            _check_schedule_allows(meta.hparams, folder)
         meta.hparams["epochs"] = params["epochs"]
     runs: list[Resumed] = []
     for k, record in enumerate(meta.records, 1):

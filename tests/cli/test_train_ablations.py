@@ -11,8 +11,6 @@ import pytest
 from click.testing import CliRunner
 
 from kgrec.cli.main import cli
-from kgrec.kg import open_backend
-from tests.models._kgbm_graph import build_tiny_graph
 
 TINY = [
     "--epochs", "2", "--dim", "16", "--batch-size", "8", "-p", "max_len=8", "-p", "n_layers=1", "-p", "eval_every=1",
@@ -21,14 +19,6 @@ NO_IMAGE = "image: not in the data (the full model ran without it)"
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-@pytest.fixture
-def kg_db(db_path):
-    with open_backend(db_path) as b:
-        b.init_schema()
-        build_tiny_graph(b)
-    return db_path
 
 
 def _run(db, *args):
@@ -89,3 +79,18 @@ def test_ablations_refused_for_a_model_without_switches(kg_db, tmp_path):
 def test_help_explains_the_flag():
     r = CliRunner().invoke(cli, ["train", "--help"])
     assert "--ablations" in r.output and "OUT/ablations/SWITCH" in r.output
+
+
+def test_tune_chooses_a_kgbm4rec_preset_on_validation(kg_db, tmp_path):
+    """``kgctl tune --model kgbm4rec`` without --grid trains the two presets and keeps the one with
+    the better validation NDCG@10; keys given beside them (here the tiny sizes) apply to both."""
+    out = tmp_path / "tuned"
+    r = _run(kg_db, "tune", "--model", "kgbm4rec", *TINY, "--out", str(out), "--json")
+    assert r.exit_code == 0, r.output
+    result = json.loads(r.stdout)
+    assert [row["preset"] for row in result["grid"]] == ["default", "large"]
+    best = max(result["grid"], key=lambda row: row["valid_NDCG@10"])
+    assert result["best"] == {"preset": best["preset"]}
+    hparams = json.loads((out / "model.json").read_text())["hparams"]
+    assert hparams["preset"] == best["preset"] and hparams["dim"] == 16
+    assert hparams["closed_sides"] == (best["preset"] == "large")

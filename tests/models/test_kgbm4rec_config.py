@@ -4,6 +4,7 @@ dict form still load."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -110,3 +111,17 @@ def test_a_checkpoint_with_the_old_dict_form_loads(backend, tmp_path):
     assert all(isinstance(s, ModalityStatus) for s in loaded.modalities.values()) and loaded.modalities["kg"].is_on
     users = np.arange(data.n_users)
     np.testing.assert_allclose(loaded.score(users), model.score(users), rtol=1e-6, atol=1e-6)
+
+
+def test_a_preset_fills_the_fields_first_and_given_keys_win():
+    large = KGBM4Rec(preset="large").config
+    flags = KGBM4Rec(dim=128, closed_sides=True, popularity_gate=True, rating_weight=0, like_weight=0).config
+    assert dataclasses.replace(large, preset="default") == flags  # the preset is exactly the ML-1M flags
+    assert KGBM4Rec(preset="default").config == KGBM4Rec().config == KGBMConfig()
+    mixed = KGBM4Rec(preset="large", dim=32, lr=0.002).config
+    assert (mixed.preset, mixed.dim, mixed.lr, mixed.closed_sides) == ("large", 32, 0.002, True)
+    assert KGBM4Rec(**KGBM4Rec(preset="large", dim=32).hparams).config == KGBM4Rec(preset="large", dim=32).config
+    with pytest.raises(KgrecError, match="unknown preset 'huge'") as info:
+        KGBM4Rec(preset="huge")
+    assert "default, large" in str(info.value.hint)
+    assert KGBM4Rec.search_space == {"preset": ["default", "large"]}  # kgctl tune's choice on validation

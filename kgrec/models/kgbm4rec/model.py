@@ -37,7 +37,7 @@ from kgrec.errors import KgrecError
 from kgrec.kg.backend import Backend
 from kgrec.models.base import register
 from kgrec.models.data.interactions import InteractionData
-from kgrec.models.kgbm4rec.config import KGBMConfig
+from kgrec.models.kgbm4rec.config import PRESETS, KGBMConfig
 from kgrec.models.kgbm4rec.graph import (
     CollaborativeKG,
     RelationalCSR,
@@ -62,7 +62,9 @@ class KGBM4Rec(TrainableRecommender):
     uses_history = True
     requires: ClassVar[tuple[str, ...]] = ("kg", "text_emb", "image_emb")
     defaults = DEFAULTS
-    search_space = {"seq_objective": ["cloze", "next"], "dropout": [0.2, 0.5], "lr": [1e-3, 3e-3]}
+    # ``kgctl tune --model kgbm4rec`` without --grid: the two presets, chosen on validation (two
+    # trainings; docs/train-evaluate.md gives their cost on ML-100k and ML-1M)
+    search_space = {"preset": list(PRESETS)}
     # hyperparameter -> the modality it switches off (keys of ``modalities``); ``kgctl train
     # --model kgbm4rec --ablations`` trains one variant per switch
     ablations = {"no_kg": "kg", "no_seq": "sequence", "no_text": "text", "no_image": "image"}

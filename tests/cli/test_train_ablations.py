@@ -85,8 +85,10 @@ def test_tune_chooses_a_kgbm4rec_preset_on_validation(kg_db, tmp_path):
     """``kgctl tune --model kgbm4rec`` without --grid trains the two presets and keeps the one with
     the better validation NDCG@10; keys given beside them (here the tiny sizes) apply to both."""
     out = tmp_path / "tuned"
-    r = _run(kg_db, "tune", "--model", "kgbm4rec", *TINY, "--out", str(out), "--json")
+    r = _run(kg_db, "tune", "--model", "kgbm4rec", *TINY, "--out", str(out), "--json", "--quiet")
     assert r.exit_code == 0, r.output
+    assert "tune kgbm4rec: training preset=default, 1 of 2" in r.stderr
+    assert "tune kgbm4rec: training preset=large, 2 of 2" in r.stderr and "it/s" not in r.stderr  # --quiet
     result = json.loads(r.stdout)
     assert [row["preset"] for row in result["grid"]] == ["default", "large"]
     best = max(result["grid"], key=lambda row: row["valid_NDCG@10"])

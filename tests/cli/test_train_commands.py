@@ -110,6 +110,7 @@ def test_tune_picks_on_validation(tiny_db):
     assert [row["recent"] for row in out["grid"]] == [0, 2]
     best = max(out["grid"], key=lambda row: row["valid_NDCG@10"])
     assert out["best"] == {"recent": best["recent"]}
+    assert "tune textknn: training recent=0, 1 of 2" in r.stderr and "training recent=2, 2 of 2" in r.stderr
 
 
 def test_export_recbole_writes_the_split(tiny_db, tmp_path):

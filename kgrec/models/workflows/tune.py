@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from collections.abc import Callable
 from typing import Any
 
 from kgrec.models.base import get_model_class
@@ -25,13 +26,17 @@ def grid(space: dict[str, list[Any]]) -> list[dict[str, Any]]:
 
 
 def tune(ds: Dataset, name: str, space: dict[str, list[Any]] | None = None, fixed: dict[str, Any] | None = None,
-         seed: int = 42, progress: bool = False) -> TuneResult:
+         seed: int = 42, progress: bool = False, announce: Callable[[str], None] | None = None) -> TuneResult:
+    """Train every grid point with ``seed``; ``announce`` receives one line per point as it starts."""
     cls = get_model_class(name)
     points = grid(space if space is not None else cls.search_space) or [{}]
     metric = getattr(cls, "valid_metric", "NDCG@10")
     sign = 1.0 if getattr(cls, "valid_metric_higher_is_better", True) else -1.0
     rows, best, best_params, best_value = [], None, {}, float("-inf")
-    for point in points:
+    for k, point in enumerate(points, 1):
+        if announce is not None:
+            shown = ", ".join(f"{key}={value}" for key, value in point.items()) or "its defaults"
+            announce(f"tune {name}: training {shown}, {k} of {len(points)}")
         result = train_model(ds, name, {**(fixed or {}), **point}, seed=seed, progress=progress)
         value = result.valid.get(metric, float("nan"))
         row = {**point, f"valid_{metric}": value}

@@ -15,17 +15,8 @@ from click.testing import CliRunner
 from kgrec.cli.main import cli
 from kgrec.kg import open_backend
 from kgrec.models.workflows.seeds import RUN_CONTROL
-from tests.models.conftest import build_tiny_graph
 
 SMALL = ["--dim", "8", "--batch-size", "32", "--epochs", "2"]
-
-
-@pytest.fixture
-def tiny_db(db_path):
-    with open_backend(db_path) as b:
-        b.init_schema()
-        build_tiny_graph(b)
-    return db_path
 
 
 def _run(db, *args):

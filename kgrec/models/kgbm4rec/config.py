@@ -20,7 +20,7 @@ CONVOLUTIONS = ("compgcn", "rgcn")
 GNN_SAMPLERS = ("full", "cypher")
 DEFAULT_FANOUT = (15, 10, 5)
 # Named starting points (``-p preset=NAME``): a preset's values apply first, then every key given
-# beside it. "default" is the dataclass defaults, chosen on ML-100k (59 ratings per film); "large" is
+# beside it. "default" is the dataclass defaults, chosen on ML-100k (about 60 ratings per film); "large" is
 # the configuration that reached the target on ML-1M (270 ratings per film), where the id embeddings
 # learn well on their own: side branches start closed and read each item's popularity, width 128,
 # no rating or like losses. ``kgctl tune --model kgbm4rec`` chooses between them on validation.
